@@ -1,0 +1,83 @@
+"""Small libcst matchers shared by the built-in mutators."""
+
+from __future__ import annotations
+
+import libcst as cst
+import libcst.matchers as m
+
+
+def callee_name(call: cst.Call) -> str | None:
+    """The last name of what is called: ``softmax`` for ``F.softmax(...)`` and ``x.softmax(...)``."""
+    func = call.func
+    if isinstance(func, cst.Name):
+        return func.value
+    if isinstance(func, cst.Attribute):
+        return func.attr.value
+    return None
+
+
+def dotted_name(expr: cst.BaseExpression) -> str | None:
+    """``torch.nn.functional.softmax`` for that attribute chain; ``None`` for anything else."""
+    if isinstance(expr, cst.Name):
+        return expr.value
+    if isinstance(expr, cst.Attribute):
+        head = dotted_name(expr.value)
+        return None if head is None else f"{head}.{expr.attr.value}"
+    return None
+
+
+def is_method_call(call: cst.Call, *, on_modules: tuple[str, ...]) -> bool:
+    """True for ``x.name(...)`` where ``x`` is not one of the module aliases ``on_modules``."""
+    func = call.func
+    return isinstance(func, cst.Attribute) and dotted_name(func.value) not in on_modules
+
+
+def int_literal(expr: cst.BaseExpression) -> int | None:
+    """The value of ``3`` or ``-1``; ``None`` for any other expression."""
+    if isinstance(expr, cst.Integer):
+        return int(expr.value)
+    if m.matches(expr, m.UnaryOperation(operator=m.Minus(), expression=m.Integer())):
+        assert isinstance(expr, cst.UnaryOperation) and isinstance(expr.expression, cst.Integer)
+        return -int(expr.expression.value)
+    return None
+
+
+def int_node(value: int) -> cst.BaseExpression:
+    if value < 0:
+        return cst.UnaryOperation(operator=cst.Minus(), expression=cst.Integer(str(-value)))
+    return cst.Integer(str(value))
+
+
+def argument(call: cst.Call, *, keyword: str, position: int | None) -> tuple[int, cst.Arg] | None:
+    """The argument passed as ``keyword=`` or at ``position``, with its index in ``call.args``."""
+    for i, arg in enumerate(call.args):
+        if arg.keyword is not None and arg.keyword.value == keyword:
+            return i, arg
+    if position is not None and position < len(call.args):
+        arg = call.args[position]
+        if arg.keyword is None and arg.star == "":
+            return position, arg
+    return None
+
+
+def replace_arg(call: cst.Call, index: int, value: cst.BaseExpression) -> cst.Call:
+    args = list(call.args)
+    args[index] = args[index].with_changes(value=value)
+    return call.with_changes(args=args)
+
+
+def is_sqrt_like(expr: cst.BaseExpression) -> bool:
+    """``math.sqrt(d)``, ``torch.sqrt(t)``, ``sqrt(d)`` or ``d ** 0.5``."""
+    if isinstance(expr, cst.Call):
+        return callee_name(expr) == "sqrt"
+    return m.matches(expr, m.BinaryOperation(operator=m.Power(), right=m.Float(value="0.5")))
+
+
+def statement_call(statement: cst.BaseStatement) -> cst.Call | None:
+    """The call of an expression statement such as ``optimizer.step()``."""
+    if not isinstance(statement, cst.SimpleStatementLine) or len(statement.body) != 1:
+        return None
+    small = statement.body[0]
+    if isinstance(small, cst.Expr) and isinstance(small.value, cst.Call):
+        return small.value
+    return None

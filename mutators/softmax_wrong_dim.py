@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import libcst as cst
+from pytest_mlbugs.mutators._patterns import (
+    argument,
+    callee_name,
+    dotted_name,
+    int_literal,
+    int_node,
+    replace_arg,
+)
+
+from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
+
+_MODULES = ("F", "torch", "nn.functional", "torch.nn.functional", "functional")
+
+
+class SoftmaxWrongDim(Mutator):
+    """Softmax (or log-softmax) normalizes over the wrong axis.
+
+    In attention the weights of each query must sum to one over the keys (the last axis);
+    over the query axis instead, every key's column sums to one and each query mixes values
+    with weights that do not sum to one. Shapes stay the same, so nothing crashes. Only a
+    literal axis is rewritten (the last axis to the one before it, any other to its
+    neighbour); an axis held in a variable cannot be judged from the text.
+    """
+
+    bug_id = "softmax_wrong_dim"
+    components = ("attention",)
+    category = Category.SHAPES
+    layer = Layer.SHAPES
+    description = "softmax over the wrong axis (queries instead of keys)"
+    symptom = "attention weights do not sum to 1 per query; the model learns slowly or not at all"
+    hint = "check which axis of the score tensor each query's weights should sum over"
+    fix = "softmax over the key axis: dim=-1 for scores of shape (B, H, Tq, Tk)"
+    node_types = (cst.Call,)
+    EXAMPLES = (
+        Example("w = F.softmax(scores, dim=-1)\n", "w = F.softmax(scores, dim=-2)\n"),
+        Example("w = scores.softmax(-1)\n", "w = scores.softmax(-2)\n"),
+        Example("w = torch.log_softmax(x, 1)\n", "w = torch.log_softmax(x, 0)\n"),
+    )
+    UNCHANGED = ("w = F.softmax(scores, dim=self.axis)\n", "w = F.relu(x)\n")
+
+    def mutations(self, node: cst.CSTNode) -> Sequence[Replacement]:
+        assert isinstance(node, cst.Call)
+        if callee_name(node) not in ("softmax", "log_softmax"):
+            return ()
+        func = node.func
+        is_method = isinstance(func, cst.Attribute) and dotted_name(func.value) not in _MODULES
+        found = argument(node, keyword="dim", position=0 if is_method else 1)
+        if found is None:
+            return ()
+        index, arg = found
+        dim = int_literal(arg.value)
+        if dim is None:
+            return ()
+        wrong = dim - 1 if dim != 0 else 1
+        return (replace_arg(node, index, int_node(wrong)),)

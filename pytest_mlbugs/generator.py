@@ -1,0 +1,221 @@
+"""Seeded generation of buggy variants.
+
+Every choice is a pure function of the seed and a label (:func:`derive_seed`, SHA-256), never
+of ``random``'s global state, ``hash()`` or iteration order of a set: the same seed gives
+byte-identical variants in every process, on every machine and every xdist worker.
+
+The default session applies every selected mutator once, at a site the seed picks, in an order
+the seed shuffles; ``count`` beyond that goes round again with fresh picks. With
+``max_bugs=K`` each variant carries between 1 and K bugs (the seed decides) at sites that do
+not overlap, the extra bugs drawn from other mutators of the same component.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from collections.abc import Sequence
+from functools import cached_property
+
+import libcst as cst
+
+from pytest_mlbugs.mutation import MutatorError, Site, apply_sites, find_sites, parse, unified_diff
+from pytest_mlbugs.registry import Component, Registry
+from pytest_mlbugs.runner import derive_seed
+
+
+@dataclasses.dataclass(frozen=True)
+class Bug:
+    bug_id: str
+    site: int
+    line: int
+
+    def to_json(self) -> dict[str, object]:
+        return {"id": self.bug_id, "site": self.site, "line": self.line}
+
+
+@dataclasses.dataclass(frozen=True)
+class Variant:
+    component: str
+    bugs: tuple[Bug, ...]
+    source: str
+    reference_source: str
+    reference_path: str
+
+    @cached_property
+    def digest(self) -> str:
+        """Content hash: the same variant has the same ID everywhere."""
+        text = f"{self.component}\n{self.source}"
+        return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+    @property
+    def label(self) -> str:
+        return "+".join(bug.bug_id for bug in self.bugs)
+
+    @property
+    def module_name(self) -> str:
+        return f"_mlbugs_variant_{self.component}_{self.digest}"
+
+    @property
+    def filename(self) -> str:
+        return f"<mlbugs variant {self.component} {self.digest}>"
+
+    @cached_property
+    def diff(self) -> str:
+        return unified_diff(
+            self.reference_source,
+            self.source,
+            fromfile=self.reference_path,
+            tofile=f"variant {self.digest} ({self.label})",
+        )
+
+
+class PlanError(Exception):
+    """The selection leaves nothing to generate; the message says what to change."""
+
+
+class _Pick:
+    """Deterministic choices under one label."""
+
+    def __init__(self, *label: object) -> None:
+        self.label = label
+        self.draws = 0
+
+    def below(self, n: int) -> int:
+        self.draws += 1
+        return derive_seed(*self.label, self.draws) % n
+
+    def shuffled(self, items: Sequence[str]) -> list[str]:
+        return sorted(items, key=lambda item: derive_seed(*self.label, "order", item))
+
+
+class SiteIndex:
+    """Sites of every mutator in every component's reference, found once per session."""
+
+    def __init__(self, registry: Registry, components: Sequence[str]) -> None:
+        self.registry = registry
+        self.modules: dict[str, cst.Module] = {}
+        self.sites: dict[str, dict[str, list[Site]]] = {}
+        for name in components:
+            component = registry.components[name]
+            module = parse(component.reference_source)
+            self.modules[name] = module
+            mutators = registry.mutators_for(name)
+            self.sites[name] = {k: v for k, v in find_sites(module, mutators).items() if v}
+
+    def components_of(self, bug_id: str) -> list[str]:
+        return [name for name, sites in self.sites.items() if sites.get(bug_id)]
+
+
+def plan_session(
+    registry: Registry,
+    *,
+    seed: int,
+    components: Sequence[str],
+    mutators: Sequence[str],
+    count: int | None = None,
+    max_bugs: int = 1,
+) -> list[Variant]:
+    """The variants of one session, in a stable order."""
+    index = SiteIndex(registry, components)
+    eligible = [bug_id for bug_id in mutators if index.components_of(bug_id)]
+    if not eligible:
+        raise PlanError(
+            "no selected mutator finds a site in the selected components; "
+            "see --mlbugs-list for which mutator applies to which component"
+        )
+    order = _Pick(seed, "mutator-order").shuffled(eligible)
+    total = len(order) if count is None else count
+    variants: list[Variant] = []
+    seen: set[str] = set()
+    for ordinal in range(total):
+        bug_id = order[ordinal % len(order)]
+        round_ = ordinal // len(order)
+        variant = _make_variant(
+            registry,
+            index,
+            seed=seed,
+            bug_id=bug_id,
+            round_=round_,
+            max_bugs=max_bugs,
+            allowed=set(mutators),
+            seen=seen,
+        )
+        variants.append(variant)
+        seen.add(variant.digest)
+    return variants
+
+
+def _make_variant(
+    registry: Registry,
+    index: SiteIndex,
+    *,
+    seed: int,
+    bug_id: str,
+    round_: int,
+    max_bugs: int,
+    allowed: set[str],
+    seen: set[str],
+) -> Variant:
+    pick = _Pick(seed, "variant", bug_id, round_)
+    homes = index.components_of(bug_id)
+    component_name = homes[pick.below(len(homes))]
+    component = registry.components[component_name]
+    sites_here = index.sites[component_name]
+    wanted = 1 + pick.below(max_bugs)
+    # A few attempts find a variant not yet in the session; after that a repeat is honest too.
+    last: Variant | None = None
+    for _attempt in range(8):
+        first = _choose(pick, sites_here[bug_id])
+        chosen = [first]
+        others = pick.shuffled([b for b in sites_here if b != bug_id and b in allowed])
+        for other in others:
+            if len(chosen) == wanted:
+                break
+            candidates = [s for s in sites_here[other] if not any(s.overlaps(c) for c in chosen)]
+            if candidates:
+                chosen.append(_choose(pick, candidates))
+        variant = _build(registry, index, component, chosen)
+        if variant is None:
+            continue
+        last = variant
+        if variant.digest not in seen:
+            return variant
+    if last is None:
+        raise MutatorError(bug_id, f"produced no usable variant of {component_name}")
+    return last
+
+
+def _choose(pick: _Pick, sites: Sequence[Site]) -> Site:
+    return sites[pick.below(len(sites))]
+
+
+def _build(registry: Registry, index: SiteIndex, component: Component, chosen: list[Site]) -> Variant | None:
+    try:
+        source = apply_sites(
+            index.modules[component.name],
+            {s.bug_id: registry.mutators[s.bug_id] for s in chosen},
+            [s.key for s in chosen],
+        )
+    except MutatorError:
+        return None  # a site whose rewrite does not compile, or bugs that do not compose
+    bugs = tuple(
+        Bug(s.bug_id, s.index, s.start_line) for s in sorted(chosen, key=lambda s: (s.start_line, s.bug_id))
+    )
+    return Variant(component.name, bugs, source, component.reference_source, component.reference_path)
+
+
+def all_single_bug_variants(registry: Registry, components: Sequence[str]) -> list[Variant]:
+    """Every mutator at every site of every reference: the kill matrix."""
+    index = SiteIndex(registry, components)
+    variants = []
+    for name in components:
+        component = registry.components[name]
+        for bug_id in sorted(index.sites[name]):
+            for site in index.sites[name][bug_id]:
+                source = apply_sites(index.modules[name], {bug_id: registry.mutators[bug_id]}, [site.key])
+                bug = Bug(bug_id, site.index, site.start_line)
+                variants.append(
+                    Variant(name, (bug,), source, component.reference_source, component.reference_path)
+                )
+    return variants

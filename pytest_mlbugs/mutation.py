@@ -1,0 +1,252 @@
+"""The mutation engine: mutators, their sites, and how a bug is written into source.
+
+A mutator is a class with one job: given a libcst node, say which buggy replacements it
+could put in its place (:meth:`Mutator.mutations`). Everything else (finding every site in a
+module, addressing a site by number, applying several bugs at once, refusing output that does
+not compile) lives here, once, so that a mutator stays a few lines of pattern and rewrite.
+
+Sites are numbered in one deterministic traversal order (post-order, as ``on_leave`` sees the
+nodes), so ``(bug_id, index)`` names the same place in the same source on every machine
+(cosmic-ray's "occurrence").
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import enum
+from collections.abc import Iterable, Sequence
+from typing import ClassVar, Union
+
+import libcst as cst
+from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
+
+Replacement = Union[cst.CSTNode, cst.RemovalSentinel, cst.FlattenSentinel]  # noqa: UP007 (a runtime alias)
+
+
+class Category(str, enum.Enum):
+    """Where a bug lives, in the words of the debugging guide."""
+
+    DATA = "data"
+    TARGET = "target"
+    OBJECTIVE = "objective"
+    SHAPES = "shapes"
+    NUMERICS = "numerics"
+    OPTIMIZATION = "optimization"
+    EVALUATION = "evaluation"
+    STATE_DEVICE = "state/device"
+
+
+class Layer(str, enum.Enum):
+    """The ordered debugging procedure: look at the data first, the evaluation last."""
+
+    DATA = "data"
+    TARGET = "target"
+    SHAPES = "shapes"
+    LOSS = "loss"
+    NUMERICS = "numerics"
+    UPDATES = "updates"
+    EVALUATION = "evaluation"
+
+    @property
+    def step(self) -> int:
+        return list(Layer).index(self) + 1
+
+
+@dataclasses.dataclass(frozen=True)
+class Example:
+    """``before`` becomes ``after`` when the mutator is applied at site ``site`` of ``before``."""
+
+    before: str
+    after: str
+    site: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class Site:
+    """One place in one source where one mutator can write its bug."""
+
+    bug_id: str
+    index: int
+    alternative: int
+    start_line: int
+    start_column: int
+    end_line: int
+    end_column: int
+
+    @property
+    def key(self) -> tuple[str, int]:
+        return (self.bug_id, self.index)
+
+    def overlaps(self, other: Site) -> bool:
+        return not (
+            (self.end_line, self.end_column) <= (other.start_line, other.start_column)
+            or (other.end_line, other.end_column) <= (self.start_line, self.start_column)
+        )
+
+
+class MutatorError(Exception):
+    """A mutator raised or produced something unusable; names the mutator."""
+
+    def __init__(self, bug_id: str, message: str) -> None:
+        super().__init__(f"mutator {bug_id}: {message}")
+        self.bug_id = bug_id
+
+
+class Mutator:
+    """Base class of every bug category.
+
+    Subclasses set the class attributes below and implement :meth:`mutations`. The class
+    docstring is the catalogue entry: why the bug happens in real code and how it hides.
+    """
+
+    bug_id: ClassVar[str]
+    #: components of ``CONTRACTS.md`` whose references contain at least one site
+    components: ClassVar[tuple[str, ...]]
+    category: ClassVar[Category]
+    #: the step of the debugging procedure where a person would find it
+    layer: ClassVar[Layer]
+    #: one line, as printed by ``--mlbugs-list``
+    description: ClassVar[str]
+    #: what a person sees in training ("loss is flat", "NaN after a few steps")
+    symptom: ClassVar[str]
+    hint: ClassVar[str]
+    fix: ClassVar[str]
+    #: loud bugs crash or produce NaN; silent ones train on, only worse
+    loud: ClassVar[bool] = False
+    #: node classes worth offering to :meth:`mutations`; narrows the traversal
+    node_types: ClassVar[tuple[type[cst.CSTNode], ...]] = (cst.CSTNode,)
+    EXAMPLES: ClassVar[Sequence[Example]] = ()
+    UNCHANGED: ClassVar[Sequence[str]] = ()
+    #: where the mutator came from: "pytest-mlbugs", a conftest path or a distribution
+    origin: ClassVar[str] = "pytest-mlbugs"
+
+    def mutations(self, node: cst.CSTNode) -> Sequence[Replacement]:
+        """Return the buggy replacements for ``node``; an empty sequence when it is no site."""
+        raise NotImplementedError
+
+    @classmethod
+    def explanation(cls) -> str:
+        return " ".join((cls.__doc__ or "").split())
+
+
+def _offer(mutator: Mutator, node: cst.CSTNode) -> Sequence[Replacement]:
+    if not isinstance(node, mutator.node_types):
+        return ()
+    try:
+        return mutator.mutations(node)
+    except Exception as exc:  # a third-party mutator must not take the session down
+        raise MutatorError(mutator.bug_id, f"raised {type(exc).__name__}: {exc}") from exc
+
+
+class _SiteFinder(cst.CSTVisitor):
+    METADATA_DEPENDENCIES = (PositionProvider,)
+
+    def __init__(self, mutators: Sequence[Mutator]) -> None:
+        super().__init__()
+        self.mutators = mutators
+        self.sites: dict[str, list[Site]] = {m.bug_id: [] for m in mutators}
+        self._counters = {m.bug_id: 0 for m in mutators}
+
+    def on_leave(self, original_node: cst.CSTNode) -> None:
+        for mutator in self.mutators:
+            alternatives = _offer(mutator, original_node)
+            if not alternatives:
+                continue
+            where: CodeRange = self.get_metadata(PositionProvider, original_node)
+            for alternative in range(len(alternatives)):
+                index = self._counters[mutator.bug_id]
+                self._counters[mutator.bug_id] += 1
+                self.sites[mutator.bug_id].append(
+                    Site(
+                        mutator.bug_id,
+                        index,
+                        alternative,
+                        where.start.line,
+                        where.start.column,
+                        where.end.line,
+                        where.end.column,
+                    )
+                )
+
+
+class _SiteWriter(cst.CSTTransformer):
+    def __init__(self, chosen: dict[str, dict[int, Mutator]]) -> None:
+        super().__init__()
+        # bug_id -> {site index -> mutator}
+        self.chosen = chosen
+        self.mutators = {m.bug_id: m for sites in chosen.values() for m in sites.values()}
+        self._counters = {bug_id: 0 for bug_id in chosen}
+        self.applied: set[tuple[str, int]] = set()
+
+    def on_leave(self, original_node: cst.CSTNode, updated_node: cst.CSTNode) -> Replacement:
+        replacement: Replacement = updated_node
+        for bug_id, mutator in self.mutators.items():
+            alternatives = _offer(mutator, original_node)
+            first = self._counters[bug_id]
+            self._counters[bug_id] += len(alternatives)
+            for index in self.chosen[bug_id]:
+                if first <= index < first + len(alternatives):
+                    if replacement is not updated_node:
+                        raise MutatorError(bug_id, "two chosen sites share one node")
+                    replacement = alternatives[index - first]
+                    self.applied.add((bug_id, index))
+        return replacement
+
+
+def parse(source: str) -> cst.Module:
+    return cst.parse_module(source)
+
+
+def find_sites(module: cst.Module, mutators: Iterable[Mutator]) -> dict[str, list[Site]]:
+    """Every site of every mutator in ``module``, in traversal order."""
+    finder = _SiteFinder(list(mutators))
+    MetadataWrapper(module, unsafe_skip_copy=True).visit(finder)
+    return finder.sites
+
+
+def apply_sites(module: cst.Module, mutators: dict[str, Mutator], sites: Sequence[tuple[str, int]]) -> str:
+    """Write the bugs at ``sites`` (``(bug_id, index)`` pairs) into ``module`` in one pass.
+
+    Raises :class:`MutatorError` when a site does not exist, the result does not compile, or
+    the mutator returned the source unchanged: such a variant is never emitted.
+    """
+    chosen: dict[str, dict[int, Mutator]] = {}
+    for bug_id, index in sites:
+        chosen.setdefault(bug_id, {})[index] = mutators[bug_id]
+    writer = _SiteWriter(chosen)
+    try:
+        mutated = module.visit(writer)
+        code = mutated.code
+    except MutatorError:
+        raise
+    except Exception as exc:
+        ids = ",".join(sorted(chosen))
+        raise MutatorError(ids, f"produced an invalid tree: {type(exc).__name__}: {exc}") from exc
+    missing = set(sites) - writer.applied
+    if missing:
+        bug_id, index = sorted(missing)[0]
+        raise MutatorError(bug_id, f"has no site {index} in this source")
+    if code == module.code:
+        raise MutatorError(",".join(sorted(chosen)), "returned the source unchanged")
+    try:
+        compile(code, "<mlbugs variant>", "exec")
+    except (SyntaxError, ValueError) as exc:
+        raise MutatorError(",".join(sorted(chosen)), f"produced code that does not compile: {exc}") from exc
+    return code
+
+
+def mutate_source(source: str, mutator: Mutator, site: int = 0) -> str:
+    """Apply one mutator at one site of ``source``: the form examples and users reach for."""
+    return apply_sites(parse(source), {mutator.bug_id: mutator}, [(mutator.bug_id, site)])
+
+
+def unified_diff(before: str, after: str, *, fromfile: str, tofile: str) -> str:
+    return "".join(
+        difflib.unified_diff(
+            before.splitlines(keepends=True),
+            after.splitlines(keepends=True),
+            fromfile=fromfile,
+            tofile=tofile,
+        )
+    )

@@ -1,0 +1,1 @@
+"""pytest hooks (placeholder while the core is assembled)."""

@@ -1,0 +1,1 @@
+"""One Hypothesis property suite per contract of CONTRACTS.md; each module defines ``SUITE``."""

@@ -1,0 +1,152 @@
+"""The catalogue: every registered mutator by bug ID, every component by name.
+
+Built-in entries are discovered, not listed: every module of ``pytest_mlbugs.mutators``
+defines one mutator, every module of ``pytest_mlbugs.properties`` defines one ``SUITE``,
+and ``pytest_mlbugs.reference_impls`` holds a reference of the same name. A new mutator or
+component is therefore one new file, and nothing else to edit.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import importlib
+import importlib.resources
+import inspect
+import pkgutil
+from collections.abc import Iterable
+
+from pytest_mlbugs.mutation import Category, Layer, Mutator
+from pytest_mlbugs.suite import Suite
+
+_REQUIRED_TEXT = ("description", "symptom", "hint", "fix")
+
+
+class RegistryError(Exception):
+    """A registration that cannot stand: a duplicate ID, a malformed mutator or component."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Component:
+    name: str
+    suite: Suite
+    reference_source: str
+    #: how the reference is shown in diffs and tracebacks
+    reference_path: str
+    origin: str = "pytest-mlbugs"
+
+
+class Registry:
+    def __init__(self) -> None:
+        self.mutators: dict[str, Mutator] = {}
+        self.components: dict[str, Component] = {}
+
+    def add_mutator(self, mutator_class: type[Mutator], *, origin: str | None = None) -> None:
+        if origin is not None:
+            mutator_class.origin = origin
+        problems = _mutator_problems(mutator_class)
+        if problems:
+            name = getattr(mutator_class, "bug_id", mutator_class.__qualname__)
+            raise RegistryError(f"mutator {name} ({mutator_class.origin}): {'; '.join(problems)}")
+        bug_id = mutator_class.bug_id
+        if bug_id in self.mutators:
+            other = self.mutators[bug_id]
+            raise RegistryError(
+                f"bug ID {bug_id!r} is claimed twice: by {type(other).__qualname__} from "
+                f"{other.origin} and by {mutator_class.__qualname__} from {mutator_class.origin}; "
+                "rename one of them (bug IDs are stable and never reused)"
+            )
+        self.mutators[bug_id] = mutator_class()
+
+    def add_component(self, component: Component) -> None:
+        if component.name in self.components:
+            other = self.components[component.name]
+            raise RegistryError(
+                f"component {component.name!r} is registered twice: by {other.origin} and by "
+                f"{component.origin}"
+            )
+        if component.suite.component != component.name:
+            raise RegistryError(
+                f"component {component.name!r} carries the suite of {component.suite.component!r}"
+            )
+        self.components[component.name] = component
+
+    def mutators_for(self, component: str) -> list[Mutator]:
+        return [m for m in self.mutators.values() if component in m.components]
+
+    def sorted_mutators(self) -> list[Mutator]:
+        return [self.mutators[k] for k in sorted(self.mutators)]
+
+    def copy(self) -> Registry:
+        clone = Registry()
+        clone.mutators = dict(self.mutators)
+        clone.components = dict(self.components)
+        return clone
+
+
+def _mutator_problems(cls: type[Mutator]) -> list[str]:
+    problems = []
+    bug_id = getattr(cls, "bug_id", None)
+    if not isinstance(bug_id, str) or not bug_id.isidentifier():
+        problems.append("bug_id must be an identifier string")
+    components = getattr(cls, "components", None)
+    if not isinstance(components, tuple) or not components:
+        problems.append("components must be a non-empty tuple of component names")
+    if not isinstance(getattr(cls, "category", None), Category):
+        problems.append("category must be a pytest_mlbugs.api.Category")
+    if not isinstance(getattr(cls, "layer", None), Layer):
+        problems.append("layer must be a pytest_mlbugs.api.Layer")
+    for attribute in _REQUIRED_TEXT:
+        value = getattr(cls, attribute, None)
+        if not isinstance(value, str) or not value.strip():
+            problems.append(f"{attribute} must be a non-empty string")
+    if not cls.explanation():
+        problems.append("the class docstring (the catalogue entry) is missing")
+    if cls.mutations is Mutator.mutations:
+        problems.append("mutations() is not implemented")
+    return problems
+
+
+def _submodules(package: str) -> Iterable[str]:
+    module = importlib.import_module(package)
+    for info in sorted(pkgutil.iter_modules(module.__path__), key=lambda i: i.name):
+        if not info.name.startswith("_"):
+            yield f"{package}.{info.name}"
+
+
+def builtin_mutator_classes() -> list[type[Mutator]]:
+    classes = []
+    for module_name in _submodules("pytest_mlbugs.mutators"):
+        module = importlib.import_module(module_name)
+        for _, value in inspect.getmembers(module, inspect.isclass):
+            if issubclass(value, Mutator) and value is not Mutator and value.__module__ == module_name:
+                classes.append(value)
+    return classes
+
+
+def builtin_components() -> list[Component]:
+    components = []
+    references = importlib.resources.files("pytest_mlbugs.reference_impls")
+    for module_name in _submodules("pytest_mlbugs.properties"):
+        suite = getattr(importlib.import_module(module_name), "SUITE", None)
+        if not isinstance(suite, Suite):
+            continue
+        name = suite.component
+        source = (references / f"{name}.py").read_text(encoding="utf-8")
+        components.append(Component(name, suite, source, f"reference_impls/{name}.py"))
+    return components
+
+
+@functools.lru_cache(maxsize=1)
+def _builtin_registry() -> Registry:
+    registry = Registry()
+    for component in builtin_components():
+        registry.add_component(component)
+    for cls in builtin_mutator_classes():
+        registry.add_mutator(cls)
+    return registry
+
+
+def builtin_registry() -> Registry:
+    """A fresh copy of the built-in catalogue, safe to extend."""
+    return _builtin_registry().copy()

@@ -1,0 +1,400 @@
+"""Verdicts: run a component's property suite against an implementation.
+
+Isolation model
+---------------
+The pytest process imports torch, Hypothesis and the suites once. Each variant is then judged
+in a child forked from it (copy-on-write, so nothing is imported again): the child compiles
+the variant in memory, runs the properties until one fails, sends a small JSON verdict through
+a pipe and leaves with ``os._exit``. Whatever the variant does to global state (grad mode,
+default dtype, RNG, threads) dies with the child; a child that hangs past the time limit is
+killed (``timeout``), one that dies or exits without a verdict is ``error`` (crashed). Where
+``fork`` does not exist, or with ``--mlbugs-isolation=none``, the same code runs in-process
+under a timer and a guard that restores torch's global state.
+
+Only a property that really failed on the variant makes it ``detected``. A variant that
+cannot be imported, misses a contract name, raises ``SystemExit``/``KeyboardInterrupt``, or
+trips Hypothesis itself (an unsatisfiable strategy is a harness bug) is an ``error``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import json
+import os
+import select
+import signal
+import sys
+import threading
+import time
+import traceback
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import torch
+from hypothesis import HealthCheck, Phase, Verbosity, example, given, settings
+from hypothesis import seed as hypothesis_seed
+from hypothesis.errors import HypothesisException
+
+from pytest_mlbugs.loader import load_source
+from pytest_mlbugs.registry import Component
+from pytest_mlbugs.suite import Property
+
+DETECTED = "detected"
+SURVIVED = "survived"
+TIMEOUT = "timeout"
+ERROR = "error"
+PASSED = "passed"
+FAILED = "failed"
+VARIANT_STATUSES = (DETECTED, SURVIVED, TIMEOUT, ERROR)
+
+#: examples in ``--mlbugs-impl`` runs, per example of a verdict
+THOROUGH_FACTOR = 5
+
+
+class HarnessError(Exception):
+    """The harness, not the implementation, went wrong: never counted as a detection."""
+
+
+class VariantTimeout(BaseException):
+    """Raised in-process when a variant outlives its time limit (not an ``Exception``)."""
+
+
+@dataclasses.dataclass
+class PropertyFailure:
+    property: str
+    message: str
+    case: str
+
+
+@dataclasses.dataclass
+class Verdict:
+    status: str
+    seconds: float
+    #: the first failing property (variants) or every failing one (references)
+    failures: list[PropertyFailure] = dataclasses.field(default_factory=list)
+    detail: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Verdict:
+        failures = [PropertyFailure(**f) for f in data.get("failures", [])]
+        return cls(data["status"], data["seconds"], failures, data.get("detail", ""))
+
+
+def derive_seed(*parts: object) -> int:
+    """A 64-bit integer from the parts, identical on every machine and process."""
+    digest = hashlib.sha256("\x1f".join(map(str, parts)).encode()).digest()
+    return int.from_bytes(digest[:8], "big")
+
+
+# ---------------------------------------------------------------------------------------------
+# torch's global state
+
+
+@dataclasses.dataclass
+class _TorchState:
+    grad_enabled: bool
+    default_dtype: torch.dtype
+    default_device: torch.device
+    num_threads: int
+    deterministic: bool
+    deterministic_warn_only: bool
+    anomaly: bool
+
+
+def _torch_state() -> _TorchState:
+    return _TorchState(
+        grad_enabled=torch.is_grad_enabled(),
+        default_dtype=torch.get_default_dtype(),
+        default_device=torch.get_default_device(),
+        num_threads=torch.get_num_threads(),
+        deterministic=torch.are_deterministic_algorithms_enabled(),
+        deterministic_warn_only=torch.is_deterministic_algorithms_warn_only_enabled(),
+        anomaly=torch.is_anomaly_enabled(),
+    )
+
+
+def _restore_torch_state(state: _TorchState) -> None:
+    torch.set_grad_enabled(state.grad_enabled)
+    torch.set_default_dtype(state.default_dtype)
+    torch.set_default_device(state.default_device)
+    if torch.get_num_threads() != state.num_threads:
+        torch.set_num_threads(state.num_threads)
+    torch.use_deterministic_algorithms(state.deterministic, warn_only=state.deterministic_warn_only)
+    torch.autograd.set_detect_anomaly(state.anomaly)
+
+
+@contextlib.contextmanager
+def torch_state_guard() -> Iterator[None]:
+    """Restore torch's global switches and its CPU RNG however the body leaves them."""
+    state = _torch_state()
+    with torch.random.fork_rng(devices=[]):
+        try:
+            yield
+        finally:
+            _restore_torch_state(state)
+
+
+# ---------------------------------------------------------------------------------------------
+# one property
+
+
+def hypothesis_settings(prop: Property, *, thorough: bool) -> settings:
+    if thorough:
+        return settings(
+            max_examples=prop.max_examples * THOROUGH_FACTOR,
+            phases=(Phase.explicit, Phase.generate, Phase.shrink),
+            database=None,
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
+            print_blob=False,
+        )
+    return settings(
+        max_examples=prop.max_examples,
+        phases=(Phase.explicit, Phase.generate),
+        database=None,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+        verbosity=Verbosity.quiet,
+        report_multiple_bugs=False,
+        print_blob=False,
+    )
+
+
+def hypothesis_test(
+    prop: Property,
+    impl: Any,
+    *,
+    seed: int,
+    thorough: bool,
+    on_failure: Callable[[Any, BaseException], None] | None = None,
+) -> Callable[[], None]:
+    """A zero-argument Hypothesis test of ``prop`` against ``impl``."""
+
+    def test_property(case: Any) -> None:
+        try:
+            with torch_state_guard():
+                prop.run_once(impl, case)
+        except Exception as exc:
+            if on_failure is not None:
+                on_failure(case, exc)
+            raise
+
+    test_property.__name__ = test_property.__qualname__ = f"{prop.component}_{prop.name}"
+    if prop.cases is None:
+        return lambda: test_property(None)
+    test: Any = given(case=prop.cases)(test_property)
+    for case in reversed(prop.explicit):
+        test = example(case=case)(test)
+    test = hypothesis_settings(prop, thorough=thorough)(test)
+    return hypothesis_seed(seed)(test)  # type: ignore[no-any-return]
+
+
+def first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    head = text[0] if text else ""
+    return f"{type(exc).__name__}: {head}" if head else type(exc).__name__
+
+
+def check_property(prop: Property, impl: Any, *, seed: int) -> PropertyFailure | None:
+    """Run ``prop`` the verdict way; the first real failure, or ``None`` when it holds."""
+    failures: list[PropertyFailure] = []
+
+    def record(case: Any, exc: BaseException) -> None:
+        if not failures:
+            failures.append(PropertyFailure(prop.name, first_line(exc), repr(case)))
+
+    test = hypothesis_test(prop, impl, seed=seed, thorough=False, on_failure=record)
+    try:
+        test()
+    except Exception as exc:
+        if failures:
+            return failures[0]
+        if isinstance(exc, HypothesisException):
+            raise HarnessError(f"Hypothesis could not run {prop.qualified_name}: {first_line(exc)}") from exc
+        raise HarnessError(f"{prop.qualified_name} broke the harness: {first_line(exc)}") from exc
+    return failures[0] if failures else None
+
+
+# ---------------------------------------------------------------------------------------------
+# whole suites
+
+
+def order_properties(properties: Sequence[Property], layers: Sequence[str]) -> list[Property]:
+    """Properties of the bugs' own debugging layers first, then the rest, in suite order."""
+    wanted = set(layers)
+    return [p for p in properties if p.layer.value in wanted] + [
+        p for p in properties if p.layer.value not in wanted
+    ]
+
+
+def judge_variant(
+    component: Component,
+    source: str,
+    *,
+    module_name: str,
+    filename: str,
+    seed: int,
+    layers: Sequence[str] = (),
+) -> Verdict:
+    """Run the suite against a variant until a property fails (in the current process)."""
+    started = time.perf_counter()
+
+    def done(status: str, failures: Sequence[PropertyFailure] = (), detail: str = "") -> Verdict:
+        return Verdict(status, time.perf_counter() - started, list(failures), detail)
+
+    try:
+        impl = load_source(source, name=module_name, filename=filename)
+    except Exception as exc:
+        return done(ERROR, detail=f"the variant raised at import: {first_line(exc)}")
+    missing = component.suite.missing_names(impl)
+    if missing:
+        return done(ERROR, detail=f"the variant no longer defines {', '.join(missing)}")
+    for prop in order_properties(component.suite.properties, layers):
+        try:
+            failure = check_property(prop, impl, seed=derive_seed(seed, prop.qualified_name))
+        except HarnessError as exc:
+            return done(ERROR, detail=str(exc))
+        if failure is not None:
+            return done(DETECTED, [failure])
+    return done(SURVIVED)
+
+
+def judge_reference(component: Component, *, module_name: str, seed: int) -> Verdict:
+    """Run every property against the reference: it must pass them all."""
+    started = time.perf_counter()
+    try:
+        impl = load_source(component.reference_source, name=module_name, filename=component.reference_path)
+    except Exception as exc:
+        return Verdict(
+            ERROR, time.perf_counter() - started, [], f"the reference raised at import: {first_line(exc)}"
+        )
+    failures = []
+    for prop in component.suite.properties:
+        try:
+            failure = check_property(prop, impl, seed=derive_seed(seed, prop.qualified_name))
+        except HarnessError as exc:
+            return Verdict(ERROR, time.perf_counter() - started, failures, str(exc))
+        if failure is not None:
+            failures.append(failure)
+    return Verdict(FAILED if failures else PASSED, time.perf_counter() - started, failures)
+
+
+# ---------------------------------------------------------------------------------------------
+# isolation
+
+
+def fork_available() -> bool:
+    return hasattr(os, "fork") and sys.platform != "win32"
+
+
+def run_isolated(job: Callable[[], Verdict], *, timeout: float, isolation: str) -> Verdict:
+    """Run ``job`` in a forked child (``isolation="fork"``) or in this process (``"none"``)."""
+    if isolation == "fork" and fork_available():
+        return _run_forked(job, timeout=timeout)
+    return _run_in_process(job, timeout=timeout)
+
+
+def _run_in_process(job: Callable[[], Verdict], *, timeout: float) -> Verdict:
+    started = time.perf_counter()
+    use_timer = threading.current_thread() is threading.main_thread() and hasattr(signal, "setitimer")
+    previous: Any = None
+    if use_timer:
+
+        def expire(signum: int, frame: Any) -> None:
+            raise VariantTimeout()
+
+        previous = signal.signal(signal.SIGALRM, expire)
+        signal.setitimer(signal.ITIMER_REAL, timeout)
+    try:
+        with torch_state_guard():
+            return job()
+    except VariantTimeout:
+        return Verdict(TIMEOUT, time.perf_counter() - started, [], f"no verdict within {timeout:g} s")
+    except BaseException as exc:  # SystemExit, KeyboardInterrupt from a variant
+        return Verdict(ERROR, time.perf_counter() - started, [], f"the variant raised {first_line(exc)}")
+    finally:
+        if use_timer:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
+
+
+def _child(job: Callable[[], Verdict], write_fd: int) -> None:
+    """The body of a forked child; never returns."""
+    status = 70
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 1)
+        os.dup2(devnull, 2)
+        torch.set_num_threads(1)  # the parent's OpenMP pool does not survive fork
+        try:
+            verdict = job()
+        except BaseException as exc:
+            verdict = Verdict(ERROR, 0.0, [], f"the variant raised {first_line(exc)}")
+        payload = json.dumps(verdict.to_json()).encode()
+        with os.fdopen(write_fd, "wb") as pipe:
+            pipe.write(payload)
+        status = 0
+    except BaseException:
+        with contextlib.suppress(BaseException):
+            traceback.print_exc()
+    finally:
+        os._exit(status)
+
+
+def _run_forked(job: Callable[[], Verdict], *, timeout: float) -> Verdict:
+    started = time.perf_counter()
+    read_fd, write_fd = os.pipe()
+    with warnings.catch_warnings():
+        # Python 3.12+ warns about forking a threaded process (xdist's worker is one); the child
+        # touches no lock another thread could hold: it computes, writes a pipe and _exits.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        pid = os.fork()
+    if pid == 0:
+        os.close(read_fd)
+        _child(job, write_fd)
+    os.close(write_fd)
+    chunks: list[bytes] = []
+    deadline = started + timeout
+    timed_out = False
+    try:
+        while True:
+            remaining = deadline - time.perf_counter()
+            if remaining <= 0:
+                timed_out = True
+                break
+            ready, _, _ = select.select([read_fd], [], [], remaining)
+            if not ready:
+                continue
+            chunk = os.read(read_fd, 1 << 16)
+            if not chunk:
+                break
+            chunks.append(chunk)
+    finally:
+        os.close(read_fd)
+        if timed_out:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        _, wait_status = os.waitpid(pid, 0)
+    elapsed = time.perf_counter() - started
+    if timed_out:
+        return Verdict(TIMEOUT, elapsed, [], f"no verdict within {timeout:g} s; the child was killed")
+    if chunks:
+        verdict = Verdict.from_json(json.loads(b"".join(chunks)))
+        verdict.seconds = elapsed
+        return verdict
+    if os.WIFSIGNALED(wait_status):
+        signum = os.WTERMSIG(wait_status)
+        name = signal.Signals(signum).name if signum in signal.Signals._value2member_map_ else str(signum)
+        return Verdict(ERROR, elapsed, [], f"crashed: the child died of {name}")
+    return Verdict(
+        ERROR,
+        elapsed,
+        [],
+        f"crashed: the child exited with status {os.WEXITSTATUS(wait_status)} before a verdict",
+    )

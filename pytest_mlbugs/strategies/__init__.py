@@ -1,0 +1,1 @@
+"""Hypothesis strategies, one module per concern, shared by the property suites."""

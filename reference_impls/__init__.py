@@ -1,0 +1,5 @@
+"""Correct, readable reference implementations of the contracts in CONTRACTS.md.
+
+Shipped as ``pytest_mlbugs.reference_impls``. The files are also read as text: they are the
+sources the mutators rewrite.
+"""

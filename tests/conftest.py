@@ -1,0 +1,10 @@
+from __future__ import annotations
+
+import pytest
+
+from pytest_mlbugs.registry import Registry, builtin_registry
+
+
+@pytest.fixture(scope="session")
+def registry() -> Registry:
+    return builtin_registry()
