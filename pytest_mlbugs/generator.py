@@ -29,9 +29,18 @@ class Bug:
     bug_id: str
     site: int
     line: int
+    column: int
+    end_line: int
+    end_column: int
+
+    @classmethod
+    def at(cls, site: Site) -> Bug:
+        return cls(
+            site.bug_id, site.index, site.start_line, site.start_column, site.end_line, site.end_column
+        )
 
     def to_json(self) -> dict[str, object]:
-        return {"id": self.bug_id, "site": self.site, "line": self.line}
+        return dataclasses.asdict(self) | {"id": self.bug_id}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -199,9 +208,7 @@ def _build(registry: Registry, index: SiteIndex, component: Component, chosen: l
         )
     except MutatorError:
         return None  # a site whose rewrite does not compile, or bugs that do not compose
-    bugs = tuple(
-        Bug(s.bug_id, s.index, s.start_line) for s in sorted(chosen, key=lambda s: (s.start_line, s.bug_id))
-    )
+    bugs = tuple(Bug.at(s) for s in sorted(chosen, key=lambda s: (s.start_line, s.start_column, s.bug_id)))
     return Variant(component.name, bugs, source, component.reference_source, component.reference_path)
 
 
@@ -214,7 +221,7 @@ def all_single_bug_variants(registry: Registry, components: Sequence[str]) -> li
         for bug_id in sorted(index.sites[name]):
             for site in index.sites[name][bug_id]:
                 source = apply_sites(index.modules[name], {bug_id: registry.mutators[bug_id]}, [site.key])
-                bug = Bug(bug_id, site.index, site.start_line)
+                bug = Bug.at(site)
                 variants.append(
                     Variant(name, (bug,), source, component.reference_source, component.reference_path)
                 )

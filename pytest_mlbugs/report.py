@@ -1,0 +1,215 @@
+"""Session results: the terminal table and the JSON report.
+
+Results arrive as the JSON payloads that items attach to their reports, so a serial run and
+an xdist run (whose controller only sees reports) build the same tables. The JSON follows
+the mutation-testing-report-schema (Stryker, PIT; version 2) so existing viewers render it,
+with pytest-mlbugs' own details under ``mlbugs``.
+"""
+
+from __future__ import annotations
+
+import collections
+import importlib.metadata
+import json
+import os
+import platform
+import tempfile
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from pytest_mlbugs import __version__
+from pytest_mlbugs.registry import Registry
+from pytest_mlbugs.runner import DETECTED, ERROR, SURVIVED, TIMEOUT
+
+_SCHEMA_STATUS = {
+    DETECTED: "Killed",
+    SURVIVED: "Survived",
+    TIMEOUT: "Timeout",
+    ERROR: "RuntimeError",
+}
+
+
+class Results:
+    def __init__(self) -> None:
+        self.variants: list[dict[str, Any]] = []
+        self.references: list[dict[str, Any]] = []
+
+    def add(self, payload: Mapping[str, Any]) -> None:
+        if payload.get("kind") == "variant":
+            self.variants.append(dict(payload))
+        elif payload.get("kind") == "reference":
+            self.references.append(dict(payload))
+
+    def sorted_variants(self) -> list[dict[str, Any]]:
+        return sorted(self.variants, key=lambda v: v["ordinal"])
+
+    def counts(self) -> dict[tuple[str, str], collections.Counter[str]]:
+        table: dict[tuple[str, str], collections.Counter[str]] = collections.defaultdict(collections.Counter)
+        for variant in self.variants:
+            key = (variant["component"], "+".join(variant["categories"]))
+            table[key][variant["status"]] += 1
+        return table
+
+    def score(self) -> float | None:
+        if not self.variants:
+            return None
+        detected = sum(v["status"] == DETECTED for v in self.variants)
+        return 100.0 * detected / len(self.variants)
+
+
+def summary_lines(results: Results) -> list[str]:
+    table = results.counts()
+    if not table:
+        return []
+    header = ("component", "category", "variants", "detected", "survived", "timeout", "error")
+    rows = []
+    totals: collections.Counter[str] = collections.Counter()
+    for (component, category), counter in sorted(table.items()):
+        total = sum(counter.values())
+        totals.update(counter)
+        rows.append(
+            (
+                component,
+                category,
+                str(total),
+                *(str(counter[s]) for s in (DETECTED, SURVIVED, TIMEOUT, ERROR)),
+            )
+        )
+    rows.append(
+        (
+            "total",
+            "",
+            str(sum(totals.values())),
+            *(str(totals[s]) for s in (DETECTED, SURVIVED, TIMEOUT, ERROR)),
+        )
+    )
+    widths = [max(len(r[i]) for r in (header, *rows)) for i in range(len(header))]
+
+    def fmt(row: Iterable[str]) -> str:
+        cells = list(row)
+        left = [cells[0].ljust(widths[0]), cells[1].ljust(widths[1])]
+        right = [cell.rjust(widths[i + 2]) for i, cell in enumerate(cells[2:])]
+        return "  ".join(left + right)
+
+    lines = [fmt(header), fmt("-" * w for w in widths)]
+    lines.extend(fmt(row) for row in rows[:-1])
+    lines.append(fmt("-" * w for w in widths))
+    lines.append(fmt(rows[-1]))
+    score = results.score()
+    if score is not None:
+        detected = totals[DETECTED]
+        lines.append(
+            f"detection score: {score:.1f}% ({detected} of {sum(totals.values())} variants detected; "
+            "timeouts and errors are not detections)"
+        )
+    failing_refs = [r for r in results.references if r["status"] != "passed"]
+    if results.references:
+        lines.append(
+            f"references: {len(results.references) - len(failing_refs)} of {len(results.references)} "
+            "pass their suites"
+        )
+    return lines
+
+
+def versions() -> dict[str, str]:
+    found = {"python": platform.python_version(), "pytest-mlbugs": __version__}
+    for dist in ("torch", "hypothesis", "libcst", "pytest", "pytest-xdist"):
+        try:
+            found[dist] = importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return found
+
+
+def build_report(
+    results: Results, *, registry: Registry, seed: int, settings: Mapping[str, Any]
+) -> dict[str, Any]:
+    files: dict[str, dict[str, Any]] = {}
+    for name in sorted(
+        {v["component"] for v in results.variants} | {r["component"] for r in results.references}
+    ):
+        component = registry.components[name]
+        files[component.reference_path] = {
+            "language": "python",
+            "source": component.reference_source,
+            "mutants": [],
+        }
+    for variant in results.sorted_variants():
+        component = registry.components[variant["component"]]
+        first = variant["bugs"][0]
+        mutant = {
+            "id": variant["id"],
+            "mutatorName": "+".join(b["id"] for b in variant["bugs"]),
+            "replacement": _added_lines(variant["diff"]),
+            "location": {
+                "start": {"line": first["line"], "column": first["column"] + 1},
+                "end": {"line": first["end_line"], "column": first["end_column"] + 1},
+            },
+            "status": _SCHEMA_STATUS[variant["status"]],
+            "statusReason": variant["message"] or "",
+            "description": "; ".join(registry.mutators[b["id"]].description for b in variant["bugs"]),
+            "duration": round(variant["seconds"] * 1000),
+        }
+        if variant["property"]:
+            mutant["killedBy"] = [f"{variant['component']}.{variant['property']}"]
+        files[component.reference_path]["mutants"].append(mutant)
+    return {
+        "schemaVersion": "2",
+        "thresholds": {"high": 80, "low": 60},
+        "projectRoot": ".",
+        "files": files,
+        "framework": {"name": "pytest-mlbugs", "version": __version__, "dependencies": versions()},
+        "mlbugs": {
+            "seed": seed,
+            "settings": dict(settings),
+            "versions": versions(),
+            "score": results.score(),
+            "variants": [
+                {
+                    "id": v["id"],
+                    "component": v["component"],
+                    "bugs": [{"id": b["id"], "line": b["line"]} for b in v["bugs"]],
+                    "status": v["status"],
+                    "seconds": v["seconds"],
+                    "first_failing_property": v["property"],
+                    "message": v["message"],
+                    "case": v["case"],
+                }
+                for v in results.sorted_variants()
+            ],
+            "references": sorted(
+                (
+                    {
+                        "component": r["component"],
+                        "status": r["status"],
+                        "seconds": r["seconds"],
+                        "failures": r["failures"],
+                    }
+                    for r in results.references
+                ),
+                key=lambda r: r["component"],
+            ),
+        },
+    }
+
+
+def _added_lines(diff: str) -> str:
+    added = [line[1:] for line in diff.splitlines() if line.startswith("+") and not line.startswith("+++")]
+    return "\n".join(added)
+
+
+def write_json_atomically(path: Path, data: Mapping[str, Any]) -> None:
+    """Write to a temporary file beside ``path`` and rename it: never a torn report."""
+    path = Path(path)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or Path("."))
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            json.dump(data, stream, indent=2, sort_keys=False)
+            stream.write("\n")
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,186 @@
+"""The stateful part of the plugin, registered only when an ``--mlbugs-*`` option asks for it."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_mlbugs import options
+from pytest_mlbugs.generator import PlanError, plan_session
+from pytest_mlbugs.items import (
+    VERDICT_KEY,
+    MlbugsCollector,
+    PropertyItem,
+    ReferenceItem,
+    RunOptions,
+    VariantItem,
+)
+from pytest_mlbugs.loader import LoadError, load_user_file
+from pytest_mlbugs.mutation import MutatorError
+from pytest_mlbugs.registry import Registry
+from pytest_mlbugs.report import Results, build_report, summary_lines, write_json_atomically
+
+PLUGIN_NAME = "mlbugs-session"
+
+
+class MlbugsSession:
+    def __init__(self, config: pytest.Config, registry: Registry, settings: options.Settings) -> None:
+        self.config = config
+        self.registry = registry
+        self.settings = settings
+        self.results = Results()
+        self.impls = self._load_impls()
+        self.is_worker = hasattr(config, "workerinput")
+
+    # -- set-up -------------------------------------------------------------------------------
+
+    def _load_impls(self) -> list[tuple[str, Path, Any]]:
+        loaded = []
+        for ordinal, (name, path) in enumerate(self.settings.impls):
+            component = self.registry.components[name]
+            try:
+                module = load_user_file(path, name=f"_mlbugs_impl_{ordinal}_{name}", option=options.IMPL)
+            except LoadError as exc:
+                raise pytest.UsageError(str(exc)) from None
+            missing = component.suite.missing_names(module)
+            if missing:
+                raise pytest.UsageError(
+                    f"{options.IMPL}: {path} does not define {', '.join(missing)}, which the {name} contract "
+                    f"requires ({component.suite.contract}); add it or point at the right file"
+                )
+            loaded.append((name, path, module))
+        return loaded
+
+    def _owns_collection(self) -> bool:
+        """Whether the run is ours alone: no test paths were given on the command line."""
+        return self.config.args_source != pytest.Config.ArgsSource.ARGS
+
+    # -- hooks --------------------------------------------------------------------------------
+
+    def pytest_report_header(self, config: pytest.Config) -> list[str]:
+        settings = self.settings
+        what = []
+        if settings.generates_variants:
+            what.append(f"{len(settings.components)} components, {len(settings.mutators)} mutators")
+        if settings.impls:
+            what.append("checking " + ", ".join(f"{name}={path}" for name, path in settings.impls))
+        return [f"mlbugs: {settings.header()} ({'; '.join(what)})"]
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_configure_node(self, node: Any) -> None:  # xdist: every worker gets our seed
+        node.workerinput["mlbugs_seed"] = self.settings.seed
+
+    def pytest_ignore_collect(self, collection_path: Path, config: pytest.Config) -> bool | None:
+        if self._owns_collection() and collection_path != config.rootpath:
+            return True
+        return None
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(
+        self, session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
+    ) -> None:
+        if self._owns_collection():
+            items.clear()
+        items.extend(self._make_items(session))
+
+    def _make_items(self, session: pytest.Session) -> list[pytest.Item]:
+        settings = self.settings
+        run = RunOptions(seed=settings.seed, timeout=settings.timeout, isolation=settings.isolation)
+        made: list[pytest.Item] = []
+        for name, path, module in self.impls:
+            component = self.registry.components[name]
+            parent = MlbugsCollector.from_parent(session, name=f"mlbugs-impl[{path}]")
+            for prop in component.suite.properties:
+                made.append(
+                    PropertyItem.from_parent(
+                        parent,
+                        name=f"{name}::{prop.name}",
+                        prop=prop,
+                        impl=module,
+                        impl_path=str(path),
+                        seed=settings.seed,
+                    )
+                )
+        if not settings.generates_variants:
+            return made
+        try:
+            variants = plan_session(
+                self.registry,
+                seed=settings.seed,
+                components=settings.components,
+                mutators=settings.mutators,
+                count=settings.count,
+                max_bugs=settings.max_bugs,
+            )
+        except (PlanError, MutatorError) as exc:
+            raise pytest.UsageError(str(exc)) from None
+        root = MlbugsCollector.from_parent(session, name="mlbugs")
+        groups = {name: MlbugsCollector.from_parent(root, name=name) for name in settings.components}
+        for name in settings.components:
+            made.append(
+                ReferenceItem.from_parent(
+                    groups[name], name="reference", component=self.registry.components[name], run=run
+                )
+            )
+        taken: set[str] = set()
+        for ordinal, variant in enumerate(variants):
+            item_name = f"{variant.label}[{variant.digest}]"
+            repeat = 1
+            while item_name in taken:  # the same variant twice in a long session
+                repeat += 1
+                item_name = f"{variant.label}[{variant.digest}-{repeat}]"
+            taken.add(item_name)
+            made.append(
+                VariantItem.from_parent(
+                    groups[variant.component],
+                    name=item_name,
+                    variant=variant,
+                    ordinal=ordinal,
+                    registry=self.registry,
+                    run=run,
+                )
+            )
+        return made
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.when != "call":
+            return
+        for key, value in report.user_properties:
+            if key == VERDICT_KEY:
+                self.results.add(value)
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        lines = summary_lines(self.results)
+        if not lines:
+            return
+        terminalreporter.section(f"mlbugs {self.settings.header()}")
+        for line in lines:
+            terminalreporter.write_line(line)
+        if self.settings.report is not None:
+            terminalreporter.write_line(f"report written to {self.settings.report}")
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        if self.is_worker or self.settings.report is None:
+            return
+        report = build_report(
+            self.results,
+            registry=self.registry,
+            seed=self.settings.seed,
+            settings={
+                k: (str(v) if isinstance(v, Path) else v)
+                for k, v in dataclasses.asdict(self.settings).items()
+                if k not in ("seed", "report", "impls", "seed_was_given")
+            },
+        )
+        write_json_atomically(self.settings.report, report)
+
+
+def seed_from_controller(config: pytest.Config) -> int | None:
+    workerinput = getattr(config, "workerinput", None)
+    if workerinput is None:
+        return None
+    seed = workerinput.get("mlbugs_seed")
+    return None if seed is None else int(seed)
