@@ -1,0 +1,303 @@
+"""Contract 6: ``decoder.TransformerDecoderLayer`` (pre-norm).
+
+The oracle is ``nn.TransformerDecoderLayer(norm_first=True, batch_first=True)`` wired to the
+implementation's own parts: the attention weights are copied into its ``nn.MultiheadAttention``
+blocks (contract 1 names them), and its norms and feed-forward block *are* the implementation's
+``norm1``..``norm3`` and ``ffn`` (their inner structure is not part of the contract: ReLU or GELU,
+``nn.LayerNorm`` or a hand-written one). What is checked is the wiring around them.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import torch
+from torch import nn
+
+from pytest_mlbugs.mutation import Layer
+from pytest_mlbugs.strategies.decoder import DecoderCase, decoder_cases
+from pytest_mlbugs.strategies.tensors import generator, normal
+from pytest_mlbugs.suite import Suite
+
+SUITE = Suite(
+    "decoder",
+    names=("TransformerDecoderLayer",),
+    contract="CONTRACTS.md 6: TransformerDecoderLayer (pre-norm)",
+)
+
+RICH = DecoderCase(
+    batch=2,
+    tgt_len=4,
+    src_len=5,
+    num_heads=2,
+    head_dim=4,
+    d_ff=8,
+    self_mask="causal",
+    cross_mask="keys",
+    seed=1,
+)
+ATOL = 1e-5
+RTOL = 1e-4
+
+
+def build(impl: Any, case: DecoderCase, *, dropout: float = 0.0) -> nn.Module:
+    torch.manual_seed(case.seed)
+    module = impl.TransformerDecoderLayer(case.d_model, case.num_heads, case.d_ff, dropout=dropout)
+    with torch.no_grad():
+        # Distinct random norm parameters and biases: one norm used in place of another, or a
+        # dropped bias, cannot hide behind the default ones and zeros.
+        for parameter in module.parameters():
+            if parameter.dim() == 1:
+                parameter.normal_()
+    return module
+
+
+def inputs(case: DecoderCase) -> tuple[torch.Tensor, torch.Tensor]:
+    gen = generator(case.seed)
+    x = normal(gen, (case.batch, case.tgt_len, case.d_model))
+    memory = normal(gen, (case.batch, case.src_len, case.d_model))
+    return x, memory
+
+
+def _copy_attention(target: nn.MultiheadAttention, source: nn.Module) -> None:
+    with torch.no_grad():
+        target.in_proj_weight.copy_(
+            torch.cat([source.q_proj.weight, source.k_proj.weight, source.v_proj.weight])
+        )
+        target.in_proj_bias.copy_(torch.cat([source.q_proj.bias, source.k_proj.bias, source.v_proj.bias]))
+        target.out_proj.weight.copy_(source.out_proj.weight)
+        target.out_proj.bias.copy_(source.out_proj.bias)
+
+
+def oracle(module: nn.Module, case: DecoderCase) -> nn.TransformerDecoderLayer:
+    """PyTorch's pre-norm decoder layer computing with ``module``'s weights, norms and ffn."""
+    reference = nn.TransformerDecoderLayer(
+        case.d_model,
+        case.num_heads,
+        dim_feedforward=case.d_ff,
+        dropout=0.0,
+        batch_first=True,
+        norm_first=True,
+    )
+    _copy_attention(reference.self_attn, module.self_attn)
+    _copy_attention(reference.multihead_attn, module.cross_attn)
+    reference.norm1, reference.norm2, reference.norm3 = module.norm1, module.norm2, module.norm3
+    # nn computes linear2(dropout(activation(linear1(x)))); the contract's ffn is the whole of it.
+    reference.linear1, reference.linear2 = nn.Identity(), nn.Identity()
+    reference.activation = module.ffn
+    return reference
+
+
+def expected_output(
+    module: nn.Module, case: DecoderCase, x: torch.Tensor, memory: torch.Tensor
+) -> torch.Tensor:
+    """The contract's output, with the masks turned into nn's convention (True = blocked)."""
+    reference = oracle(module, case)
+    reference.train(module.training)
+    self_mask = case.make_self_mask()
+    cross_mask = case.make_cross_mask()
+    memory_mask = memory_key_padding_mask = None
+    if cross_mask is not None and case.cross_mask == "keys":
+        memory_key_padding_mask = ~cross_mask.reshape(case.batch, case.src_len)
+    elif cross_mask is not None:
+        blocked = ~cross_mask.expand(case.batch, case.num_heads, case.tgt_len, case.src_len)
+        memory_mask = blocked.reshape(case.batch * case.num_heads, case.tgt_len, case.src_len)
+    return reference(
+        x,
+        memory,
+        tgt_mask=None if self_mask is None else ~self_mask,
+        memory_mask=memory_mask,
+        memory_key_padding_mask=memory_key_padding_mask,
+    )
+
+
+def run(module: nn.Module, case: DecoderCase, x: torch.Tensor, memory: torch.Tensor) -> torch.Tensor:
+    return module(x, memory, self_attn_mask=case.make_self_mask(), cross_attn_mask=case.make_cross_mask())
+
+
+@SUITE.property(
+    layer=Layer.SHAPES,
+    symptom="the decoder trains worse than nn.TransformerDecoderLayer, or diverges as layers are stacked",
+    cases=decoder_cases(),
+    explicit=[
+        RICH,
+        DecoderCase(
+            batch=2,
+            tgt_len=3,
+            src_len=3,
+            num_heads=2,
+            head_dim=3,
+            d_ff=6,
+            self_mask="none",
+            cross_mask="full",
+            seed=2,
+        ),
+    ],
+    max_examples=8,
+)
+def matches_nn_transformer_decoder_layer(impl: Any, case: DecoderCase) -> None:
+    """With the same weights, norms and feed-forward block, the layer computes something other
+    than PyTorch's pre-norm TransformerDecoderLayer: a residual, a norm, a mask or the memory
+    is wired wrongly (x + self_attn(norm1(x)), x + cross_attn(norm2(x), memory), x + ffn(norm3(x)))."""
+    module = build(impl, case).eval()
+    x, memory = inputs(case)
+    with torch.no_grad():
+        actual = run(module, case, x, memory)
+        expected = expected_output(module, case, x, memory)
+    assert actual.shape == x.shape, f"output shape {tuple(actual.shape)}, expected {tuple(x.shape)}"
+    torch.testing.assert_close(actual, expected, atol=ATOL, rtol=RTOL)
+
+
+@SUITE.property(
+    layer=Layer.SHAPES,
+    symptom="training loss is suspiciously low, generation is garbage: the decoder reads the future",
+    cases=decoder_cases(self_masks=("causal",), cross_masks=("none",), min_len=2),
+    explicit=[
+        DecoderCase(
+            batch=2,
+            tgt_len=5,
+            src_len=3,
+            num_heads=2,
+            head_dim=3,
+            d_ff=8,
+            self_mask="causal",
+            cross_mask="none",
+            seed=5,
+        )
+    ],
+    max_examples=5,
+)
+def causal_self_attention_hides_the_future(impl: Any, case: DecoderCase) -> None:
+    """With a causal self_attn_mask, changing decoder tokens after position t changed the
+    output at t: the self-attention mask is not applied (or applied to the wrong block)."""
+    module = build(impl, case).eval()
+    x, memory = inputs(case)
+    cut = (case.tgt_len - 1) // 2
+    changed = x.clone()
+    changed[:, cut + 1 :] = normal(generator(case.seed + 2), changed[:, cut + 1 :].shape)
+    with torch.no_grad():
+        before = run(module, case, x, memory)[:, : cut + 1]
+        after = run(module, case, changed, memory)[:, : cut + 1]
+    torch.testing.assert_close(after, before, atol=ATOL, rtol=RTOL)
+
+
+@SUITE.property(
+    layer=Layer.SHAPES,
+    symptom="predictions change with the amount of source padding",
+    cases=decoder_cases(cross_masks=("keys",)),
+    explicit=[
+        DecoderCase(
+            batch=2,
+            tgt_len=3,
+            src_len=6,
+            num_heads=2,
+            head_dim=2,
+            d_ff=4,
+            self_mask="none",
+            cross_mask="keys",
+            seed=7,
+        )
+    ],
+    max_examples=5,
+)
+def cross_attention_ignores_masked_encoder_positions(impl: Any, case: DecoderCase) -> None:
+    """Changing the encoder output at positions the cross_attn_mask blocks changed the output:
+    the cross-attention mask is dropped, inverted or given to self-attention."""
+    module = build(impl, case).eval()
+    x, memory = inputs(case)
+    allowed = case.make_cross_mask()
+    assert allowed is not None
+    blocked = ~allowed.reshape(case.batch, case.src_len, 1)
+    noise = normal(generator(case.seed + 3), memory.shape, scale=3.0)
+    changed = torch.where(blocked, noise, memory)
+    with torch.no_grad():
+        before = run(module, case, x, memory)
+        after = run(module, case, x, changed)
+    torch.testing.assert_close(after, before, atol=ATOL, rtol=RTOL)
+
+
+@SUITE.property(
+    layer=Layer.EVALUATION,
+    symptom="the model overfits: training loss far below validation loss, dropout seems to do nothing",
+    cases=decoder_cases(max_len=4),
+    explicit=[RICH],
+    max_examples=5,
+)
+def full_dropout_leaves_the_residual_stream(impl: Any, case: DecoderCase) -> None:
+    """In training mode with dropout=1, a sub-layer's output still reached the residual
+    stream: a residual branch has no dropout (the output must equal the input exactly), or
+    dropout is applied to the stream itself."""
+    module = build(impl, case, dropout=1.0).train()
+    x, memory = inputs(case)
+    with torch.no_grad():
+        output = run(module, case, x, memory)
+    torch.testing.assert_close(output, x, atol=ATOL, rtol=RTOL)
+
+
+@SUITE.property(
+    layer=Layer.EVALUATION,
+    symptom="validation metrics jump from run to run although nothing changed",
+    cases=decoder_cases(max_len=4),
+    max_examples=4,
+)
+def eval_mode_is_deterministic_with_dropout(impl: Any, case: DecoderCase) -> None:
+    """In eval mode a dropout still changed the output, or the layer computed something else
+    than the dropout-free layer."""
+    module = build(impl, case, dropout=0.5).eval()
+    x, memory = inputs(case)
+    with torch.no_grad():
+        first = run(module, case, x, memory)
+        second = run(module, case, x, memory)
+        expected = expected_output(module, case, x, memory)
+    torch.testing.assert_close(first, second, atol=0.0, rtol=0.0)
+    torch.testing.assert_close(first, expected, atol=ATOL, rtol=RTOL)
+
+
+@SUITE.property(
+    layer=Layer.UPDATES,
+    symptom="the encoder does not learn (its gradients are zero or wrong) while the decoder does",
+    cases=decoder_cases(max_len=4),
+    max_examples=3,
+)
+def gradients_match_nn_transformer_decoder_layer(impl: Any, case: DecoderCase) -> None:
+    """The gradients reaching the decoder input and the encoder output differ from PyTorch's
+    layer with the same weights: something is detached or computed outside autograd."""
+    module = build(impl, case).eval()
+    x, memory = inputs(case)
+    weights = normal(generator(case.seed + 4), x.shape)
+    grads = []
+    for forward in (run, lambda m, c, a, b: expected_output(m, c, a, b)):
+        x_leaf = x.clone().requires_grad_(True)
+        memory_leaf = memory.clone().requires_grad_(True)
+        (forward(module, case, x_leaf, memory_leaf) * weights).sum().backward()
+        assert x_leaf.grad is not None and memory_leaf.grad is not None, "no gradient reached an input"
+        grads.append((x_leaf.grad, memory_leaf.grad))
+    (x_grad, memory_grad), (x_expected, memory_expected) = grads
+    torch.testing.assert_close(x_grad, x_expected, atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(memory_grad, memory_expected, atol=1e-4, rtol=1e-4)
+
+
+@SUITE.property(
+    layer=Layer.SHAPES,
+    symptom="RuntimeError: Expected all tensors to be on the same device, once moved to the GPU",
+    cases=decoder_cases(max_len=4),
+    max_examples=2,
+)
+def output_follows_the_input_device(impl: Any, case: DecoderCase) -> None:
+    """On the meta device the layer failed or produced a tensor elsewhere: something is
+    created on a hard-coded device or with the wrong shape. Deprecated calls are errors here."""
+    module = build(impl, case).to("meta")
+    x, memory = (t.to("meta") for t in inputs(case))
+    self_mask, cross_mask = case.make_self_mask(), case.make_cross_mask()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FutureWarning)
+        warnings.simplefilter("error", DeprecationWarning)
+        output = module(
+            x,
+            memory,
+            self_attn_mask=None if self_mask is None else self_mask.to("meta"),
+            cross_attn_mask=None if cross_mask is None else cross_mask.to("meta"),
+        )
+    assert output.device.type == "meta", f"output on {output.device}"
+    assert output.shape == x.shape, f"output shape {tuple(output.shape)}"
