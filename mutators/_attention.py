@@ -1,0 +1,173 @@
+"""libcst matchers shared by the attention and decoder mutators."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import libcst as cst
+import libcst.matchers as m
+from pytest_mlbugs.mutators._patterns import argument, callee_name, dotted_name, int_literal
+
+_MODULES = ("torch", "F", "nn.functional", "torch.nn.functional", "functional")
+
+#: a negative literal at least this large in magnitude is a "minus infinity" fill value
+_BIG = 1e3
+
+
+def _negated(expr: cst.BaseExpression) -> cst.BaseExpression | None:
+    if m.matches(expr, m.UnaryOperation(operator=m.Minus())):
+        assert isinstance(expr, cst.UnaryOperation)
+        return expr.expression
+    return None
+
+
+def _is_inf(expr: cst.BaseExpression) -> bool:
+    """``float("inf")``, ``math.inf``, ``torch.inf``, ``np.inf``."""
+    if isinstance(expr, cst.Call) and callee_name(expr) == "float" and len(expr.args) == 1:
+        text = expr.args[0].value
+        return isinstance(text, cst.SimpleString) and text.evaluated_value.lower() in ("inf", "+inf")
+    name = dotted_name(expr)
+    return name is not None and name.split(".")[-1] == "inf"
+
+
+def is_minus_infinity_fill(expr: cst.BaseExpression) -> bool:
+    """A value that stands for minus infinity in a masked score: ``float("-inf")``,
+    ``-math.inf``, ``-1e9``, ``torch.finfo(dtype).min``, ``-torch.finfo(dtype).max``."""
+    if isinstance(expr, cst.Call) and callee_name(expr) == "float" and len(expr.args) == 1:
+        text = expr.args[0].value
+        return isinstance(text, cst.SimpleString) and text.evaluated_value.lower() == "-inf"
+    if m.matches(expr, m.Attribute(value=m.Call(), attr=m.Name("min"))):
+        assert isinstance(expr, cst.Attribute) and isinstance(expr.value, cst.Call)
+        return callee_name(expr.value) in ("finfo", "iinfo")
+    inner = _negated(expr)
+    if inner is None:
+        return False
+    if _is_inf(inner):
+        return True
+    if m.matches(inner, m.Attribute(value=m.Call(), attr=m.Name("max"))):
+        assert isinstance(inner, cst.Attribute) and isinstance(inner.value, cst.Call)
+        return callee_name(inner.value) == "finfo"
+    if isinstance(inner, (cst.Float, cst.Integer)):
+        return abs(float(inner.value.replace("_", ""))) >= _BIG
+    return False
+
+
+def masked_fill_args(call: cst.Call) -> tuple[tuple[int, cst.Arg], tuple[int, cst.Arg]] | None:
+    """``(mask, value)`` arguments of ``x.masked_fill(mask, value)`` or
+    ``torch.masked_fill(x, mask, value)`` (in-place forms too), each with its index."""
+    if callee_name(call) not in ("masked_fill", "masked_fill_"):
+        return None
+    func = call.func
+    is_method = isinstance(func, cst.Attribute) and dotted_name(func.value) not in _MODULES
+    offset = 0 if is_method else 1
+    mask = argument(call, keyword="mask", position=offset)
+    value = argument(call, keyword="value", position=offset + 1)
+    if mask is None or value is None:
+        return None
+    return mask, value
+
+
+def where_fill_args(call: cst.Call) -> tuple[tuple[int, cst.Arg], tuple[int, cst.Arg]] | None:
+    """``(condition, fill)`` of ``torch.where(cond, scores, -inf)`` (the fill in either branch)."""
+    if callee_name(call) != "where" or dotted_name(call.func) not in ("torch.where", "where"):
+        return None
+    condition = argument(call, keyword="condition", position=0)
+    if condition is None:
+        return None
+    for keyword, position in (("other", 2), ("input", 1)):
+        found = argument(call, keyword=keyword, position=position)
+        if found is not None and is_minus_infinity_fill(found[1].value):
+            return condition, found
+    return None
+
+
+def calls_in(node: cst.CSTNode) -> Iterator[cst.Call]:
+    """Every call inside ``node`` (``node`` included), in source order."""
+    found: list[cst.Call] = []
+
+    class _Collect(cst.CSTVisitor):
+        def visit_Call(self, call: cst.Call) -> None:
+            found.append(call)
+
+    node.visit(_Collect())
+    return iter(found)
+
+
+def is_int_call(call: cst.Call, name: str, values: tuple[int, ...]) -> bool:
+    """``x.name(*values)`` with literal integer arguments, e.g. ``x.transpose(1, 2)``."""
+    if callee_name(call) != name or not isinstance(call.func, cst.Attribute):
+        return False
+    if len(call.args) != len(values) or any(a.keyword is not None or a.star for a in call.args):
+        return False
+    return tuple(int_literal(a.value) for a in call.args) == values
+
+
+def is_head_swap(call: cst.Call) -> bool:
+    """``x.transpose(1, 2)``, ``x.transpose(2, 1)`` or ``x.permute(0, 2, 1, 3)``: the swap of
+    the length and head axes of a ``(B, T, H, d_k)`` tensor."""
+    return (
+        is_int_call(call, "transpose", (1, 2))
+        or is_int_call(call, "transpose", (2, 1))
+        or is_int_call(call, "permute", (0, 2, 1, 3))
+    )
+
+
+def is_reshape(call: cst.Call, *, dims: int) -> bool:
+    """``x.view(...)`` or ``x.reshape(...)`` to ``dims`` positional sizes."""
+    return (
+        callee_name(call) in ("view", "reshape")
+        and isinstance(call.func, cst.Attribute)
+        and len(call.args) == dims
+        and all(a.keyword is None and not a.star for a in call.args)
+    )
+
+
+def receiver(call: cst.Call) -> cst.BaseExpression:
+    """``x`` of the method call ``x.name(...)``."""
+    assert isinstance(call.func, cst.Attribute)
+    return call.func.value
+
+
+def replace_node(tree: cst.CSTNode, old: cst.CSTNode, new: cst.CSTNode) -> cst.CSTNode:
+    """``tree`` with the node ``old`` (by identity) replaced by ``new``."""
+    result = tree.deep_replace(old, new)
+    assert isinstance(result, cst.CSTNode)
+    return result
+
+
+def replace_names(tree: cst.CSTNode, old: str, new: cst.BaseExpression) -> cst.CSTNode:
+    """``tree`` with every ``Name(old)`` (not attribute names) replaced by ``new``."""
+
+    class _Rename(cst.CSTTransformer):
+        def leave_Attribute(self, original: cst.Attribute, updated: cst.Attribute) -> cst.Attribute:
+            return updated.with_changes(attr=original.attr)
+
+        def leave_Arg(self, original: cst.Arg, updated: cst.Arg) -> cst.Arg:
+            return updated.with_changes(keyword=original.keyword)
+
+        def leave_Name(self, original: cst.Name, updated: cst.Name) -> cst.BaseExpression:
+            return new if original.value == old else updated
+
+    result = tree.visit(_Rename())
+    assert isinstance(result, cst.CSTNode)
+    return result
+
+
+def single_assignment(statement: cst.CSTNode) -> tuple[str, cst.BaseExpression] | None:
+    """``(name, value)`` of a statement line ``name = value`` (one target, one small statement)."""
+    if not isinstance(statement, cst.SimpleStatementLine) or len(statement.body) != 1:
+        return None
+    small = statement.body[0]
+    if (
+        isinstance(small, cst.Assign)
+        and len(small.targets) == 1
+        and isinstance(small.targets[0].target, cst.Name)
+    ):
+        return small.targets[0].target.value, small.value
+    if isinstance(small, cst.AnnAssign) and isinstance(small.target, cst.Name) and small.value is not None:
+        return small.target.value, small.value
+    return None
+
+
+def mentions_name(node: cst.CSTNode, name: str) -> bool:
+    return bool(m.findall(node, m.Name(name)))
