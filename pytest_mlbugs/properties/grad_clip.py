@@ -1,0 +1,135 @@
+"""Contract 5: ``grad_clip.clip_gradients`` and ``grad_clip.train_with_gradient_clipping``.
+
+The oracle is ``torch.nn.utils.clip_grad_norm_`` itself, with deprecation warnings turned into
+errors so that a deprecated spelling fails the way it will in a later PyTorch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import warnings
+from collections.abc import Iterator
+from typing import Any
+
+import torch
+from torch import nn
+
+from pytest_mlbugs.mutation import Layer
+from pytest_mlbugs.strategies.training import (
+    ClipCase,
+    LoopCase,
+    clip_cases,
+    loop_cases,
+    make_batches,
+    make_model,
+    make_parameters,
+    twin,
+)
+from pytest_mlbugs.suite import Suite
+
+SUITE = Suite(
+    "grad_clip",
+    names=("clip_gradients", "train_with_gradient_clipping"),
+    contract="CONTRACTS.md 5: clip_gradients(parameters, max_norm, norm_type=2.0), "
+    "train_with_gradient_clipping(model, dataloader, optimizer, criterion, max_grad_norm=1.0)",
+)
+
+ATOL = 1e-6
+RTOL = 1e-5
+LR = 0.5
+#: small enough that every batch of the loop cases is clipped
+MAX_GRAD_NORM = 0.05
+
+
+@contextlib.contextmanager
+def deprecations_as_errors() -> Iterator[None]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FutureWarning)
+        warnings.simplefilter("error", DeprecationWarning)
+        yield
+
+
+def total_norm(grads: list[torch.Tensor], norm: float) -> float:
+    return torch.linalg.vector_norm(torch.cat([g.flatten() for g in grads]), norm).item()
+
+
+@SUITE.property(
+    layer=Layer.UPDATES,
+    symptom="training is unstable although clipping is on, or updates are needlessly tiny",
+    cases=clip_cases(),
+    explicit=[
+        ClipCase(num_tensors=3, max_size=4, norm_type=2, max_norm_percent=30, seed=1),
+        ClipCase(num_tensors=3, max_size=4, norm_type=0, max_norm_percent=30, seed=2),
+        ClipCase(num_tensors=2, max_size=3, norm_type=1, max_norm_percent=150, seed=3),
+        ClipCase(num_tensors=4, max_size=3, norm_type=3, max_norm_percent=5, seed=4),
+    ],
+    max_examples=8,
+)
+def clip_gradients_matches_clip_grad_norm_(impl: Any, case: ClipCase) -> None:
+    """clip_gradients returns another total norm, or leaves other gradients, than
+    torch.nn.utils.clip_grad_norm_: the norm is taken per tensor, returned after clipping,
+    the gradients are scaled up, or the norm type is ignored."""
+    parameters = make_parameters(case)
+    expected_parameters = [nn.Parameter(p.detach().clone()) for p in parameters]
+    for mine, theirs in zip(parameters, expected_parameters):
+        theirs.grad = None if mine.grad is None else mine.grad.clone()
+    grads = [p.grad for p in parameters if p.grad is not None]
+    max_norm = total_norm(grads, case.norm) * case.max_norm_percent / 100
+    with deprecations_as_errors():
+        result = impl.clip_gradients(iter(parameters), max_norm, norm_type=case.norm)
+        expected = torch.nn.utils.clip_grad_norm_(expected_parameters, max_norm, norm_type=case.norm)
+    assert isinstance(result, float), f"clip_gradients returned a {type(result).__name__}, not a float"
+    torch.testing.assert_close(
+        result, expected.item(), atol=ATOL, rtol=RTOL, msg=lambda m: f"total norm: {m}"
+    )
+    for i, (mine, theirs) in enumerate(zip(parameters, expected_parameters)):
+        if theirs.grad is None:
+            assert mine.grad is None, f"parameter {i} had no gradient and got one"
+            continue
+        torch.testing.assert_close(
+            mine.grad, theirs.grad, atol=ATOL, rtol=RTOL, msg=lambda m, i=i: f"grad {i}: {m}"
+        )
+
+
+RICH = LoopCase(num_batches=3, batch_size=3, last_batch=3, in_features=4, hidden=5, out_features=3, seed=21)
+
+
+def clipped_sgd_loop(
+    model: nn.Module, batches: Any, optimizer: torch.optim.Optimizer, criterion: Any
+) -> float:
+    """The oracle: zero_grad, forward, backward, clip_grad_norm_, step; the mean batch loss."""
+    losses = []
+    for inputs, targets in batches:
+        optimizer.zero_grad(set_to_none=True)
+        loss = criterion(model(inputs), targets)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), MAX_GRAD_NORM)
+        optimizer.step()
+        losses.append(loss.item())
+    return sum(losses) / len(losses)
+
+
+@SUITE.property(
+    layer=Layer.UPDATES,
+    symptom="loss spikes survive clipping, or training crawls and stalls",
+    cases=loop_cases(short_last_batch=False),
+    explicit=[RICH],
+    max_examples=6,
+)
+def training_matches_a_clipped_sgd_loop(impl: Any, case: LoopCase) -> None:
+    """The mean loss (a Python float) or the weights after one epoch differ from a plain SGD
+    loop that clips the total gradient norm between backward and step: clipping comes too
+    late, per tensor, or gradients accumulate across batches."""
+    model = make_model(case)
+    reference = twin(model)
+    batches = make_batches(case, classification=True)
+    criterion = nn.CrossEntropyLoss()
+    with deprecations_as_errors():
+        mean_loss = impl.train_with_gradient_clipping(
+            model, batches, torch.optim.SGD(model.parameters(), lr=LR), criterion, max_grad_norm=MAX_GRAD_NORM
+        )
+    expected = clipped_sgd_loop(reference, batches, torch.optim.SGD(reference.parameters(), lr=LR), criterion)
+    assert isinstance(mean_loss, float), f"the mean loss is a {type(mean_loss).__name__}, not a float"
+    torch.testing.assert_close(mean_loss, expected, atol=ATOL, rtol=RTOL, msg=lambda m: f"mean loss: {m}")
+    for (name, actual), wanted in zip(model.named_parameters(), reference.parameters()):
+        torch.testing.assert_close(actual, wanted, atol=ATOL, rtol=RTOL, msg=lambda m, n=name: f"{n}: {m}")
