@@ -130,7 +130,17 @@ def receiver(call: cst.Call) -> cst.BaseExpression:
 
 def replace_node(tree: cst.CSTNode, old: cst.CSTNode, new: cst.CSTNode) -> cst.CSTNode:
     """``tree`` with the node ``old`` (by identity) replaced by ``new``."""
-    result = tree.deep_replace(old, new)
+    return replace_nodes(tree, {id(old): new})
+
+
+def replace_nodes(tree: cst.CSTNode, replacements: dict[int, cst.CSTNode]) -> cst.CSTNode:
+    """``tree`` with each node whose ``id`` is a key replaced by its value, in one pass."""
+
+    class _Replace(cst.CSTTransformer):
+        def on_leave(self, original: cst.CSTNode, updated: cst.CSTNode) -> cst.CSTNode:  # type: ignore[override]
+            return replacements.get(id(original), updated)
+
+    result = tree.visit(_Replace())
     assert isinstance(result, cst.CSTNode)
     return result
 
