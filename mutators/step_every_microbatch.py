@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import libcst as cst
+
+from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
+from pytest_mlbugs.mutators._guide import backward_loops, move_into_loop, statement_method
+
+
+class StepEveryMicrobatch(Mutator):
+    """``optimizer.step()`` moves into the micro-batch loop: a step after every micro-batch.
+
+    Gradient accumulation exists to take one step per group; stepping inside the loop while
+    zeroing only once per group applies partial sums of gradients several times over, so
+    early micro-batches count repeatedly and the effective learning rate grows with
+    ``accum_steps``. Training may still converge, just not like the large batch it was meant
+    to imitate. A site is a ``.step()`` statement that follows a loop calling ``.backward()``
+    in the same block; it moves to the end of that loop's body.
+    """
+
+    bug_id = "step_every_microbatch"
+    components = ("optimization",)
+    category = Category.OPTIMIZATION
+    layer = Layer.UPDATES
+    description = "call optimizer.step() after every micro-batch instead of once per group"
+    symptom = "training unstable when accum_steps grows; more optimizer steps than expected"
+    hint = "count optimizer.step() calls per epoch: it should be ceil(batches / accum_steps)"
+    fix = "step (and zero the gradients) once per group, after its last micro-batch"
+    node_types = (cst.IndentedBlock,)
+    EXAMPLES = (
+        Example(
+            "for group in groups:\n    for b in group:\n        loss(b).backward()\n    opt.step()\n",
+            "for group in groups:\n    for b in group:\n        loss(b).backward()\n        opt.step()\n",
+        ),
+    )
+    UNCHANGED = ("for b in batches:\n    loss(b).backward()\n    opt.step()\n",)
+
+    def mutations(self, node: cst.CSTNode) -> Sequence[Replacement]:
+        assert isinstance(node, cst.IndentedBlock)
+        loops = backward_loops(node)
+        variants = []
+        for i, statement in enumerate(node.body):
+            if statement_method(statement) != "step":
+                continue
+            before = [loop for loop in loops if loop < i]
+            if before:
+                variants.append(move_into_loop(node, i, before[-1], at_end=True))
+        return variants
