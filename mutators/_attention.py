@@ -181,3 +181,46 @@ def single_assignment(statement: cst.CSTNode) -> tuple[str, cst.BaseExpression] 
 
 def mentions_name(node: cst.CSTNode, name: str) -> bool:
     return bool(m.findall(node, m.Name(name)))
+
+
+def _lower_callee(call: cst.Call) -> str:
+    return (callee_name(call) or "").lower()
+
+
+def is_norm_call(expr: cst.CSTNode) -> bool:
+    """``self.norm1(x)``, ``self.ln_2(x)``, ``F.layer_norm(x, ...)``: a normalization applied."""
+    if not isinstance(expr, cst.Call) or not expr.args:
+        return False
+    name = _lower_callee(expr)
+    return "norm" in name or name.startswith("ln")
+
+
+def is_dropout_call(expr: cst.CSTNode) -> bool:
+    """``self.dropout1(x)``, ``self.resid_drop(x)``, ``F.dropout(x, p, training)``."""
+    return isinstance(expr, cst.Call) and bool(expr.args) and "drop" in _lower_callee(expr)
+
+
+def first_arg_value(call: cst.Call) -> cst.BaseExpression:
+    return call.args[0].value
+
+
+def residual_update(small: cst.CSTNode) -> tuple[str, cst.BaseExpression] | None:
+    """``(x, branch)`` of ``x = x + branch`` or ``x += branch``."""
+    if isinstance(small, cst.AugAssign) and isinstance(small.operator, cst.AddAssign):
+        if isinstance(small.target, cst.Name):
+            return small.target.value, small.value
+        return None
+    if not isinstance(small, cst.Assign) or len(small.targets) != 1:
+        return None
+    target = small.targets[0].target
+    value = small.value
+    if not isinstance(target, cst.Name) or not m.matches(value, m.BinaryOperation(operator=m.Add())):
+        return None
+    assert isinstance(value, cst.BinaryOperation)
+    if m.matches(value.left, m.Name(target.value)):
+        return target.value, value.right
+    return None
+
+
+def positional_args(call: cst.Call) -> list[cst.Arg]:
+    return [a for a in call.args if a.keyword is None and not a.star]

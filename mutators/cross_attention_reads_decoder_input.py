@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import libcst as cst
+from pytest_mlbugs.mutators._attention import positional_args
+
+from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
+
+
+class CrossAttentionReadsDecoderInput(Mutator):
+    """Cross-attention takes its keys and values from the decoder stream instead of the encoder
+    output: ``attn(h, memory, memory)`` becomes ``attn(h, h, h)``.
+
+    A copy of the self-attention line with only the module name changed. With equal source and
+    target lengths nothing fails: the decoder simply never sees the source, trains as a language
+    model of the targets and produces fluent output unrelated to the input. Sites: a call whose
+    first three positional arguments read ``(a, b, b)`` with ``a`` different from ``b``, the
+    shape of every query/key/value attention call that reads a second sequence.
+    """
+
+    bug_id = "cross_attention_reads_decoder_input"
+    components = ("decoder",)
+    category = Category.SHAPES
+    layer = Layer.SHAPES
+    description = "cross-attention attends to the decoder input instead of the encoder output"
+    symptom = "fluent output that ignores the source; the loss matches a target-only language model"
+    hint = "check what cross-attention uses as keys and values"
+    fix = "cross_attn(norm2(x), encoder_output, encoder_output, mask=cross_attn_mask)"
+    node_types = (cst.Call,)
+    EXAMPLES = (
+        Example(
+            "y = self.cross_attn(h, memory, memory, mask=m)\n",
+            "y = self.cross_attn(h, h, h, mask=m)\n",
+        ),
+        Example("y = attn(self.ln(x), enc, enc)[0]\n", "y = attn(self.ln(x), self.ln(x), self.ln(x))[0]\n"),
+    )
+    UNCHANGED = ("y = self.self_attn(h, h, h, mask=m)\n", "y = f(a, b, c)\n", "y = f(a, b)\n")
+
+    def mutations(self, node: cst.CSTNode) -> Sequence[Replacement]:
+        assert isinstance(node, cst.Call)
+        positional = positional_args(node)
+        if len(positional) < 3:
+            return ()
+        query, key, value = positional[:3]
+        if not key.value.deep_equals(value.value) or query.value.deep_equals(key.value):
+            return ()
+        args = [a.with_changes(value=query.value) if a is key or a is value else a for a in node.args]
+        return (node.with_changes(args=args),)
