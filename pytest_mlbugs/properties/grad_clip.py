@@ -71,7 +71,7 @@ def clip_gradients_matches_clip_grad_norm_(impl: Any, case: ClipCase) -> None:
     the gradients are scaled up, or the norm type is ignored."""
     parameters = make_parameters(case)
     expected_parameters = [nn.Parameter(p.detach().clone()) for p in parameters]
-    for mine, theirs in zip(parameters, expected_parameters):
+    for mine, theirs in zip(parameters, expected_parameters, strict=True):
         theirs.grad = None if mine.grad is None else mine.grad.clone()
     grads = [p.grad for p in parameters if p.grad is not None]
     max_norm = total_norm(grads, case.norm) * case.max_norm_percent / 100
@@ -82,7 +82,7 @@ def clip_gradients_matches_clip_grad_norm_(impl: Any, case: ClipCase) -> None:
     torch.testing.assert_close(
         result, expected.item(), atol=ATOL, rtol=RTOL, msg=lambda m: f"total norm: {m}"
     )
-    for i, (mine, theirs) in enumerate(zip(parameters, expected_parameters)):
+    for i, (mine, theirs) in enumerate(zip(parameters, expected_parameters, strict=True)):
         if theirs.grad is None:
             assert mine.grad is None, f"parameter {i} had no gradient and got one"
             continue
@@ -131,5 +131,5 @@ def training_matches_a_clipped_sgd_loop(impl: Any, case: LoopCase) -> None:
     expected = clipped_sgd_loop(reference, batches, torch.optim.SGD(reference.parameters(), lr=LR), criterion)
     assert isinstance(mean_loss, float), f"the mean loss is a {type(mean_loss).__name__}, not a float"
     torch.testing.assert_close(mean_loss, expected, atol=ATOL, rtol=RTOL, msg=lambda m: f"mean loss: {m}")
-    for (name, actual), wanted in zip(model.named_parameters(), reference.parameters()):
+    for (name, actual), wanted in zip(model.named_parameters(), reference.parameters(), strict=True):
         torch.testing.assert_close(actual, wanted, atol=ATOL, rtol=RTOL, msg=lambda m, n=name: f"{n}: {m}")

@@ -1,0 +1,117 @@
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import libcst as cst
+import libcst.matchers as m
+
+from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
+
+
+def _weighted_sum(node: cst.CSTNode) -> tuple[str, cst.BaseExpression, str] | None:
+    """``(total, value, weight)`` for ``total += value * weight`` (or ``weight * value``)
+    where ``weight`` is a plain name."""
+    if not m.matches(
+        node,
+        m.AugAssign(target=m.Name(), operator=m.AddAssign(), value=m.BinaryOperation(operator=m.Multiply())),
+    ):
+        return None
+    assert isinstance(node, cst.AugAssign) and isinstance(node.target, cst.Name)
+    product = node.value
+    assert isinstance(product, cst.BinaryOperation)
+    for value, weight in ((product.left, product.right), (product.right, product.left)):
+        if isinstance(weight, cst.Name) and not m.matches(value, m.Name() | m.Integer() | m.Float()):
+            return node.target.value, value, weight.value
+    return None
+
+
+class _Rewrite(cst.CSTTransformer):
+    def __init__(self, total: str, count: str, weight: str, iterable: cst.BaseExpression) -> None:
+        super().__init__()
+        self.total, self.count, self.weight, self.iterable = total, count, weight, iterable
+        self.divisions = 0
+
+    def leave_AugAssign(self, original_node: cst.AugAssign, updated_node: cst.AugAssign) -> cst.AugAssign:  # type: ignore[override]
+        found = _weighted_sum(original_node)
+        if found is not None and found[0] == self.total and found[2] == self.weight:
+            return updated_node.with_changes(value=found[1])
+        return updated_node
+
+    def leave_BinaryOperation(  # type: ignore[override]
+        self, original_node: cst.BinaryOperation, updated_node: cst.BinaryOperation
+    ) -> cst.BaseExpression:
+        if m.matches(
+            original_node,
+            m.BinaryOperation(left=m.Name(self.total), operator=m.Divide(), right=m.Name(self.count)),
+        ):
+            self.divisions += 1
+            length = cst.Call(func=cst.Name("len"), args=[cst.Arg(self.iterable)])
+            return updated_node.with_changes(right=length)
+        return updated_node
+
+
+class MeanOfBatchMeans(Mutator):
+    """The dataset mean is taken as the mean of the batch means.
+
+    ``criterion`` already averages over a batch; summing those means and dividing by the
+    number of batches weighs a short last batch as much as a full one, so the reported loss
+    drifts with the batch size and ``drop_last``, and no longer equals the loss over all
+    examples. The difference is small, which is why it survives: it shows when comparing runs
+    with different batch sizes. Site: a loop with ``total += value * n`` and ``count += n``,
+    followed by ``total / count``; rewritten to ``total += value`` and ``total / len(loader)``.
+    """
+
+    bug_id = "mean_of_batch_means"
+    components = ("evaluation",)
+    category = Category.EVALUATION
+    layer = Layer.EVALUATION
+    description = "average the batch mean losses instead of weighting every example equally"
+    symptom = "the validation loss changes with the batch size; it differs from the loss on all data at once"
+    hint = "evaluate with batch_size=len(dataset) and compare"
+    fix = "total += loss.item() * batch_size; ...; total / number_of_examples"
+    node_types = (cst.FunctionDef,)
+    EXAMPLES = (
+        Example(
+            "def f(loader):\n"
+            "    for x, y in loader:\n"
+            "        n = y.size(0)\n"
+            "        total += crit(x, y).item() * n\n"
+            "        count += n\n"
+            "    return total / count\n",
+            "def f(loader):\n"
+            "    for x, y in loader:\n"
+            "        n = y.size(0)\n"
+            "        total += crit(x, y).item()\n"
+            "        count += n\n"
+            "    return total / len(loader)\n",
+        ),
+    )
+    UNCHANGED = (
+        "def f(loader):\n    for x, y in loader:\n        total += crit(x, y).item()\n"
+        "    return total / len(loader)\n",
+    )
+
+    def mutations(self, node: cst.CSTNode) -> Sequence[Replacement]:
+        assert isinstance(node, cst.FunctionDef)
+        sites = []
+        for loop in m.findall(node, m.For()):
+            assert isinstance(loop, cst.For)
+            counts = {
+                a.target.value: a.value.value  # type: ignore[attr-defined]
+                for a in m.findall(
+                    loop.body, m.AugAssign(target=m.Name(), operator=m.AddAssign(), value=m.Name())
+                )
+            }
+            for statement in m.findall(loop.body, m.AugAssign()):
+                found = _weighted_sum(statement)
+                if found is None:
+                    continue
+                total, _, weight = found
+                for count, counted in counts.items():
+                    if counted != weight:
+                        continue
+                    rewrite = _Rewrite(total, count, weight, loop.iter)
+                    changed = node.visit(rewrite)
+                    if rewrite.divisions:
+                        sites.append(changed)
+        return sites
