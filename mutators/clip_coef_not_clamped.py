@@ -27,7 +27,7 @@ class ClipCoefNotClamped(Mutator):
     bug_id = "clip_coef_not_clamped"
     components = ("grad_clip",)
     category = Category.OPTIMIZATION
-    layer = Layer.UPDATES
+    layer = Layer.NUMERICS
     description = "drop the cap at 1 of the clipping coefficient: small gradients are scaled up"
     symptom = "the loss stops improving near the end and jitters around a plateau"
     hint = "a gradient whose norm is already below max_norm must come out unchanged"

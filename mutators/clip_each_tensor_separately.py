@@ -47,7 +47,7 @@ class ClipEachTensorSeparately(Mutator):
     bug_id = "clip_each_tensor_separately"
     components = ("grad_clip",)
     category = Category.OPTIMIZATION
-    layer = Layer.UPDATES
+    layer = Layer.NUMERICS
     description = "clip every gradient tensor by its own norm instead of by the total norm"
     symptom = "updates change direction under clipping; results differ from clip_grad_norm_"
     hint = "the total norm is the norm of all gradient entries together, one coefficient for all"

@@ -115,9 +115,14 @@ def make_batches(
 
 
 def make_loader(case: LoopCase, *, classification: bool) -> DataLoader:
-    """A ``DataLoader`` over the same examples as :func:`make_batches`, in order, with the short
-    last batch kept; its own generator leaves torch's global RNG alone."""
-    batches = make_batches(case, classification=classification)
+    """A ``DataLoader`` over the examples of :func:`make_batches`, in the same batches."""
+    return loader_over(make_batches(case, classification=classification), case)
+
+
+def loader_over(batches: list[tuple[torch.Tensor, torch.Tensor]], case: LoopCase) -> DataLoader:
+    """A ``DataLoader`` that yields ``batches`` again: in order, the short last batch kept, with
+    a ``dataset`` (implementations may count examples with ``len(loader.dataset)``) and its own
+    generator, so that iterating it leaves torch's global RNG alone."""
     inputs = torch.cat([x for x, _ in batches])
     targets = torch.cat([y for _, y in batches])
     return DataLoader(
