@@ -36,13 +36,14 @@ class FeaturesShuffledWithoutLabels(Mutator):
     def mutations(self, node: cst.CSTNode) -> Sequence[Replacement]:
         assert isinstance(node, cst.Tuple)
         items = [element.value for element in node.elements]
-        if len(items) < 2 or not all(isinstance(item, cst.Subscript) for item in items):
+        subscripts = [item for item in items if isinstance(item, cst.Subscript) and len(item.slice) == 1]
+        if len(items) < 2 or len(subscripts) != len(items):
             return ()
-        indices = {cst.Module([]).code_for_node(item.slice[0]) for item in items if len(item.slice) == 1}  # type: ignore[attr-defined]
-        if len(indices) != 1 or any(len(item.slice) != 1 for item in items):  # type: ignore[attr-defined]
+        indices = [subscript.slice[0].slice for subscript in subscripts]
+        if not all(isinstance(index, cst.Index) for index in indices):
             return ()
-        if any(isinstance(item.slice[0].slice, cst.Slice) for item in items):  # type: ignore[attr-defined]
+        if len({cst.Module([]).code_for_node(index) for index in indices}) != 1:
             return ()
         last = node.elements[-1]
-        elements = [*node.elements[:-1], last.with_changes(value=last.value.value)]  # type: ignore[attr-defined]
+        elements = [*node.elements[:-1], last.with_changes(value=subscripts[-1].value)]
         return (node.with_changes(elements=elements),)

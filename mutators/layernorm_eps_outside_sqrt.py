@@ -4,9 +4,9 @@ from collections.abc import Sequence
 
 import libcst as cst
 import libcst.matchers as m
+from pytest_mlbugs.mutators._patterns import callee_name
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
-from pytest_mlbugs.mutators._patterns import callee_name
 
 
 class LayerNormEpsOutsideSqrt(Mutator):
@@ -50,8 +50,8 @@ class LayerNormEpsOutsideSqrt(Mutator):
             return ()
         total = node.left
         assert isinstance(total, cst.BinaryOperation)
-        root = node.with_changes(left=total.left.with_changes(lpar=[], rpar=[]))
-        return (_parenthesized(total.with_changes(left=root, lpar=[], rpar=[])),)
+        power = node.with_changes(left=total.left)
+        return (_parenthesized(total.with_changes(left=power, lpar=[], rpar=[])),)
 
 
 def _parenthesized(expr: cst.BinaryOperation) -> cst.BinaryOperation:

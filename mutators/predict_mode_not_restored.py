@@ -4,10 +4,10 @@ from collections.abc import Sequence
 
 import libcst as cst
 import libcst.matchers as m
-
-from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
 from pytest_mlbugs.mutators._guide import statement_method, without_statement
 from pytest_mlbugs.mutators._patterns import statement_call
+
+from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
 
 
 class PredictModeNotRestored(Mutator):
@@ -51,10 +51,8 @@ def _restores_mode(statement: cst.BaseStatement) -> bool:
         return False
     call = statement_call(statement)
     assert call is not None
-    if (
-        len(call.args) != 1
-        or call.args[0].keyword not in (None,)
-        and not m.matches(call.args[0].keyword, m.Name("mode"))
+    if len(call.args) != 1 or (
+        call.args[0].keyword not in (None,) and not m.matches(call.args[0].keyword, m.Name("mode"))
     ):
         return False
     return not m.matches(call.args[0].value, m.Name("True") | m.Name("False"))

@@ -3,9 +3,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import libcst as cst
+from pytest_mlbugs.mutators._guide import backward_loops, move_into_loop, statement_method
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
-from pytest_mlbugs.mutators._guide import backward_loops, move_into_loop, statement_method
 
 
 class StepEveryMicrobatch(Mutator):

@@ -3,9 +3,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import libcst as cst
+from pytest_mlbugs.mutators._guide import backward_loops, move_into_loop, statement_method
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
-from pytest_mlbugs.mutators._guide import backward_loops, move_into_loop, statement_method
 
 
 class ZeroGradInsideAccumulation(Mutator):
@@ -30,8 +30,8 @@ class ZeroGradInsideAccumulation(Mutator):
     node_types = (cst.IndentedBlock,)
     EXAMPLES = (
         Example(
-            "for group in groups:\n    opt.zero_grad()\n    for b in group:\n        loss(b).backward()\n",
-            "for group in groups:\n    for b in group:\n        opt.zero_grad()\n        loss(b).backward()\n",
+            "for g in groups:\n    opt.zero_grad()\n    for b in g:\n        loss(b).backward()\n",
+            "for g in groups:\n    for b in g:\n        opt.zero_grad()\n        loss(b).backward()\n",
         ),
     )
     UNCHANGED = ("for b in batches:\n    opt.zero_grad()\n    loss(b).backward()\n",)

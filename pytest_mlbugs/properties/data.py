@@ -32,20 +32,28 @@ def _row_ids(X: torch.Tensor) -> list[int]:
     symptom="test accuracy suspiciously high, or labels that do not match their inputs",
     cases=split_cases(),
     explicit=[RICH_SPLIT, SplitCase(rows=7, features=2, test_percent=50, seed=8)],
-    max_examples=10,
+    max_examples=6,
 )
 def split_is_a_partition_that_keeps_pairs(impl: Any, case: SplitCase) -> None:
     """The split is not a partition of the rows: a row is in both splits, twice, or nowhere,
     an input lost its label, or the test split has the wrong size."""
     X, y = case.make_data()
-    X_train, X_test, y_train, y_test = impl.train_test_split(X.clone(), y.clone(), case.test_fraction, case.seed)
-    assert X_train.shape[0] == y_train.shape[0], f"{X_train.shape[0]} training rows but {y_train.shape[0]} labels"
+    X_train, X_test, y_train, y_test = impl.train_test_split(
+        X.clone(), y.clone(), case.test_fraction, case.seed
+    )
+    assert X_train.shape[0] == y_train.shape[0], (
+        f"{X_train.shape[0]} training rows but {y_train.shape[0]} labels"
+    )
     assert X_test.shape[0] == y_test.shape[0], f"{X_test.shape[0]} test rows but {y_test.shape[0]} labels"
     low, high = math.floor(case.test_fraction * case.rows), math.ceil(case.test_fraction * case.rows)
     assert low <= X_test.shape[0] <= high, f"{X_test.shape[0]} test rows, expected between {low} and {high}"
     train_ids, test_ids = _row_ids(X_train), _row_ids(X_test)
-    assert not set(train_ids) & set(test_ids), f"rows {sorted(set(train_ids) & set(test_ids))} are in both splits"
-    assert sorted(train_ids + test_ids) == list(range(case.rows)), "the splits do not hold every row exactly once"
+    assert not set(train_ids) & set(test_ids), (
+        f"rows {sorted(set(train_ids) & set(test_ids))} are in both splits"
+    )
+    assert sorted(train_ids + test_ids) == list(range(case.rows)), (
+        "the splits do not hold every row exactly once"
+    )
     for part, labels, ids in ((X_train, y_train, train_ids), (X_test, y_test, test_ids)):
         torch.testing.assert_close(part, X[ids], atol=0.0, rtol=0.0)
         torch.testing.assert_close(labels, y[ids], atol=0, rtol=0, msg="an input lost its own label")
@@ -56,7 +64,7 @@ def split_is_a_partition_that_keeps_pairs(impl: Any, case: SplitCase) -> None:
     symptom="results change between runs with the same seed",
     cases=split_cases(),
     explicit=[RICH_SPLIT],
-    max_examples=5,
+    max_examples=3,
 )
 def split_is_deterministic_for_a_seed(impl: Any, case: SplitCase) -> None:
     """Two splits with the same seed differ: the permutation is not drawn from the seed."""
@@ -64,11 +72,13 @@ def split_is_deterministic_for_a_seed(impl: Any, case: SplitCase) -> None:
     first = impl.train_test_split(X, y, case.test_fraction, case.seed)
     torch.manual_seed(case.seed + 1)  # a seeded split must not depend on the global RNG
     second = impl.train_test_split(X, y, case.test_fraction, case.seed)
-    for a, b in zip(first, second):
+    for a, b in zip(first, second, strict=True):
         torch.testing.assert_close(a, b, atol=0, rtol=0)
 
 
-def _expected_standardization(X_train: torch.Tensor, X_test: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def _expected_standardization(
+    X_train: torch.Tensor, X_test: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Closed form in float64: training mean and population std; constant columns centered."""
     train, test = X_train.double(), X_test.double()
     mean = train.sum(0) / train.shape[0]
@@ -82,7 +92,7 @@ def _expected_standardization(X_train: torch.Tensor, X_test: torch.Tensor) -> tu
     symptom="validation accuracy suspiciously high; the model does worse on really new data",
     cases=scale_cases(),
     explicit=[RICH_SCALE],
-    max_examples=10,
+    max_examples=8,
 )
 def standardization_uses_training_statistics(impl: Any, case: ScaleCase) -> None:
     """The standardized splits differ from (x - mean) / std with the mean and population

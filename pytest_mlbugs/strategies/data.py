@@ -72,7 +72,9 @@ class ScaleCase:
         return X_train, X_test
 
 
-def scale_cases(*, max_train_rows: int = 12, max_test_rows: int = 6, max_features: int = 4) -> st.SearchStrategy[ScaleCase]:
+def scale_cases(
+    *, max_train_rows: int = 12, max_test_rows: int = 6, max_features: int = 4
+) -> st.SearchStrategy[ScaleCase]:
     """Few training rows (the population and the sample std then differ visibly), at least
     two, and sometimes a constant column."""
     if max_train_rows < 2:

@@ -21,7 +21,7 @@ class LayerNormCase:
 
     @property
     def eps(self) -> float:
-        return 10.0 ** -self.eps_exponent
+        return 10.0**-self.eps_exponent
 
     def make_input(self) -> torch.Tensor:
         """(batch, length, d_model) rows with their own offset and spread; the first row is

@@ -66,7 +66,9 @@ class AccumulationCase:
         ]
 
 
-def accumulation_cases(*, max_batches: int = 6, max_accum: int = 3, max_batch: int = 4) -> st.SearchStrategy[AccumulationCase]:
+def accumulation_cases(
+    *, max_batches: int = 6, max_accum: int = 3, max_batch: int = 4
+) -> st.SearchStrategy[AccumulationCase]:
     """Micro-batches of unequal sizes, often with a trailing partial group."""
     if max_batches < 1 or max_accum < 1 or max_batch < 1:
         raise ValueError("max_batches, max_accum and max_batch must be at least 1")
