@@ -224,3 +224,18 @@ def residual_update(small: cst.CSTNode) -> tuple[str, cst.BaseExpression] | None
 
 def positional_args(call: cst.Call) -> list[cst.Arg]:
     return [a for a in call.args if a.keyword is None and not a.star]
+
+
+def attention_mask_arg(call: cst.Call) -> cst.Arg | None:
+    """The mask given to an attention call ``attn(q, k, v, mask)`` / ``attn(q, k, v, mask=...)``:
+    a keyword whose name contains ``mask``, or a fourth positional argument named ``*mask*``."""
+    positional = positional_args(call)
+    if len(positional) < 3:
+        return None
+    for arg in call.args:
+        if arg.keyword is not None and "mask" in arg.keyword.value.lower():
+            return arg
+    if len(positional) == 4 and isinstance(positional[3].value, cst.Name):
+        if "mask" in positional[3].value.value.lower():
+            return positional[3]
+    return None

@@ -3,23 +3,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import libcst as cst
-from pytest_mlbugs.mutators._attention import positional_args
+from pytest_mlbugs.mutators._attention import attention_mask_arg
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
-
-
-def _mask_arg(call: cst.Call) -> cst.Arg | None:
-    """The mask given to an attention call ``attn(q, k, v, mask)`` / ``attn(q, k, v, mask=...)``."""
-    positional = positional_args(call)
-    if len(positional) < 3:
-        return None
-    for arg in call.args:
-        if arg.keyword is not None and "mask" in arg.keyword.value.lower():
-            return arg
-    if len(positional) == 4 and isinstance(positional[3].value, cst.Name):
-        if "mask" in positional[3].value.value.lower():
-            return positional[3]
-    return None
 
 
 class AttentionMaskNotPassed(Mutator):
@@ -55,7 +41,7 @@ class AttentionMaskNotPassed(Mutator):
 
     def mutations(self, node: cst.CSTNode) -> Sequence[Replacement]:
         assert isinstance(node, cst.Call)
-        mask = _mask_arg(node)
+        mask = attention_mask_arg(node)
         if mask is None:
             return ()
         kept = [a for a in node.args if a is not mask]

@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import libcst as cst
+
+from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
+
+#: attribute names of the output projection of attention seen in real code
+_OUTPUT_PROJECTIONS = ("out_proj", "o_proj", "proj_out", "w_o", "W_o", "wo", "c_proj", "to_out")
+
+
+class OutputProjectionSkipped(Mutator):
+    """The merged heads are returned without the output projection.
+
+    ``out_proj`` is created in ``__init__`` and counted in the parameters, but ``forward``
+    returns the concatenated heads directly, typically after a refactor that split the head merge
+    into its own line. Shapes agree, the model trains, and each head's output stays confined to
+    its own slice of the residual stream; a checkpoint from correct code gives different outputs.
+    Sites: a one-argument call of an attribute named like an attention output projection.
+    """
+
+    bug_id = "output_projection_skipped"
+    components = ("attention",)
+    category = Category.SHAPES
+    layer = Layer.SHAPES
+    description = "return the merged heads without applying out_proj"
+    symptom = "the model trains slightly worse; out_proj weights never change; checkpoints disagree"
+    hint = "check that out_proj's weights receive gradients"
+    fix = "return self.out_proj(context)"
+    node_types = (cst.Call,)
+    EXAMPLES = (
+        Example("def f(self, c):\n    return self.out_proj(c)\n", "def f(self, c):\n    return c\n"),
+        Example(
+            "y = self.c_proj(y.transpose(1, 2).reshape(b, t, c))\n",
+            "y = y.transpose(1, 2).reshape(b, t, c)\n",
+        ),
+    )
+    UNCHANGED = ("y = self.q_proj(x)\n", "y = self.out_proj(x, y)\n")
+
+    def mutations(self, node: cst.CSTNode) -> Sequence[Replacement]:
+        assert isinstance(node, cst.Call)
+        func = node.func
+        if not isinstance(func, cst.Attribute) or func.attr.value not in _OUTPUT_PROJECTIONS:
+            return ()
+        if len(node.args) != 1 or node.args[0].keyword is not None or node.args[0].star:
+            return ()
+        return (node.args[0].value,)
