@@ -35,6 +35,10 @@ class AttentionScaleInverted(Mutator):
     EXAMPLES = (
         Example("s = q @ k.T / math.sqrt(d_k)\n", "s = q @ k.T * math.sqrt(d_k)\n"),
         Example("s = torch.matmul(q, k) * d ** -0.5\n", "s = torch.matmul(q, k) * d ** 0.5\n"),
+        Example(
+            "att = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(k.size(-1)))\n",
+            "att = (q @ k.transpose(-2, -1)) * (1.0 * math.sqrt(k.size(-1)))\n",
+        ),
     )
     UNCHANGED = ("y = (x - mean) / torch.sqrt(var + eps)\n", "y = x / 2\n", "y = x * d ** 0.5\n")
 
