@@ -24,6 +24,12 @@ def lengths() -> st.SearchStrategy[int]:
     return st.integers(1, 8)
 
 
+def lower_triangle(length: int) -> torch.Tensor:
+    """The causal mask by its definition: query t may see key s when s <= t."""
+    positions = torch.arange(length)
+    return positions[:, None] >= positions[None, :]
+
+
 def assert_bool_mask(mask: Any, shape: tuple[int, ...], what: str) -> None:
     assert isinstance(mask, torch.Tensor), f"{what} is a {type(mask).__name__}, not a tensor"
     assert mask.dtype == torch.bool, f"{what} has dtype {mask.dtype}, not torch.bool"
@@ -42,7 +48,7 @@ def causal_mask_is_lower_triangular(impl: Any, seq_len: int) -> None:
     hides its own position, is transposed, or is not boolean (True = may attend)."""
     mask = impl.create_causal_mask(seq_len)
     assert_bool_mask(mask, (seq_len, seq_len), "create_causal_mask(T)")
-    expected = torch.tril(torch.ones(seq_len, seq_len)).bool()
+    expected = lower_triangle(seq_len)
     assert torch.equal(mask.cpu(), expected), f"create_causal_mask({seq_len}) =\n{mask.int()}"
 
 
@@ -93,7 +99,7 @@ def combined_mask_is_causal_and_padding(impl: Any, case: PaddingCase) -> None:
     """``combine_masks(causal, padding)`` is not their logical AND of shape (B, 1, T, T):
     an OR lets padding or the future through, or the result broadcasts wrongly."""
     length = case.seq_len
-    causal = torch.tril(torch.ones(length, length, dtype=torch.bool))
+    causal = lower_triangle(length)
     padding = (case.make_input_ids() != case.pad_token_id)[:, None, None, :]
     combined = impl.combine_masks(causal, padding)
     shape = (case.batch, 1, length, length)
@@ -119,8 +125,5 @@ def masks_compose_into_the_decoder_mask(impl: Any, case: PaddingCase) -> None:
         impl.create_causal_mask(length), impl.create_padding_mask(input_ids, case.pad_token_id)
     )
     assert_bool_mask(combined, (case.batch, 1, length, length), "the combined decoder mask")
-    expected = (
-        torch.tril(torch.ones(length, length, dtype=torch.bool))
-        & (input_ids != case.pad_token_id)[:, None, None, :]
-    )
+    expected = lower_triangle(length) & (input_ids != case.pad_token_id)[:, None, None, :]
     assert torch.equal(combined, expected), f"decoder mask\n{combined.int()}"
