@@ -66,6 +66,24 @@ def layernorm_matches_nn_layernorm(impl: Any, case: LayerNormCase) -> None:
     torch.testing.assert_close(module.bias.grad, reference.bias.grad, atol=1e-4, rtol=1e-3)
 
 
+@SUITE.property(
+    layer=Layer.SHAPES,
+    symptom="RuntimeError: Expected all tensors to be on the same device, once moved to the GPU",
+    cases=layernorm_cases(max_d_model=6),
+    max_examples=2,
+)
+def layernorm_follows_the_device(impl: Any, case: LayerNormCase) -> None:
+    """Built under another default device (meta), LayerNorm's parameters or output landed
+    elsewhere: a tensor is created on a hard-coded device."""
+    with torch.device("meta"):
+        module = impl.LayerNorm(case.d_model, eps=case.eps)
+    for name, parameter in module.named_parameters():
+        assert parameter.device.type == "meta", f"parameter {name} on {parameter.device}"
+    output = module(case.make_input().to("meta"))
+    assert output.device.type == "meta", f"output on {output.device}"
+    assert output.shape == (case.batch, case.length, case.d_model), f"output shape {tuple(output.shape)}"
+
+
 def _model_with_mode_dependent_layers(case: PredictCase) -> nn.Module:
     """Train mode shows at once: Dropout(p=1) zeroes everything, batch norm uses the batch
     statistics and moves its running statistics."""
