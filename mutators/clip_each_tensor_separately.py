@@ -17,16 +17,16 @@ class _Replace(cst.CSTTransformer):
         super().__init__()
         self.name, self.by = name, by
 
-    def leave_Name(self, original_node: cst.Name, updated_node: cst.Name) -> cst.BaseExpression:  # type: ignore[override]
+    def leave_Name(self, original_node: cst.Name, updated_node: cst.Name) -> cst.BaseExpression:
         return self.by if updated_node.value == self.name else updated_node
 
     # attribute and keyword names are not variables
     def leave_Attribute(
         self, original_node: cst.Attribute, updated_node: cst.Attribute
-    ) -> cst.BaseExpression:  # type: ignore[override]
+    ) -> cst.BaseExpression:
         return updated_node.with_changes(attr=original_node.attr)
 
-    def leave_Arg(self, original_node: cst.Arg, updated_node: cst.Arg) -> cst.Arg:  # type: ignore[override]
+    def leave_Arg(self, original_node: cst.Arg, updated_node: cst.Arg) -> cst.Arg:
         return updated_node.with_changes(keyword=original_node.keyword)
 
 
@@ -121,12 +121,12 @@ class ClipEachTensorSeparately(Mutator):
             if start is None:
                 continue
             chain = body[start:index]
-            assigned = {single_assignment(s)[0] for s in chain}  # type: ignore[index]
+            assigned = {single_assignment(s)[0] for s in chain}
             if not assigned & names_in(loop.body):
                 continue
             one = _Replace(loop.iter.value, cst.List([cst.Element(loop.target)]))
             moved = [s.visit(one) for s in chain]
-            inner = loop.body.with_changes(body=[*moved, *loop.body.body])  # type: ignore[list-item]
+            inner = loop.body.with_changes(body=[*moved, *loop.body.body])
             new_body = [*body[:start], loop.with_changes(body=inner), *body[index + 1 :]]
             sites.append(block.with_changes(body=new_body))
         return sites
@@ -148,7 +148,7 @@ def _chain_start(before: Sequence[cst.BaseStatement], collection: str) -> int | 
         return None
     known = {first[0]}
     for statement in before[start + 1 :]:
-        name, value = single_assignment(statement)  # type: ignore[misc]
+        name, value = single_assignment(statement)
         if not known & names_in(value):
             return None
         known.add(name)

@@ -11,7 +11,7 @@ _NAME_ITEM = m.Call(func=m.Attribute(value=m.Name(), attr=m.Name("item")), args=
 
 
 class _DropItem(cst.CSTTransformer):
-    def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression:  # type: ignore[override]
+    def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression:
         if m.matches(updated_node, _NAME_ITEM):
             assert isinstance(updated_node.func, cst.Attribute)
             return updated_node.func.value

@@ -31,13 +31,13 @@ class _Rewrite(cst.CSTTransformer):
         self.total, self.count, self.weight, self.iterable = total, count, weight, iterable
         self.divisions = 0
 
-    def leave_AugAssign(self, original_node: cst.AugAssign, updated_node: cst.AugAssign) -> cst.AugAssign:  # type: ignore[override]
+    def leave_AugAssign(self, original_node: cst.AugAssign, updated_node: cst.AugAssign) -> cst.AugAssign:
         found = _weighted_sum(original_node)
         if found is not None and found[0] == self.total and found[2] == self.weight:
             return updated_node.with_changes(value=found[1])
         return updated_node
 
-    def leave_BinaryOperation(  # type: ignore[override]
+    def leave_BinaryOperation(
         self, original_node: cst.BinaryOperation, updated_node: cst.BinaryOperation
     ) -> cst.BaseExpression:
         if m.matches(
@@ -96,12 +96,12 @@ class MeanOfBatchMeans(Mutator):
         sites = []
         for loop in m.findall(node, m.For()):
             assert isinstance(loop, cst.For)
-            counts = {
-                a.target.value: a.value.value  # type: ignore[attr-defined]
-                for a in m.findall(
-                    loop.body, m.AugAssign(target=m.Name(), operator=m.AddAssign(), value=m.Name())
-                )
-            }
+            counting = m.AugAssign(target=m.Name(), operator=m.AddAssign(), value=m.Name())
+            counts = {}  # count name -> the name it adds up: `total += batch_size`
+            for augmented in m.findall(loop.body, counting):
+                assert isinstance(augmented, cst.AugAssign)
+                assert isinstance(augmented.target, cst.Name) and isinstance(augmented.value, cst.Name)
+                counts[augmented.target.value] = augmented.value.value
             for statement in m.findall(loop.body, m.AugAssign()):
                 found = _weighted_sum(statement)
                 if found is None:

@@ -54,7 +54,7 @@ class NoGradMissing(Mutator):
         if not isinstance(node.body, cst.IndentedBlock):
             return ()
         statements = list(node.body.body)
-        statements[0] = statements[0].with_changes(
-            leading_lines=[*node.leading_lines, *statements[0].leading_lines]
-        )
+        first = statements[0]
+        assert isinstance(first, (cst.SimpleStatementLine, cst.BaseCompoundStatement))
+        statements[0] = first.with_changes(leading_lines=[*node.leading_lines, *first.leading_lines])
         return (cst.FlattenSentinel(statements),)

@@ -7,6 +7,7 @@ last batch, so that averaging batch means instead of examples shows.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -25,6 +26,10 @@ SUITE = Suite(
 ATOL = 1e-6
 RTOL = 1e-5
 RICH = LoopCase(num_batches=3, batch_size=4, last_batch=1, in_features=4, hidden=5, out_features=3, seed=8)
+
+
+def prefixed(prefix: str) -> Callable[[str], str]:
+    return lambda message: f"{prefix}: {message}"
 
 
 def build(case: LoopCase, *, training: bool) -> nn.Sequential:
@@ -65,10 +70,8 @@ def metrics_match_an_eval_mode_pass_over_all_examples(impl: Any, case: LoopCase)
     accuracy, loss = result
     for name, value in (("accuracy", accuracy), ("mean loss", loss)):
         assert isinstance(value, float), f"the {name} is a {type(value).__name__}, not a Python float"
-    torch.testing.assert_close(loss, expected_loss, atol=ATOL, rtol=RTOL, msg=lambda m: f"mean loss: {m}")
-    torch.testing.assert_close(
-        accuracy, expected_accuracy, atol=1e-4, rtol=0.0, msg=lambda m: f"accuracy %: {m}"
-    )
+    torch.testing.assert_close(loss, expected_loss, atol=ATOL, rtol=RTOL, msg=prefixed("mean loss"))
+    torch.testing.assert_close(accuracy, expected_accuracy, atol=1e-4, rtol=0.0, msg=prefixed("accuracy %"))
 
 
 @SUITE.property(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
@@ -40,6 +40,10 @@ RTOL = 1e-5
 LR = 0.5
 #: small enough that every batch of the loop cases is clipped
 MAX_GRAD_NORM = 0.05
+
+
+def prefixed(prefix: str) -> Callable[[str], str]:
+    return lambda message: f"{prefix}: {message}"
 
 
 @contextlib.contextmanager
@@ -97,9 +101,9 @@ def training_matches_a_clipped_sgd_loop(impl: Any, case: LoopCase) -> None:
         )
     expected = clipped_sgd_loop(reference, batches, torch.optim.SGD(reference.parameters(), lr=LR), criterion)
     assert isinstance(mean_loss, float), f"the mean loss is a {type(mean_loss).__name__}, not a float"
-    torch.testing.assert_close(mean_loss, expected, atol=ATOL, rtol=RTOL, msg=lambda m: f"mean loss: {m}")
+    torch.testing.assert_close(mean_loss, expected, atol=ATOL, rtol=RTOL, msg=prefixed("mean loss"))
     for (name, actual), wanted in zip(model.named_parameters(), reference.parameters(), strict=True):
-        torch.testing.assert_close(actual, wanted, atol=ATOL, rtol=RTOL, msg=lambda m, n=name: f"{n}: {m}")
+        torch.testing.assert_close(actual, wanted, atol=ATOL, rtol=RTOL, msg=prefixed(name))
 
 
 @SUITE.property(
@@ -128,13 +132,9 @@ def clip_gradients_matches_clip_grad_norm_(impl: Any, case: ClipCase) -> None:
         result = impl.clip_gradients(iter(parameters), max_norm, norm_type=case.norm)
         expected = torch.nn.utils.clip_grad_norm_(expected_parameters, max_norm, norm_type=case.norm)
     assert isinstance(result, float), f"clip_gradients returned a {type(result).__name__}, not a float"
-    torch.testing.assert_close(
-        result, expected.item(), atol=ATOL, rtol=RTOL, msg=lambda m: f"total norm: {m}"
-    )
+    torch.testing.assert_close(result, expected.item(), atol=ATOL, rtol=RTOL, msg=prefixed("total norm"))
     for i, (mine, theirs) in enumerate(zip(parameters, expected_parameters, strict=True)):
         if theirs.grad is None:
             assert mine.grad is None, f"parameter {i} had no gradient and got one"
             continue
-        torch.testing.assert_close(
-            mine.grad, theirs.grad, atol=ATOL, rtol=RTOL, msg=lambda m, i=i: f"grad {i}: {m}"
-        )
+        torch.testing.assert_close(mine.grad, theirs.grad, atol=ATOL, rtol=RTOL, msg=prefixed(f"grad {i}"))

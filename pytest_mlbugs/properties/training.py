@@ -38,6 +38,10 @@ Batches = Sequence[tuple[torch.Tensor, torch.Tensor]]
 Criterion = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
+def prefixed(prefix: str) -> Callable[[str], str]:
+    return lambda message: f"{prefix}: {message}"
+
+
 def state_copy(model: nn.Module) -> dict[str, torch.Tensor]:
     return {name: value.detach().clone() for name, value in model.state_dict().items()}
 
@@ -94,9 +98,7 @@ def assert_states_equal(
     assert isinstance(actual, dict), f"{what} is a {type(actual).__name__}, not a state dict"
     assert sorted(actual) == sorted(expected), f"{what} has keys {sorted(actual)}"
     for name, value in expected.items():
-        torch.testing.assert_close(
-            actual[name], value, atol=ATOL, rtol=RTOL, msg=lambda m, n=name: f"{what}[{n}]: {m}"
-        )
+        torch.testing.assert_close(actual[name], value, atol=ATOL, rtol=RTOL, msg=prefixed(f"{what}[{name}]"))
 
 
 RICH = LoopCase(num_batches=3, batch_size=4, last_batch=2, in_features=4, hidden=5, out_features=3, seed=11)

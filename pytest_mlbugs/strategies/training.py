@@ -89,6 +89,7 @@ def make_model(case: LoopCase, *, dropout: float = 0.0, batch_norm: bool = False
     if batch_norm:
         norm = nn.BatchNorm1d(case.hidden)
         gen = generator(case.seed + 1)
+        assert norm.running_mean is not None and norm.running_var is not None
         norm.running_mean.copy_(normal(gen, (case.hidden,)))
         norm.running_var.copy_(torch.rand(case.hidden, generator=gen) + 0.5)
         layers.append(norm)
