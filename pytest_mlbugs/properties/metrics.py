@@ -32,6 +32,8 @@ BINARY = BinaryCase(shape=(10,), threshold_index=0, seed=1)
 PREFIX = MaskCase(batch=2, length=4, features=3, prefix=True, seed=1)
 SAME = MaskCase(batch=3, length=5, features=0, prefix=False, seed=2)
 TOLERANCE = {"rtol": 1e-6, "atol": 1e-6}
+#: generated examples per property in a verdict; the explicit cases catch most bugs
+MAX_EXAMPLES = 5
 
 
 def assert_fraction(value: Any, what: str) -> float:
@@ -60,6 +62,7 @@ def expected_f1(preds: torch.Tensor, labels: torch.Tensor, num_classes: int, ave
     symptom="accuracy sits at chance level, or a shape error in the metric",
     cases=classification_cases(),
     explicit=[SKEWED, SQUARE],
+    max_examples=MAX_EXAMPLES,
 )
 def accuracy_matches_argmax_over_classes(impl: Any, case: ClassificationCase) -> None:
     """accuracy is not the fraction of rows whose argmax over the class axis (the last one)
@@ -75,6 +78,7 @@ def accuracy_matches_argmax_over_classes(impl: Any, case: ClassificationCase) ->
     symptom="binary accuracy suspiciously high or low; the decision threshold seems ignored",
     cases=binary_cases(),
     explicit=[BINARY, BinaryCase(shape=(4, 3), threshold_index=2, seed=2)],
+    max_examples=MAX_EXAMPLES,
 )
 def binary_accuracy_thresholds_probabilities(impl: Any, case: BinaryCase) -> None:
     """binary_accuracy does not compare sigmoid(logits) >= threshold with the labels: the
@@ -99,6 +103,27 @@ def probability_at_the_threshold_counts_as_positive(impl: Any) -> None:
     assert impl.binary_accuracy(logits, torch.tensor([0.0, 0.0, 0.0, 1.0])) == 0.5
 
 
+@SUITE.property(
+    layer=Layer.EVALUATION,
+    symptom="F1 looks too good (or too bad) next to accuracy; class imbalance is hidden",
+    cases=classification_cases(),
+    explicit=[SKEWED, SQUARE],
+    max_examples=MAX_EXAMPLES,
+)
+def f1_matches_the_closed_form(impl: Any, case: ClassificationCase) -> None:
+    """f1_score differs from 2TP / (2TP + FP + FN): macro and micro swapped, the macro mean
+    taken over classes absent from both labels and predictions, or counts off."""
+    preds, labels = case.preds(), case.labels()
+    for average in ("macro", "micro"):
+        actual = assert_fraction(impl.f1_score(preds, labels, case.num_classes, average=average), "f1_score")
+        expected = expected_f1(preds, labels, case.num_classes, average)
+        assert math.isclose(actual, expected, abs_tol=1e-6), f"{average} F1 {actual}, expected {expected}"
+    default = impl.f1_score(preds, labels, case.num_classes)
+    assert math.isclose(default, expected_f1(preds, labels, case.num_classes, "macro"), abs_tol=1e-6), (
+        f"f1_score without `average` gave {default}, not the macro F1"
+    )
+
+
 def expected_masked_mean(values: torch.Tensor, mask: torch.Tensor, shape: torch.Size) -> torch.Tensor:
     """The mean over the selected positions; with a prefix mask the contract reads either as
     one scalar or as one mean per trailing element, and both are accepted."""
@@ -111,6 +136,7 @@ def expected_masked_mean(values: torch.Tensor, mask: torch.Tensor, shape: torch.
     symptom="validation loss improves as sequences get longer; padding dilutes the average",
     cases=mask_cases(),
     explicit=[PREFIX, SAME],
+    max_examples=MAX_EXAMPLES,
 )
 def masked_mean_matches_the_mean_of_the_selected_values(impl: Any, case: MaskCase) -> None:
     """masked_mean is not the mean of the values where the mask is True: padded positions
@@ -128,6 +154,7 @@ def masked_mean_matches_the_mean_of_the_selected_values(impl: Any, case: MaskCas
     symptom="the metric moves when only padding changes",
     cases=mask_cases(),
     explicit=[PREFIX],
+    max_examples=MAX_EXAMPLES,
 )
 def masked_mean_ignores_the_padding(impl: Any, case: MaskCase) -> None:
     """Changing only the padded values changed masked_mean."""
@@ -137,30 +164,11 @@ def masked_mean_ignores_the_padding(impl: Any, case: MaskCase) -> None:
 
 
 @SUITE.property(
-    layer=Layer.EVALUATION,
-    symptom="F1 looks too good (or too bad) next to accuracy; class imbalance is hidden",
-    cases=classification_cases(),
-    explicit=[SKEWED, SQUARE],
-)
-def f1_matches_the_closed_form(impl: Any, case: ClassificationCase) -> None:
-    """f1_score differs from 2TP / (2TP + FP + FN): macro and micro swapped, the macro mean
-    taken over classes absent from both labels and predictions, or counts off."""
-    preds, labels = case.preds(), case.labels()
-    for average in ("macro", "micro"):
-        actual = assert_fraction(impl.f1_score(preds, labels, case.num_classes, average=average), "f1_score")
-        expected = expected_f1(preds, labels, case.num_classes, average)
-        assert math.isclose(actual, expected, abs_tol=1e-6), f"{average} F1 {actual}, expected {expected}"
-    default = impl.f1_score(preds, labels, case.num_classes)
-    assert math.isclose(default, expected_f1(preds, labels, case.num_classes, "macro"), abs_tol=1e-6), (
-        f"f1_score without `average` gave {default}, not the macro F1"
-    )
-
-
-@SUITE.property(
     layer=Layer.NUMERICS,
     symptom="F1 is NaN as soon as a class is never predicted",
     cases=classification_cases(),
     explicit=[SKEWED],
+    max_examples=MAX_EXAMPLES,
 )
 def f1_is_finite_when_a_class_is_never_predicted(impl: Any, case: ClassificationCase) -> None:
     """f1_score is NaN or not a fraction when a class appears only in the labels (precision
@@ -179,7 +187,7 @@ def f1_is_finite_when_a_class_is_never_predicted(impl: Any, case: Classification
     symptom="the logged metric is a tensor that keeps the graph alive; memory grows every epoch",
     cases=classification_cases(),
     explicit=[SQUARE],
-    max_examples=5,
+    max_examples=MAX_EXAMPLES,
 )
 def metrics_are_python_floats_in_the_unit_interval(impl: Any, case: ClassificationCase) -> None:
     """A metric returned a tensor (or another type) instead of a Python float, or a value

@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import libcst as cst
+from pytest_mlbugs.mutators._numerics import is_module_call
+from pytest_mlbugs.mutators._patterns import argument, callee_name, int_literal, int_node, replace_arg
+
+from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
+
+
+class ArgmaxWrongAxis(Mutator):
+    """Predictions are the argmax over the batch axis instead of the class axis.
+
+    ``logits.argmax(dim=0)`` on (N, C) scores gives one index per class, not per example.
+    When N happens to equal C (or broadcasting rescues the comparison) the metric is computed
+    on nonsense without any error: accuracy near chance, or suspiciously high on a lucky
+    batch. Only a literal axis is rewritten (the last axis to the one before it, any other to
+    its neighbour); an axis held in a variable cannot be judged from the text.
+    """
+
+    bug_id = "argmax_wrong_axis"
+    components = ("metrics",)
+    category = Category.SHAPES
+    layer = Layer.SHAPES
+    description = "argmax over the batch axis instead of the class axis"
+    symptom = "accuracy at chance level (or a shape error) although the loss goes down"
+    hint = "print predictions.shape next to labels.shape"
+    fix = "take the argmax over the class axis: logits.argmax(dim=-1) for (N, C) scores"
+    node_types = (cst.Call,)
+    EXAMPLES = (
+        Example("p = logits.argmax(dim=-1)\n", "p = logits.argmax(dim=-2)\n"),
+        Example("p = torch.argmax(logits, 1)\n", "p = torch.argmax(logits, 0)\n"),
+    )
+    UNCHANGED = ("p = logits.argmax()\n", "p = logits.argmax(dim=axis)\n")
+
+    def mutations(self, node: cst.CSTNode) -> Sequence[Replacement]:
+        assert isinstance(node, cst.Call)
+        if callee_name(node) not in ("argmax", "argmin"):
+            return ()
+        found = argument(node, keyword="dim", position=1 if is_module_call(node) else 0)
+        if found is None:
+            return ()
+        index, arg = found
+        dim = int_literal(arg.value)
+        if dim is None:
+            return ()
+        return (replace_arg(node, index, int_node(dim - 1 if dim != 0 else 1)),)
