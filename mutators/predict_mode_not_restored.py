@@ -50,9 +50,9 @@ def _restores_mode(statement: cst.BaseStatement) -> bool:
     if statement_method(statement) != "train":
         return False
     call = statement_call(statement)
-    assert call is not None
-    if len(call.args) != 1 or (
-        call.args[0].keyword not in (None,) and not m.matches(call.args[0].keyword, m.Name("mode"))
-    ):
+    if call is None or len(call.args) != 1:
         return False
-    return not m.matches(call.args[0].value, m.Name("True") | m.Name("False"))
+    (arg,) = call.args
+    if arg.keyword is not None and arg.keyword.value != "mode":
+        return False
+    return not m.matches(arg.value, m.Name("True") | m.Name("False"))
