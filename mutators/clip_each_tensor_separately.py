@@ -56,7 +56,7 @@ class ClipEachTensorSeparately(Mutator):
     EXAMPLES = (
         Example(
             "torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)\n",
-            "for tensor in model.parameters(): torch.nn.utils.clip_grad_norm_(tensor, 1.0)\n",
+            "for tensor in model.parameters():\n    torch.nn.utils.clip_grad_norm_(tensor, 1.0)\n",
         ),
         Example(
             "def clip(grads, c):\n"
@@ -101,7 +101,7 @@ class ClipEachTensorSeparately(Mutator):
             cst.For(
                 target=tensor,
                 iter=collection,
-                body=cst.SimpleStatementSuite(body=[cst.Expr(per_tensor)]),
+                body=cst.IndentedBlock(body=[cst.SimpleStatementLine(body=[cst.Expr(per_tensor)])]),
                 leading_lines=statement.leading_lines,
             ),
         )
