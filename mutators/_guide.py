@@ -32,26 +32,41 @@ def without_statement(block: cst.IndentedBlock, index: int) -> cst.IndentedBlock
     return block.with_changes(body=body)
 
 
-def move_into_loop(
-    block: cst.IndentedBlock, index: int, loop_index: int, *, at_end: bool
-) -> cst.IndentedBlock:
-    """Move statement ``index`` of ``block`` into the body of the loop at ``loop_index``."""
-    statement = block.body[index]
-    loop = block.body[loop_index]
-    assert isinstance(loop, (cst.For, cst.While)) and isinstance(loop.body, cst.IndentedBlock)
-    inner = list(loop.body.body)
-    inner = [*inner, statement] if at_end else [statement, *inner]
-    moved = loop.with_changes(body=loop.body.with_changes(body=inner))
-    body = [moved if i == loop_index else s for i, s in enumerate(block.body) if i != index]
-    return block.with_changes(body=body)
+def moved_into_micro_batch_loop(block: cst.IndentedBlock, method: str) -> list[cst.IndentedBlock]:
+    """Every way to move a ``x.method()`` statement of ``block`` into a micro-batch loop.
 
-
-def backward_loops(block: cst.IndentedBlock) -> list[int]:
-    """Indices of the loops in ``block`` whose body calls ``.backward()``: micro-batch loops."""
-    return [
+    A statement before such a loop moves to the start of the next loop's body (``zero_grad``
+    at every micro-batch); one after it moves to the end of the previous loop's body (a
+    ``step`` after every micro-batch). A micro-batch loop is a loop whose body calls
+    ``.backward()``.
+    """
+    loops = [
         i
         for i, s in enumerate(block.body)
         if isinstance(s, (cst.For, cst.While))
         and isinstance(s.body, cst.IndentedBlock)
         and calls_method(s.body, "backward")
     ]
+    variants = []
+    for index, statement in enumerate(block.body):
+        if statement_method(statement) != method:
+            continue
+        before = [loop for loop in loops if loop < index]
+        after = [loop for loop in loops if loop > index]
+        if after:
+            variants.append(_move_into_loop(block, index, after[0], at_end=False))
+        elif before:
+            variants.append(_move_into_loop(block, index, before[-1], at_end=True))
+    return variants
+
+
+def _move_into_loop(
+    block: cst.IndentedBlock, index: int, loop_index: int, *, at_end: bool
+) -> cst.IndentedBlock:
+    statement = block.body[index]
+    loop = block.body[loop_index]
+    assert isinstance(loop, (cst.For, cst.While)) and isinstance(loop.body, cst.IndentedBlock)
+    inner = [*loop.body.body, statement] if at_end else [statement, *loop.body.body]
+    moved = loop.with_changes(body=loop.body.with_changes(body=inner))
+    body = [moved if i == loop_index else s for i, s in enumerate(block.body) if i != index]
+    return block.with_changes(body=body)

@@ -3,7 +3,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import libcst as cst
-from pytest_mlbugs.mutators._guide import backward_loops, move_into_loop, statement_method
+from pytest_mlbugs.mutators._guide import moved_into_micro_batch_loop
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
 
@@ -15,8 +15,8 @@ class StepEveryMicrobatch(Mutator):
     zeroing only once per group applies partial sums of gradients several times over, so
     early micro-batches count repeatedly and the effective learning rate grows with
     ``accum_steps``. Training may still converge, just not like the large batch it was meant
-    to imitate. A site is a ``.step()`` statement that follows a loop calling ``.backward()``
-    in the same block; it moves to the end of that loop's body.
+    to imitate. A site is a ``.step()`` statement next to a loop calling ``.backward()`` in
+    the same block; it moves into that loop's body (to its end when it followed the loop).
     """
 
     bug_id = "step_every_microbatch"
@@ -38,12 +38,4 @@ class StepEveryMicrobatch(Mutator):
 
     def mutations(self, node: cst.CSTNode) -> Sequence[Replacement]:
         assert isinstance(node, cst.IndentedBlock)
-        loops = backward_loops(node)
-        variants = []
-        for i, statement in enumerate(node.body):
-            if statement_method(statement) != "step":
-                continue
-            before = [loop for loop in loops if loop < i]
-            if before:
-                variants.append(move_into_loop(node, i, before[-1], at_end=True))
-        return variants
+        return moved_into_micro_batch_loop(node, "step")

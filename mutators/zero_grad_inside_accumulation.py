@@ -3,7 +3,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import libcst as cst
-from pytest_mlbugs.mutators._guide import backward_loops, move_into_loop, statement_method
+from pytest_mlbugs.mutators._guide import moved_into_micro_batch_loop
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
 
@@ -15,8 +15,8 @@ class ZeroGradInsideAccumulation(Mutator):
     clears the gradients at every micro-batch, so the step uses only the last micro-batch's
     (scaled-down) gradient: the model trains on a fraction of the data with a smaller
     learning rate. The loss still falls, slower and noisier. A site is a ``.zero_grad()``
-    statement that precedes a loop calling ``.backward()`` in the same block; it moves to
-    the start of that loop's body.
+    statement next to a loop calling ``.backward()`` in the same block; it moves into that
+    loop's body (to its start when it preceded the loop).
     """
 
     bug_id = "zero_grad_inside_accumulation"
@@ -38,12 +38,4 @@ class ZeroGradInsideAccumulation(Mutator):
 
     def mutations(self, node: cst.CSTNode) -> Sequence[Replacement]:
         assert isinstance(node, cst.IndentedBlock)
-        loops = backward_loops(node)
-        variants = []
-        for i, statement in enumerate(node.body):
-            if statement_method(statement) != "zero_grad":
-                continue
-            after = [loop for loop in loops if loop > i]
-            if after:
-                variants.append(move_into_loop(node, i, after[0], at_end=False))
-        return variants
+        return moved_into_micro_batch_loop(node, "zero_grad")
