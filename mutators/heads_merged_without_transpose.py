@@ -59,8 +59,8 @@ class HeadsMergedWithoutTranspose(Mutator):
             swap = inner.func.value
             if isinstance(swap, cst.Call) and is_head_swap(swap):
                 contiguous = inner.with_changes(func=inner.func.with_changes(value=receiver(swap)))
-                return (node.with_changes(func=node.func.with_changes(value=contiguous)),)  # type: ignore[attr-defined]
+                return (node.with_changes(func=node.func.with_changes(value=contiguous)),)
             return ()
         if isinstance(inner, cst.Call) and is_head_swap(inner):
-            return (node.with_changes(func=node.func.with_changes(value=receiver(inner))),)  # type: ignore[attr-defined]
+            return (node.with_changes(func=node.func.with_changes(value=receiver(inner))),)
         return ()

@@ -76,6 +76,6 @@ class HeadsSplitWithoutTranspose(Mutator):
                     target = receiver(call)
                     assert isinstance(target, cst.Name)
                     if target.value == name:
-                        body[i + 1] = replace_node(following, call, target)  # type: ignore[assignment]
+                        body[i + 1] = replace_node(following, call, target)
                         return (node.with_changes(body=body),)
         return ()

@@ -31,6 +31,7 @@ def inverted(condition: cst.BaseExpression) -> cst.BaseExpression:
         assert isinstance(condition, cst.Comparison)
         target = condition.comparisons[0]
         operator = target.operator
+        assert isinstance(operator, (cst.Equal, cst.NotEqual))
         flipped = (
             cst.NotEqual(
                 whitespace_before=operator.whitespace_before, whitespace_after=operator.whitespace_after

@@ -26,7 +26,7 @@ def _post_norm(stream: str, norm: cst.Call, branch: cst.BaseExpression) -> cst.S
 
 
 def _norm_of(expr: cst.CSTNode, stream: str) -> bool:
-    return is_norm_call(expr) and m.matches(first_arg_value(expr), m.Name(stream))  # type: ignore[arg-type]
+    return is_norm_call(expr) and m.matches(first_arg_value(expr), m.Name(stream))
 
 
 def _free_after(statements: Sequence[cst.BaseStatement], name: str) -> bool:
@@ -119,6 +119,8 @@ class PostNormInsteadOfPreNorm(Mutator):
                 continue
             unnormed = replace_names(branch, normalized, cst.Name(stream))
             assert isinstance(unnormed, cst.BaseExpression)
-            rewritten = _post_norm(stream, norm, unnormed).with_changes(leading_lines=body[i].leading_lines)
+            first = body[i]
+            assert isinstance(first, cst.SimpleStatementLine)
+            rewritten = _post_norm(stream, norm, unnormed).with_changes(leading_lines=first.leading_lines)
             alternatives.append(block.with_changes(body=[*body[:i], rewritten, *body[i + 2 :]]))
         return alternatives

@@ -20,7 +20,7 @@ ATOL = 1e-5
 RTOL = 1e-4
 
 
-def build(impl: Any, case: AttentionCase, *, dropout: float = 0.0) -> nn.Module:
+def build(impl: Any, case: AttentionCase, *, dropout: float = 0.0) -> Any:
     torch.manual_seed(case.seed)
     module = impl.MultiHeadAttention(case.d_model, case.num_heads, dropout=dropout)
     with torch.no_grad():  # non-zero biases, so that swapped projections cannot hide
@@ -37,7 +37,7 @@ def inputs(case: AttentionCase) -> tuple[torch.Tensor, torch.Tensor, torch.Tenso
     return query, key, value
 
 
-def expected_output(module: nn.Module, case: AttentionCase, query, key, value, mask) -> torch.Tensor:
+def expected_output(module: Any, case: AttentionCase, query, key, value, mask) -> torch.Tensor:
     """The contract computed with PyTorch's own scaled_dot_product_attention."""
 
     def heads(x: torch.Tensor) -> torch.Tensor:
@@ -50,6 +50,17 @@ def expected_output(module: nn.Module, case: AttentionCase, query, key, value, m
     context = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
     context = context.transpose(1, 2).reshape(case.batch, case.q_len, case.d_model)
     return F.linear(context, module.out_proj.weight, module.out_proj.bias)
+
+
+def copy_into_nn_multihead_attention(target: nn.MultiheadAttention, source: Any) -> None:
+    """Load a contract-1 module's projections into ``nn.MultiheadAttention``'s packed weights."""
+    with torch.no_grad():
+        target.in_proj_weight.copy_(
+            torch.cat([source.q_proj.weight, source.k_proj.weight, source.v_proj.weight])
+        )
+        target.in_proj_bias.copy_(torch.cat([source.q_proj.bias, source.k_proj.bias, source.v_proj.bias]))
+        target.out_proj.weight.copy_(source.out_proj.weight)
+        target.out_proj.bias.copy_(source.out_proj.bias)
 
 
 @SUITE.property(
@@ -84,13 +95,7 @@ def matches_nn_multihead_attention(impl: Any, case: AttentionCase) -> None:
     True = blocked), the module computes something else."""
     module = build(impl, case).eval()
     reference = nn.MultiheadAttention(case.d_model, case.num_heads, batch_first=True).eval()
-    with torch.no_grad():
-        reference.in_proj_weight.copy_(
-            torch.cat([module.q_proj.weight, module.k_proj.weight, module.v_proj.weight])
-        )
-        reference.in_proj_bias.copy_(torch.cat([module.q_proj.bias, module.k_proj.bias, module.v_proj.bias]))
-        reference.out_proj.weight.copy_(module.out_proj.weight)
-        reference.out_proj.bias.copy_(module.out_proj.bias)
+    copy_into_nn_multihead_attention(reference, module)
     query, key, value = inputs(case)
     mask = case.make_mask()
     key_padding_mask = None if mask is None else ~mask.view(case.batch, case.kv_len)

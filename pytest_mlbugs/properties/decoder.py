@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from pytest_mlbugs.mutation import Layer
+from pytest_mlbugs.properties.attention import copy_into_nn_multihead_attention
 from pytest_mlbugs.strategies.decoder import DecoderCase, decoder_cases
 from pytest_mlbugs.strategies.tensors import generator, normal
 from pytest_mlbugs.suite import Suite
@@ -41,7 +42,7 @@ ATOL = 1e-5
 RTOL = 1e-4
 
 
-def build(impl: Any, case: DecoderCase, *, dropout: float = 0.0) -> nn.Module:
+def build(impl: Any, case: DecoderCase, *, dropout: float = 0.0) -> Any:
     torch.manual_seed(case.seed)
     module = impl.TransformerDecoderLayer(case.d_model, case.num_heads, case.d_ff, dropout=dropout)
     with torch.no_grad():
@@ -60,19 +61,9 @@ def inputs(case: DecoderCase) -> tuple[torch.Tensor, torch.Tensor]:
     return x, memory
 
 
-def _copy_attention(target: nn.MultiheadAttention, source: nn.Module) -> None:
-    with torch.no_grad():
-        target.in_proj_weight.copy_(
-            torch.cat([source.q_proj.weight, source.k_proj.weight, source.v_proj.weight])
-        )
-        target.in_proj_bias.copy_(torch.cat([source.q_proj.bias, source.k_proj.bias, source.v_proj.bias]))
-        target.out_proj.weight.copy_(source.out_proj.weight)
-        target.out_proj.bias.copy_(source.out_proj.bias)
-
-
-def oracle(module: nn.Module, case: DecoderCase) -> nn.TransformerDecoderLayer:
+def oracle(module: Any, case: DecoderCase) -> nn.TransformerDecoderLayer:
     """PyTorch's pre-norm decoder layer computing with ``module``'s weights, norms and ffn."""
-    reference = nn.TransformerDecoderLayer(
+    reference: Any = nn.TransformerDecoderLayer(
         case.d_model,
         case.num_heads,
         dim_feedforward=case.d_ff,
@@ -80,8 +71,8 @@ def oracle(module: nn.Module, case: DecoderCase) -> nn.TransformerDecoderLayer:
         batch_first=True,
         norm_first=True,
     )
-    _copy_attention(reference.self_attn, module.self_attn)
-    _copy_attention(reference.multihead_attn, module.cross_attn)
+    copy_into_nn_multihead_attention(reference.self_attn, module.self_attn)
+    copy_into_nn_multihead_attention(reference.multihead_attn, module.cross_attn)
     reference.norm1, reference.norm2, reference.norm3 = module.norm1, module.norm2, module.norm3
     # nn computes linear2(dropout(activation(linear1(x)))); the contract's ffn is the whole of it.
     reference.linear1, reference.linear2 = nn.Identity(), nn.Identity()
@@ -89,9 +80,7 @@ def oracle(module: nn.Module, case: DecoderCase) -> nn.TransformerDecoderLayer:
     return reference
 
 
-def expected_output(
-    module: nn.Module, case: DecoderCase, x: torch.Tensor, memory: torch.Tensor
-) -> torch.Tensor:
+def expected_output(module: Any, case: DecoderCase, x: torch.Tensor, memory: torch.Tensor) -> torch.Tensor:
     """The contract's output, with the masks turned into nn's convention (True = blocked)."""
     reference = oracle(module, case)
     reference.train(module.training)
@@ -112,7 +101,7 @@ def expected_output(
     )
 
 
-def run(module: nn.Module, case: DecoderCase, x: torch.Tensor, memory: torch.Tensor) -> torch.Tensor:
+def run(module: Any, case: DecoderCase, x: torch.Tensor, memory: torch.Tensor) -> torch.Tensor:
     return module(x, memory, self_attn_mask=case.make_self_mask(), cross_attn_mask=case.make_cross_mask())
 
 
