@@ -8,8 +8,6 @@ import libcst as cst
 import libcst.matchers as m
 from pytest_mlbugs.mutators._patterns import argument, callee_name, dotted_name, int_literal, int_node
 
-TORCH_MODULES = ("torch", "np", "numpy", "math")
-
 #: torch functions that create a tensor on the default device unless told otherwise
 FACTORIES = (
     "zeros",
@@ -170,31 +168,27 @@ def mentions(node: cst.CSTNode, name: str) -> bool:
     return found
 
 
-def assigned_attribute(statement: cst.BaseStatement) -> str | None:
-    """The dotted name ``self.x`` assigned by ``self.x = ...`` or ``self.x += ...``."""
+def _assignment_target(statement: cst.BaseStatement) -> cst.BaseExpression | None:
+    """The single target of ``target = ...`` or ``target += ...``."""
     if not isinstance(statement, cst.SimpleStatementLine) or len(statement.body) != 1:
         return None
     small = statement.body[0]
     if isinstance(small, cst.Assign) and len(small.targets) == 1:
-        target = small.targets[0].target
-    elif isinstance(small, cst.AugAssign):
-        target = small.target
-    else:
-        return None
+        return small.targets[0].target
+    if isinstance(small, cst.AugAssign):
+        return small.target
+    return None
+
+
+def assigned_attribute(statement: cst.BaseStatement) -> str | None:
+    """The dotted name ``self.x`` assigned by ``self.x = ...`` or ``self.x += ...``."""
+    target = _assignment_target(statement)
     return dotted_name(target) if isinstance(target, cst.Attribute) else None
 
 
 def subscript_assignment_target(statement: cst.BaseStatement) -> cst.Subscript | None:
     """The target of ``self.buffer[...] = value`` (an attribute's items written in place)."""
-    if not isinstance(statement, cst.SimpleStatementLine) or len(statement.body) != 1:
-        return None
-    small = statement.body[0]
-    if isinstance(small, cst.Assign) and len(small.targets) == 1:
-        target = small.targets[0].target
-    elif isinstance(small, cst.AugAssign):
-        target = small.target
-    else:
-        return None
+    target = _assignment_target(statement)
     if isinstance(target, cst.Subscript) and isinstance(target.value, cst.Attribute):
         return target
     return None
