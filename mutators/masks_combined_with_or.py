@@ -46,11 +46,12 @@ class MasksCombinedWithOr(Mutator):
                 ),
             )
         if isinstance(node, cst.AugAssign) and isinstance(node.operator, cst.BitAndAssign):
-            op = node.operator
+            assign_op = node.operator
             return (
                 node.with_changes(
                     operator=cst.BitOrAssign(
-                        whitespace_before=op.whitespace_before, whitespace_after=op.whitespace_after
+                        whitespace_before=assign_op.whitespace_before,
+                        whitespace_after=assign_op.whitespace_after,
                     )
                 ),
             )

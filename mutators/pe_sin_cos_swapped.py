@@ -66,6 +66,7 @@ class PeSinCosSwapped(Mutator):
     UNCHANGED = ("y = torch.sin(a)\n", "z = (torch.sin(a), x)\n", "w = torch.sin(a) + torch.cos(a)\n")
 
     def mutations(self, node: cst.CSTNode) -> Sequence[Replacement]:
+        parts: list[cst.CSTNode]
         if isinstance(node, (cst.IndentedBlock, cst.Module)):
             parts = list(node.body)
         else:

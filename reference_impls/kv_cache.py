@@ -24,6 +24,9 @@ class KVCache(nn.Module):
         dtype: dtype of the stored keys and values.
     """
 
+    k_cache: torch.Tensor
+    v_cache: torch.Tensor
+
     def __init__(
         self,
         max_batch_size: int,

@@ -23,6 +23,8 @@ class PositionalEncoding(nn.Module):
         dropout: dropout on the sum, active in training mode only.
     """
 
+    pe: torch.Tensor
+
     def __init__(self, d_model: int, max_len: int = 5000, dropout: float = 0.0) -> None:
         super().__init__()
         self.dropout = nn.Dropout(p=dropout)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from torch import nn
 
 from pytest_mlbugs.mutation import Layer
 from pytest_mlbugs.strategies.kv_cache import CacheCase, cache_cases
@@ -19,7 +18,7 @@ RICH = CacheCase(batch=2, spare_rows=1, num_heads=2, head_dim=3, chunks=(2, 1, 2
 ROOMY = CacheCase(batch=1, spare_rows=2, num_heads=3, head_dim=2, chunks=(1, 3), spare_positions=2, seed=2)
 
 
-def build(impl: Any, case: CacheCase, *, dtype: torch.dtype = torch.float32) -> nn.Module:
+def build(impl: Any, case: CacheCase, *, dtype: torch.dtype = torch.float32) -> Any:
     return impl.KVCache(case.max_batch_size, case.max_seq_len, case.num_heads, case.head_dim, dtype=dtype)
 
 
@@ -31,7 +30,7 @@ def chunks(case: CacheCase, *, dtype: torch.dtype = torch.float32, seed_offset: 
         yield normal(gen, shape, dtype=dtype), normal(gen, shape, dtype=dtype)
 
 
-def assert_decodes_incrementally(cache: nn.Module, case: CacheCase, pairs) -> None:
+def assert_decodes_incrementally(cache: Any, case: CacheCase, pairs) -> None:
     """Feed ``pairs`` and compare each returned (k_all, v_all) with the concatenation so far."""
     seen_k: list[torch.Tensor] = []
     seen_v: list[torch.Tensor] = []
@@ -74,11 +73,11 @@ def incremental_updates_equal_the_full_sequence(impl: Any, case: CacheCase) -> N
     assert_decodes_incrementally(cache, case, chunks(case))
 
 
-def snapshot(cache: nn.Module) -> tuple[int, torch.Tensor, torch.Tensor]:
+def snapshot(cache: Any) -> tuple[int, torch.Tensor, torch.Tensor]:
     return cache.current_length, cache.k_cache.clone(), cache.v_cache.clone()
 
 
-def assert_unchanged(cache: nn.Module, before: tuple[int, torch.Tensor, torch.Tensor], what: str) -> None:
+def assert_unchanged(cache: Any, before: tuple[int, torch.Tensor, torch.Tensor], what: str) -> None:
     length, k_cache, v_cache = before
     assert cache.current_length == length, (
         f"{what} moved current_length from {length} to {cache.current_length}"
@@ -90,7 +89,7 @@ def assert_unchanged(cache: nn.Module, before: tuple[int, torch.Tensor, torch.Te
         )
 
 
-def assert_refused(cache: nn.Module, k: torch.Tensor, v: torch.Tensor, what: str) -> None:
+def assert_refused(cache: Any, k: torch.Tensor, v: torch.Tensor, what: str) -> None:
     before = snapshot(cache)
     try:
         cache.update(k, v)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from torch import nn
 
 from pytest_mlbugs.mutation import Layer
 from pytest_mlbugs.strategies.positional import PositionalCase, positional_cases
@@ -36,7 +35,7 @@ def closed_form(max_len: int, d_model: int) -> torch.Tensor:
     return table.to(torch.float32).unsqueeze(0)
 
 
-def build(impl: Any, case: PositionalCase, *, dropout: float = 0.0) -> nn.Module:
+def build(impl: Any, case: PositionalCase, *, dropout: float = 0.0) -> Any:
     torch.manual_seed(case.seed)
     return impl.PositionalEncoding(case.d_model, max_len=case.max_len, dropout=dropout)
 
