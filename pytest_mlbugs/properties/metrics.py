@@ -31,7 +31,7 @@ SQUARE = ClassificationCase(batch=5, classes=4, spare=1, skewed=False, seed=4)
 BINARY = BinaryCase(shape=(10,), threshold_index=0, seed=1)
 PREFIX = MaskCase(batch=2, length=4, features=3, prefix=True, seed=1)
 SAME = MaskCase(batch=3, length=5, features=0, prefix=False, seed=2)
-TOLERANCE = {"rtol": 1e-6, "atol": 1e-6}
+TOLERANCE: dict[str, Any] = {"rtol": 1e-6, "atol": 1e-6}
 #: generated examples per property in a verdict; the explicit cases catch most bugs
 MAX_EXAMPLES = 5
 

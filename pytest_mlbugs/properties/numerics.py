@@ -23,13 +23,16 @@ SUITE = Suite(
 RICH = LogitsCase(batch=6, classes=5, magnitude=4, ignored=2, ignore_index=-100, seed=1)
 #: a class index as ignore_index, so "ignored" cannot mean "negative"
 PAD_ZERO = LogitsCase(batch=5, classes=4, magnitude=1, ignored=2, ignore_index=0, seed=2)
-TOLERANCE = {"rtol": 1e-5, "atol": 1e-5}
+TOLERANCE: dict[str, Any] = {"rtol": 1e-5, "atol": 1e-5}
 #: in units of the row's largest logit: a few float32 ulps, far below float16's 5e-4
-SCALED_TOLERANCE = {"rtol": 2e-6, "atol": 2e-6}
+SCALED_TOLERANCE: dict[str, Any] = {"rtol": 2e-6, "atol": 2e-6}
 #: the float32 spacing near 1e4 is about 1e-3; shifting by 1e4 rounds the logits that much
-SHIFTED_TOLERANCE = {"rtol": 1e-5, "atol": 5e-3}
+SHIFTED_TOLERANCE: dict[str, Any] = {"rtol": 1e-5, "atol": 5e-3}
 #: reduced precision against the float32 oracle on the same (rounded) inputs
-HALF_TOLERANCE = {torch.float16: {"rtol": 5e-3, "atol": 2e-2}, torch.bfloat16: {"rtol": 2e-2, "atol": 0.25}}
+HALF_TOLERANCE: dict[torch.dtype, dict[str, Any]] = {
+    torch.float16: {"rtol": 5e-3, "atol": 2e-2},
+    torch.bfloat16: {"rtol": 2e-2, "atol": 0.25},
+}
 EXTREME = 1e4
 #: generated examples per property in a verdict; the explicit cases catch most bugs
 MAX_EXAMPLES = 5
@@ -321,6 +324,4 @@ def half_precision_agrees_with_float32(impl: Any, case: LogitsCase) -> None:
             ),
         }
         for name, (actual, expected) in pairs.items():
-            torch.testing.assert_close(
-                actual.float(), expected, **tolerance, msg=lambda m, n=name, d=dtype: f"{n} in {d}: {m}"
-            )
+            torch.testing.assert_close(actual.float(), expected, **tolerance, msg=named(f"{name} in {dtype}"))
