@@ -29,15 +29,21 @@ class AttentionCase:
         """A boolean mask (True = may attend) in which every query row keeps a key."""
         if self.mask == "none":
             return None
-        gen = generator(self.seed + 1)
         shape = {
             "full": (self.batch, 1, self.q_len, self.kv_len),
             "keys": (self.batch, 1, 1, self.kv_len),
             "square": (self.q_len, self.kv_len),
         }[self.mask]
-        mask = bernoulli_mask(gen, shape)
-        keep = torch.randint(0, self.kv_len, shape[:-1], generator=gen)
-        return mask.scatter(-1, keep.unsqueeze(-1), True)
+        return allowed_mask(self.seed + 1, shape)
+
+
+def allowed_mask(seed: int, shape: tuple[int, ...]) -> torch.Tensor:
+    """A random boolean mask (True = may attend) with at least one True in every row (last axis):
+    the output of a query with no allowed key is unspecified by the contract."""
+    gen = generator(seed)
+    mask = bernoulli_mask(gen, shape)
+    keep = torch.randint(0, shape[-1], shape[:-1], generator=gen)
+    return mask.scatter(-1, keep.unsqueeze(-1), True)
 
 
 def attention_cases(

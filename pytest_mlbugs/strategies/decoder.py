@@ -7,7 +7,8 @@ import dataclasses
 import torch
 from hypothesis import strategies as st
 
-from pytest_mlbugs.strategies.tensors import bernoulli_mask, generator, seeds
+from pytest_mlbugs.strategies.attention import allowed_mask
+from pytest_mlbugs.strategies.tensors import seeds
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,10 +43,7 @@ class DecoderCase:
             "keys": (self.batch, 1, 1, self.src_len),
             "full": (self.batch, 1, self.tgt_len, self.src_len),
         }[self.cross_mask]
-        gen = generator(self.seed + 1)
-        mask = bernoulli_mask(gen, shape)
-        keep = torch.randint(0, self.src_len, shape[:-1], generator=gen)
-        return mask.scatter(-1, keep.unsqueeze(-1), True)
+        return allowed_mask(self.seed + 1, shape)
 
 
 def decoder_cases(
