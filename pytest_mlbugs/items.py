@@ -8,18 +8,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import torch
 
 from pytest_mlbugs.generator import Variant
 from pytest_mlbugs.registry import Component, Registry
 from pytest_mlbugs.runner import (
     DETECTED,
     PASSED,
+    PendingVerdict,
     Verdict,
     derive_seed,
     hypothesis_test,
     judge_reference,
     judge_variant,
-    run_isolated,
 )
 from pytest_mlbugs.suite import Property
 
@@ -53,14 +54,73 @@ class ReferenceFailed(Exception):
         self.verdict = verdict
 
 
+class ReferenceChecks:
+    """Every selected reference judged once, in this process, before any variant is forked.
+
+    Two jobs in one: a reference must pass its suite before a verdict on its variants means
+    anything, and running the suites here first warms this process (Hypothesis' engine, torch's
+    kernels, the strategies), so that each forked child starts warm instead of paying seconds
+    of first-use cost. One thread, so that no OpenMP pool exists in the parent at fork time.
+    """
+
+    def __init__(self, components: list[Component], *, seed: int, timeout: float) -> None:
+        self.components = components
+        self.seed = seed
+        self.timeout = timeout
+        self._verdicts: dict[str, Verdict] | None = None
+
+    def verdicts(self) -> dict[str, Verdict]:
+        if self._verdicts is None:
+            self._verdicts = {component.name: self._judge(component) for component in self.components}
+        return self._verdicts
+
+    def _judge(self, component: Component) -> Verdict:
+        def job() -> Verdict:
+            torch.set_num_threads(1)  # restored by the state guard around in-process jobs
+            return judge_reference(
+                component,
+                module_name=f"_mlbugs_reference_{component.name}",
+                seed=derive_seed(self.seed, "reference", component.name),
+            )
+
+        return PendingVerdict(job, timeout=self.timeout, isolation="none").result()
+
+
 @dataclasses.dataclass(frozen=True)
 class RunOptions:
     seed: int
     timeout: float
     isolation: str
+    references: ReferenceChecks
 
 
-class VariantItem(pytest.Item):
+class JudgedItem(pytest.Item):
+    """An item whose verdict is computed by a job that may start before the item runs."""
+
+    run_options: RunOptions
+    _pending: PendingVerdict | None = None
+
+    def job(self) -> Verdict:
+        raise NotImplementedError
+
+    def pending(self) -> PendingVerdict:
+        if self._pending is None:
+            self._pending = PendingVerdict(
+                self.job, timeout=self.run_options.timeout, isolation=self.run_options.isolation
+            )
+        return self._pending
+
+    def prepare(self) -> None:
+        """Start judging now (in a forked child), ahead of :meth:`runtest`."""
+        self.run_options.references.verdicts()
+        self.pending().start()
+
+    def cancel(self) -> None:
+        if self._pending is not None:
+            self._pending.cancel()
+
+
+class VariantItem(JudgedItem):
     """Passes when a property of the suite really fails on the variant."""
 
     def __init__(
@@ -73,21 +133,20 @@ class VariantItem(pytest.Item):
         self.run_options = run
         self.component: Component = registry.components[variant.component]
 
-    def runtest(self) -> None:
+    def job(self) -> Verdict:
         variant = self.variant
-        layers = [self.registry.mutators[bug.bug_id].layer.value for bug in variant.bugs]
+        return judge_variant(
+            self.component,
+            variant.source,
+            module_name=variant.module_name,
+            filename=variant.filename,
+            seed=derive_seed(self.run_options.seed, variant.digest),
+            layers=[self.registry.mutators[bug.bug_id].layer.value for bug in variant.bugs],
+        )
 
-        def job() -> Verdict:
-            return judge_variant(
-                self.component,
-                variant.source,
-                module_name=variant.module_name,
-                filename=variant.filename,
-                seed=derive_seed(self.run_options.seed, variant.digest),
-                layers=layers,
-            )
-
-        verdict = run_isolated(job, timeout=self.run_options.timeout, isolation=self.run_options.isolation)
+    def runtest(self) -> None:
+        self.prepare()
+        verdict = self.pending().result()
         self.user_properties.append((VERDICT_KEY, self.payload(verdict)))
         if verdict.status != DETECTED:
             raise NotDetected(verdict)
@@ -147,15 +206,7 @@ class ReferenceItem(pytest.Item):
 
     def runtest(self) -> None:
         component = self.component
-
-        def job() -> Verdict:
-            return judge_reference(
-                component,
-                module_name=f"_mlbugs_reference_{component.name}",
-                seed=derive_seed(self.run_options.seed, "reference", component.name),
-            )
-
-        verdict = run_isolated(job, timeout=self.run_options.timeout, isolation=self.run_options.isolation)
+        verdict = self.run_options.references.verdicts()[component.name]
         self.user_properties.append(
             (
                 VERDICT_KEY,
@@ -203,7 +254,12 @@ class PropertyItem(pytest.Item):
         test = hypothesis_test(
             self.prop, self.impl, seed=derive_seed(self.seed, self.prop.qualified_name), thorough=True
         )
-        test()
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)  # tiny tensors: OpenMP only adds overhead
+        try:
+            test()
+        finally:
+            torch.set_num_threads(threads)
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
         prop = self.prop

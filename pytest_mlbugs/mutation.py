@@ -5,9 +5,11 @@ could put in its place (:meth:`Mutator.mutations`). Everything else (finding eve
 module, addressing a site by number, applying several bugs at once, refusing output that does
 not compile) lives here, once, so that a mutator stays a few lines of pattern and rewrite.
 
-Sites are numbered in one deterministic traversal order (post-order, as ``on_leave`` sees the
-nodes), so ``(bug_id, index)`` names the same place in the same source on every machine
-(cosmic-ray's "occurrence").
+Sites are numbered in one deterministic traversal order, post-order as ``on_leave`` sees the
+nodes: an inner node counts before the node around it (in ``-log(x.arange(...))`` the
+``arange`` call is a lower site number than the ``-log``). So ``(bug_id, index)`` names the same
+place in the same source on every machine (cosmic-ray's "occurrence"), and ``Example(site=...)``
+counts the same way.
 """
 
 from __future__ import annotations
@@ -179,18 +181,28 @@ class _SiteWriter(cst.CSTTransformer):
         self._counters = {bug_id: 0 for bug_id in chosen}
         self.applied: set[tuple[str, int]] = set()
 
-    def on_leave(self, original_node: cst.CSTNode, updated_node: cst.CSTNode) -> Replacement:
+    # libcst types on_leave as returning the node's own type; a mutation may return any node.
+    def on_leave(  # type: ignore[override]
+        self, original_node: cst.CSTNode, updated_node: cst.CSTNode
+    ) -> Replacement:
         replacement: Replacement = updated_node
         for bug_id, mutator in self.mutators.items():
-            alternatives = _offer(mutator, original_node)
+            # Sites are counted on the original tree, so that numbers match find_sites; the
+            # rewrite is built from the updated node, so that a bug already written inside it
+            # (a site nested in this one) is kept.
+            count = len(_offer(mutator, original_node))
             first = self._counters[bug_id]
-            self._counters[bug_id] += len(alternatives)
+            self._counters[bug_id] += count
             for index in self.chosen[bug_id]:
-                if first <= index < first + len(alternatives):
-                    if replacement is not updated_node:
-                        raise MutatorError(bug_id, "two chosen sites share one node")
-                    replacement = alternatives[index - first]
-                    self.applied.add((bug_id, index))
+                if not first <= index < first + count:
+                    continue
+                if replacement is not updated_node:
+                    raise MutatorError(bug_id, "two chosen sites share one node")
+                alternatives = _offer(mutator, updated_node)
+                if len(alternatives) != count:
+                    raise MutatorError(bug_id, "a nested bug changed this site; the two do not compose")
+                replacement = alternatives[index - first]
+                self.applied.add((bug_id, index))
         return replacement
 
 

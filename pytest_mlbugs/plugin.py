@@ -6,9 +6,14 @@ The stateful part, :class:`pytest_mlbugs.session.MlbugsSession`, is registered i
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pytest
 
 from pytest_mlbugs import options
+
+if TYPE_CHECKING:
+    from pytest_mlbugs.registry import Registry
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
@@ -21,7 +26,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     options.add_options(parser)
 
 
-def _registry(config: pytest.Config):  # type: ignore[no-untyped-def]
+def _registry(config: pytest.Config) -> Registry:
     from pytest_mlbugs.registry import RegistryError, builtin_registry
 
     try:

@@ -122,7 +122,10 @@ def _torch_state() -> _TorchState:
 def _restore_torch_state(state: _TorchState) -> None:
     torch.set_grad_enabled(state.grad_enabled)
     torch.set_default_dtype(state.default_dtype)
-    torch.set_default_device(state.default_device)
+    # Setting a default device, even "cpu", installs a torch-function mode that slows every
+    # later call: only undo a change.
+    if torch.get_default_device() != state.default_device:
+        torch.set_default_device(state.default_device)
     if torch.get_num_threads() != state.num_threads:
         torch.set_num_threads(state.num_threads)
     torch.use_deterministic_algorithms(state.deterministic, warn_only=state.deterministic_warn_only)
@@ -192,7 +195,8 @@ def hypothesis_test(
     for case in reversed(prop.explicit):
         test = example(case=case)(test)
     test = hypothesis_settings(prop, thorough=thorough)(test)
-    return hypothesis_seed(seed)(test)  # type: ignore[no-any-return]
+    wrapped: Callable[[], None] = hypothesis_seed(seed)(test)
+    return wrapped
 
 
 def first_line(exc: BaseException) -> str:
@@ -274,7 +278,7 @@ def judge_reference(component: Component, *, module_name: str, seed: int) -> Ver
         return Verdict(
             ERROR, time.perf_counter() - started, [], f"the reference raised at import: {first_line(exc)}"
         )
-    failures = []
+    failures: list[PropertyFailure] = []
     for prop in component.suite.properties:
         try:
             failure = check_property(prop, impl, seed=derive_seed(seed, prop.qualified_name))
@@ -295,9 +299,45 @@ def fork_available() -> bool:
 
 def run_isolated(job: Callable[[], Verdict], *, timeout: float, isolation: str) -> Verdict:
     """Run ``job`` in a forked child (``isolation="fork"``) or in this process (``"none"``)."""
-    if isolation == "fork" and fork_available():
-        return _run_forked(job, timeout=timeout)
-    return _run_in_process(job, timeout=timeout)
+    return PendingVerdict(job, timeout=timeout, isolation=isolation).result()
+
+
+class PendingVerdict:
+    """A verdict that may already be computing in a forked child.
+
+    :meth:`start` forks at once, so that the session can judge the next variant while the
+    current one finishes (two cores, two children); :meth:`result` waits for it. Without fork
+    the job runs in-process when the result is asked for. The time limit counts from the start.
+    """
+
+    def __init__(self, job: Callable[[], Verdict], *, timeout: float, isolation: str) -> None:
+        self.job = job
+        self.timeout = timeout
+        self.forked = isolation == "fork" and fork_available()
+        self._child: _Child | None = None
+        self._verdict: Verdict | None = None
+
+    def start(self) -> None:
+        if self.forked and self._child is None and self._verdict is None:
+            self._child = _Child.fork(self.job)
+
+    def result(self) -> Verdict:
+        if self._verdict is None:
+            if self.forked:
+                self.start()
+                assert self._child is not None
+                self._verdict = self._child.wait(self.timeout)
+            else:
+                self._verdict = _run_in_process(self.job, timeout=self.timeout)
+        return self._verdict
+
+    def cancel(self) -> None:
+        """Kill a child whose verdict nobody will ask for (the session stopped early)."""
+        if self._child is not None and self._verdict is None:
+            self._child.kill()
+            os.close(self._child.read_fd)
+            os.waitpid(self._child.pid, 0)
+            self._verdict = Verdict(ERROR, 0.0, [], "cancelled: the session ended first")
 
 
 def _run_in_process(job: Callable[[], Verdict], *, timeout: float) -> Verdict:
@@ -347,54 +387,68 @@ def _child(job: Callable[[], Verdict], write_fd: int) -> None:
         os._exit(status)
 
 
-def _run_forked(job: Callable[[], Verdict], *, timeout: float) -> Verdict:
-    started = time.perf_counter()
-    read_fd, write_fd = os.pipe()
-    with warnings.catch_warnings():
-        # Python 3.12+ warns about forking a threaded process (xdist's worker is one); the child
-        # touches no lock another thread could hold: it computes, writes a pipe and _exits.
-        warnings.simplefilter("ignore", DeprecationWarning)
-        pid = os.fork()
-    if pid == 0:
-        os.close(read_fd)
-        _child(job, write_fd)
-    os.close(write_fd)
-    chunks: list[bytes] = []
-    deadline = started + timeout
-    timed_out = False
-    try:
+class _Child:
+    def __init__(self, pid: int, read_fd: int, started: float, fork_seconds: float) -> None:
+        self.pid = pid
+        self.read_fd = read_fd
+        self.started = started
+        self.fork_seconds = fork_seconds
+
+    @classmethod
+    def fork(cls, job: Callable[[], Verdict]) -> _Child:
+        read_fd, write_fd = os.pipe()
+        started = time.perf_counter()
+        with warnings.catch_warnings():
+            # Python 3.12+ warns about forking a threaded process (xdist's worker is one); the
+            # child touches no lock another thread could hold: it computes, writes, _exits.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            pid = os.fork()
+        if pid == 0:
+            os.close(read_fd)
+            _child(job, write_fd)
+        os.close(write_fd)
+        return cls(pid, read_fd, started, time.perf_counter() - started)
+
+    def _read_until_eof(self, deadline: float) -> tuple[list[bytes], bool]:
+        chunks: list[bytes] = []
         while True:
-            remaining = deadline - time.perf_counter()
-            if remaining <= 0:
-                timed_out = True
-                break
-            ready, _, _ = select.select([read_fd], [], [], remaining)
+            # Past the deadline, still take what the child already wrote (a late reader).
+            remaining = max(0.0, deadline - time.perf_counter())
+            ready, _, _ = select.select([self.read_fd], [], [], remaining)
             if not ready:
-                continue
-            chunk = os.read(read_fd, 1 << 16)
+                return chunks, False
+            chunk = os.read(self.read_fd, 1 << 16)
             if not chunk:
-                break
+                return chunks, True
             chunks.append(chunk)
-    finally:
-        os.close(read_fd)
-        if timed_out:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        _, wait_status = os.waitpid(pid, 0)
-    elapsed = time.perf_counter() - started
-    if timed_out:
-        return Verdict(TIMEOUT, elapsed, [], f"no verdict within {timeout:g} s; the child was killed")
-    if chunks:
-        verdict = Verdict.from_json(json.loads(b"".join(chunks)))
-        verdict.seconds = elapsed
-        return verdict
-    if os.WIFSIGNALED(wait_status):
-        signum = os.WTERMSIG(wait_status)
-        name = signal.Signals(signum).name if signum in signal.Signals._value2member_map_ else str(signum)
-        return Verdict(ERROR, elapsed, [], f"crashed: the child died of {name}")
-    return Verdict(
-        ERROR,
-        elapsed,
-        [],
-        f"crashed: the child exited with status {os.WEXITSTATUS(wait_status)} before a verdict",
-    )
+
+    def wait(self, timeout: float) -> Verdict:
+        try:
+            chunks, finished = self._read_until_eof(self.started + timeout)
+        finally:
+            os.close(self.read_fd)
+            if not finished:
+                self.kill()
+            _, wait_status = os.waitpid(self.pid, 0)
+        elapsed = time.perf_counter() - self.started
+        if not finished:
+            return Verdict(TIMEOUT, elapsed, [], f"no verdict within {timeout:g} s; the child was killed")
+        if chunks:
+            verdict = Verdict.from_json(json.loads(b"".join(chunks)))
+            # The child's own time plus the fork: not the time this verdict waited to be read.
+            verdict.seconds += self.fork_seconds
+            return verdict
+        if os.WIFSIGNALED(wait_status):
+            signum = os.WTERMSIG(wait_status)
+            name = signal.Signals(signum).name if signum in signal.Signals._value2member_map_ else str(signum)
+            return Verdict(ERROR, elapsed, [], f"crashed: the child died of {name}")
+        return Verdict(
+            ERROR,
+            elapsed,
+            [],
+            f"crashed: the child exited with status {os.WEXITSTATUS(wait_status)} before a verdict",
+        )
+
+    def kill(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.pid, signal.SIGKILL)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from pathlib import Path
 from typing import Any
 
@@ -12,8 +13,10 @@ from pytest_mlbugs import options
 from pytest_mlbugs.generator import PlanError, plan_session
 from pytest_mlbugs.items import (
     VERDICT_KEY,
+    JudgedItem,
     MlbugsCollector,
     PropertyItem,
+    ReferenceChecks,
     ReferenceItem,
     RunOptions,
     VariantItem,
@@ -34,6 +37,10 @@ class MlbugsSession:
         self.results = Results()
         self.impls = self._load_impls()
         self.is_worker = hasattr(config, "workerinput")
+        # Judge the next variant while this one finishes, where a core is free for it: not in
+        # xdist workers, which already keep the cores busy.
+        self.prefetch = not self.is_worker and (os.cpu_count() or 1) > 1
+        self._judged: list[JudgedItem] = []
 
     # -- set-up -------------------------------------------------------------------------------
 
@@ -88,11 +95,20 @@ class MlbugsSession:
 
     def _make_items(self, session: pytest.Session) -> list[pytest.Item]:
         settings = self.settings
-        run = RunOptions(seed=settings.seed, timeout=settings.timeout, isolation=settings.isolation)
+        references = ReferenceChecks(
+            [self.registry.components[name] for name in settings.components],
+            seed=settings.seed,
+            timeout=settings.timeout,
+        )
+        run = RunOptions(
+            seed=settings.seed, timeout=settings.timeout, isolation=settings.isolation, references=references
+        )
         made: list[pytest.Item] = []
         for name, path, module in self.impls:
             component = self.registry.components[name]
-            parent = MlbugsCollector.from_parent(session, name=f"mlbugs-impl[{path}]")
+            parent = MlbugsCollector.from_parent(
+                session, name=f"mlbugs-impl[{path}]", nodeid=f"mlbugs-impl[{path}]"
+            )
             for prop in component.suite.properties:
                 made.append(
                     PropertyItem.from_parent(
@@ -117,7 +133,7 @@ class MlbugsSession:
             )
         except (PlanError, MutatorError) as exc:
             raise pytest.UsageError(str(exc)) from None
-        root = MlbugsCollector.from_parent(session, name="mlbugs")
+        root = MlbugsCollector.from_parent(session, name="mlbugs", nodeid="mlbugs")
         groups = {name: MlbugsCollector.from_parent(root, name=name) for name in settings.components}
         for name in settings.components:
             made.append(
@@ -145,11 +161,20 @@ class MlbugsSession:
             )
         return made
 
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> None:
+        if not self.prefetch:
+            return
+        for judged in (item, nextitem):
+            if isinstance(judged, JudgedItem):
+                judged.prepare()
+                self._judged.append(judged)
+
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.when != "call":
             return
         for key, value in report.user_properties:
-            if key == VERDICT_KEY:
+            if key == VERDICT_KEY and isinstance(value, dict):
                 self.results.add(value)
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
@@ -163,6 +188,8 @@ class MlbugsSession:
             terminalreporter.write_line(f"report written to {self.settings.report}")
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        for judged in self._judged:  # prefetched, then never run (-x, Ctrl-C)
+            judged.cancel()
         if self.is_worker or self.settings.report is None:
             return
         report = build_report(
