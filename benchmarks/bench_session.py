@@ -1,0 +1,91 @@
+"""Session throughput and memory, run on demand (not part of the test suite).
+
+    python benchmarks/bench_session.py                 # default session + 200 + 2000 variants
+    python benchmarks/bench_session.py --sizes 200     # only the 200-variant session
+
+Each session is a real ``pytest --mlbugs-seed=...`` subprocess in an empty folder. Reported:
+wall time (torch import included), variants verified per second, the median and 90th
+percentile verdict time per variant (from the JSON report), and the peak RSS of the pytest
+process (VmHWM, polled from /proc; the forked verdict children are not counted, they share
+its pages copy-on-write and exit after one verdict).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def _peak_rss_mb(pid: int) -> float | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
+
+
+def run_session(args: list[str], workdir: Path) -> dict[str, float]:
+    report = workdir / "report.json"
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--mlbugs-report={report}", *args]
+    started = time.perf_counter()
+    process = subprocess.Popen(command, cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    peak = 0.0
+    while process.poll() is None:
+        rss = _peak_rss_mb(process.pid)
+        if rss is not None:
+            peak = max(peak, rss)
+        time.sleep(0.05)
+    wall = time.perf_counter() - started
+    output = process.stdout.read().decode() if process.stdout else ""
+    if process.returncode not in (0, 1):
+        raise SystemExit(f"pytest exited with {process.returncode}:\n{output[-3000:]}")
+    data = json.loads(report.read_text())
+    seconds = [v["seconds"] for v in data["mlbugs"]["variants"]]
+    statuses = [v["status"] for v in data["mlbugs"]["variants"]]
+    return {
+        "variants": len(seconds),
+        "wall_s": wall,
+        "variants_per_s": len(seconds) / wall,
+        "median_verdict_ms": 1000 * statistics.median(seconds),
+        "p90_verdict_ms": 1000 * statistics.quantiles(seconds, n=10)[-1],
+        "peak_rss_mb": peak,
+        "detected": statuses.count("detected"),
+        "score": data["mlbugs"]["score"],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", type=int, nargs="*", default=[200, 2000])
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--max-bugs", type=int, default=3)
+    parser.add_argument("--skip-default", action="store_true")
+    options = parser.parse_args()
+    rows = []
+    with tempfile.TemporaryDirectory() as folder:
+        workdir = Path(folder)
+        if not options.skip_default:
+            rows.append(("default session", run_session([f"--mlbugs-seed={options.seed}"], workdir)))
+        for size in options.sizes:
+            args = [f"--mlbugs-seed={options.seed}", f"--mlbugs-count={size}", f"--mlbugs-max-bugs={options.max_bugs}"]
+            rows.append((f"{size} variants, up to {options.max_bugs} bugs", run_session(args, workdir)))
+    print(f"{'session':32} {'variants':>8} {'wall s':>8} {'var/s':>7} {'median ms':>10} {'p90 ms':>8} "
+          f"{'peak MB':>8} {'score %':>8}")
+    for name, row in rows:
+        print(
+            f"{name:32} {row['variants']:>8.0f} {row['wall_s']:>8.1f} {row['variants_per_s']:>7.1f} "
+            f"{row['median_verdict_ms']:>10.1f} {row['p90_verdict_ms']:>8.1f} {row['peak_rss_mb']:>8.0f} "
+            f"{row['score']:>8.1f}"
+        )
+
+
+if __name__ == "__main__":
+    main()
