@@ -20,21 +20,25 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import getpass
 import hashlib
 import json
 import os
 import select
 import signal
 import sys
+import tempfile
 import threading
 import time
 import traceback
 import warnings
 from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import torch
 from hypothesis import HealthCheck, Phase, Verbosity, example, given, settings
+from hypothesis import configuration as hypothesis_configuration
 from hypothesis import seed as hypothesis_seed
 from hypothesis.errors import HypothesisException
 
@@ -190,13 +194,35 @@ def hypothesis_test(
 
     test_property.__name__ = test_property.__qualname__ = f"{prop.component}_{prop.name}"
     if prop.cases is None:
-        return lambda: test_property(None)
+        return lambda: test_property(None)  # no Hypothesis involved: nothing to store
     test: Any = given(case=prop.cases)(test_property)
     for case in reversed(prop.explicit):
         test = example(case=case)(test)
     test = hypothesis_settings(prop, thorough=thorough)(test)
-    wrapped: Callable[[], None] = hypothesis_seed(seed)(test)
-    return wrapped
+    seeded: Callable[[], None] = hypothesis_seed(seed)(test)
+
+    def run() -> None:
+        with private_hypothesis_storage():
+            seeded()
+
+    return run
+
+
+#: where Hypothesis may keep its caches while it runs our properties: never the user's tree
+HYPOTHESIS_STORAGE = Path(tempfile.gettempdir()) / f"pytest-mlbugs-{getpass.getuser()}" / "hypothesis"
+
+
+@contextlib.contextmanager
+def private_hypothesis_storage() -> Iterator[None]:
+    """Point Hypothesis' storage (its constants cache, even with ``database=None``) away from
+    the working directory while our properties run, then give the user's setting back."""
+    key = "__hypothesis_home_directory"  # set_hypothesis_home_dir has no getter
+    previous = vars(hypothesis_configuration).get(key)
+    hypothesis_configuration.set_hypothesis_home_dir(HYPOTHESIS_STORAGE)
+    try:
+        yield
+    finally:
+        vars(hypothesis_configuration)[key] = previous
 
 
 def first_line(exc: BaseException) -> str:

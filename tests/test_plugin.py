@@ -86,7 +86,8 @@ CONFTEST_WITH_TEST_MUTATORS = textwrap.dedent(
 
 
 def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
-    return pytester.runpytest_subprocess("-p", "no:cacheprovider", *args)
+    # pytest-benchmark, where installed, writes .benchmarks/ into the folder: not ours to test
+    return pytester.runpytest_subprocess("-p", "no:cacheprovider", "-p", "no:benchmark", *args)
 
 
 def collected_ids(pytester: pytest.Pytester, *args: str) -> list[str]:
@@ -133,15 +134,22 @@ def test_session_collects_one_item_per_variant_and_reference_without_test_files(
 def test_list_prints_the_catalogue_and_exits_zero(pytester):
     result = run(pytester, "--mlbugs-list")
     assert result.ret == 0
+    lines = result.stdout.lines
     for mutator in builtin_registry().sorted_mutators():
-        result.stdout.fnmatch_lines([f"{mutator.bug_id} *{mutator.category.value}*{mutator.description}*"])
-    assert "passed" not in result.stdout.str()
+        (line,) = [line for line in lines if line.startswith(f"{mutator.bug_id} ")]
+        assert ",".join(mutator.components) in line
+        assert mutator.category.value in line
+        assert line.endswith(mutator.description)
+    assert not re.search(r"\d+ passed", result.stdout.str())
 
 
 def test_a_surviving_variant_fails_with_its_diff_and_description(pytester):
     pytester.makeconftest(CONFTEST_WITH_TEST_MUTATORS)
     result = run(
-        pytester, "--mlbugs-seed=3", "--mlbugs-components=attention", "--mlbugs-mutators=equivalent_dropout_rewrite"
+        pytester,
+        "--mlbugs-seed=3",
+        "--mlbugs-components=attention",
+        "--mlbugs-mutators=equivalent_dropout_rewrite",
     )
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(
@@ -205,13 +213,15 @@ def test_bad_input_is_a_one_line_usage_error(pytester, args, message):
     result = run(pytester, *args)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     errors = [line for line in result.errlines if line.startswith("ERROR:")]
-    assert errors == [f"ERROR: {errors[0][7:]}"] and errors[0].startswith(f"ERROR: {message}"), result.errlines
+    assert errors == [f"ERROR: {errors[0][7:]}"] and errors[0].startswith(f"ERROR: {message}"), (
+        result.errlines
+    )
     assert "Traceback" not in result.stderr.str() + result.stdout.str()
 
 
 def test_impl_runs_one_item_per_property_and_accepts_another_correct_style(pytester):
     pytester.makepyfile(
-        my_attention='''
+        my_attention="""
         import torch
         from torch import nn
 
@@ -234,7 +244,7 @@ def test_impl_runs_one_item_per_property_and_accepts_another_correct_style(pytes
                     attn_mask=mask, dropout_p=self.p if self.training else 0.0,
                 )
                 return self.out_proj(out.transpose(1, 2).flatten(2))
-        '''
+        """
     )
     result = run(pytester, "--mlbugs-impl=attention=my_attention.py", "-v")
     properties = builtin_registry().components["attention"].suite.properties
@@ -257,13 +267,32 @@ def test_impl_failure_shows_the_counterexample_and_what_it_means(pytester):
     assert result.ret == pytest.ExitCode.TESTS_FAILED
 
 
+def _tree(root: Path) -> dict[str, bytes]:
+    """Every file under ``root`` with its bytes, less what pytester itself writes there (its
+    --basetemp folders and the captured stdout/stderr of the subprocess)."""
+    pytesters_own = ("runpytest-", "stdout", "stderr")
+    return {
+        str(p.relative_to(root)): p.read_bytes()
+        for p in root.rglob("*")
+        if p.is_file() and not p.relative_to(root).parts[0].startswith(pytesters_own)
+    }
+
+
 def test_a_session_writes_nothing_into_the_users_tree(pytester):
     pytester.makepyfile(test_plain="def test_ok():\n    assert True\n")
-    before = sorted(p.relative_to(pytester.path) for p in pytester.path.rglob("*"))
-    result = run(pytester, "--mlbugs-seed=5", "--mlbugs-components=attention")
+    before = _tree(pytester.path)
+    result = run(pytester, "--mlbugs-seed=5", "--mlbugs-components=attention,masks")
     assert result.ret == 0
-    after = sorted(p.relative_to(pytester.path) for p in pytester.path.rglob("*"))
-    assert after == before
+    result = run(pytester, "--mlbugs-impl=attention=" + str(_write_reference(pytester)))
+    assert result.ret == 0
+    assert _tree(pytester.path) == before | {"impl/attention.py": ATTENTION_REFERENCE.encode()}
+
+
+def _write_reference(pytester: pytest.Pytester) -> Path:
+    path = pytester.path / "impl" / "attention.py"
+    path.parent.mkdir()
+    path.write_text(ATTENTION_REFERENCE)
+    return path
 
 
 def _without_timings(report: dict) -> dict:
@@ -296,7 +325,7 @@ def test_report_follows_the_mutation_testing_report_schema(pytester):
     assert result.ret == 0
     report = json.loads(Path(pytester.path, "r.json").read_text())
     assert report["schemaVersion"] == "2"
-    (path, file), = report["files"].items()
+    ((path, file),) = report["files"].items()
     assert path == "reference_impls/attention.py"
     assert file["source"] == ATTENTION_REFERENCE
     for mutant in file["mutants"]:
