@@ -10,11 +10,12 @@ import dataclasses
 import random
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_mlbugs.registry import Registry
+if TYPE_CHECKING:  # this module is imported by every pytest run: keep it light
+    from pytest_mlbugs.registry import Registry
 
 SEED = "--mlbugs-seed"
 COUNT = "--mlbugs-count"

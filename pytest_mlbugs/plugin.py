@@ -1,11 +1,22 @@
 """pytest hooks of pytest-mlbugs: thin, and inert unless an ``--mlbugs-*`` option is given.
 
-The stateful part, :class:`pytest_mlbugs.session.MlbugsSession`, is registered in
-``pytest_configure`` only when asked for, as pytest-randomly does.
+The stateful part is registered in ``pytest_configure`` only when asked for, as pytest-randomly
+does: the seeded session (:class:`pytest_mlbugs.session.MlbugsSession`) by default, or one of
+the other run modes. A mode is a module with three functions, kept cheap to import because
+this module is loaded by every pytest run:
+
+- ``add_options(parser)``: its own ``--mlbugs-*`` options;
+- ``requested(config) -> bool``: whether the command line asks for this mode;
+- ``configure(config, registry) -> None``: check its options (``pytest.UsageError`` on bad
+  input) and register its plugin object.
+
+The first mode that is requested runs; the seeded session runs when none is.
 """
 
 from __future__ import annotations
 
+import importlib
+from types import ModuleType
 from typing import TYPE_CHECKING
 
 import pytest
@@ -22,8 +33,22 @@ def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
     pluginmanager.add_hookspecs(hooks)
 
 
+#: run modes beside the seeded session, in the order they are asked whether they are requested
+MODE_MODULES = (
+    "pytest_mlbugs.checking",  # --mlbugs-check-mutators
+    "pytest_mlbugs.practice",  # --mlbugs-practice and friends
+    "pytest_mlbugs.targeting",  # --mlbugs-target
+)
+
+
+def _modes() -> list[ModuleType]:
+    return [importlib.import_module(name) for name in MODE_MODULES]
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     options.add_options(parser)
+    for mode in _modes():
+        mode.add_options(parser)
 
 
 def _registry(config: pytest.Config) -> Registry:
@@ -52,7 +77,13 @@ def pytest_cmdline_main(config: pytest.Config) -> int | None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    if not options.requested(config) or config.option.mlbugs_list:
+    if config.option.mlbugs_list:
+        return
+    for mode in _modes():
+        if mode.requested(config):
+            mode.configure(config, _registry(config))
+            return
+    if not options.requested(config):
         return
     from pytest_mlbugs.session import PLUGIN_NAME, MlbugsSession, seed_from_controller
 

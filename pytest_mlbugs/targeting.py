@@ -1,0 +1,25 @@
+"""``--mlbugs-target``: mutation-test the user's own ML code with the user's own tests.
+
+Scaffolding: the mode protocol of :mod:`pytest_mlbugs.plugin`, not yet implemented.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pytest
+
+if TYPE_CHECKING:
+    from pytest_mlbugs.registry import Registry
+
+
+def add_options(parser: pytest.Parser) -> None:
+    return None
+
+
+def requested(config: pytest.Config) -> bool:
+    return False
+
+
+def configure(config: pytest.Config, registry: Registry) -> None:
+    raise NotImplementedError
