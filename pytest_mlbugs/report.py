@@ -10,12 +10,8 @@ from __future__ import annotations
 
 import collections
 import importlib.metadata
-import json
-import os
 import platform
-import tempfile
 from collections.abc import Iterable, Mapping
-from pathlib import Path
 from typing import Any
 
 from pytest_mlbugs import __version__
@@ -197,19 +193,3 @@ def build_report(
 def _added_lines(diff: str) -> str:
     added = [line[1:] for line in diff.splitlines() if line.startswith("+") and not line.startswith("+++")]
     return "\n".join(added)
-
-
-def write_json_atomically(path: Path, data: Mapping[str, Any]) -> None:
-    """Write to a temporary file beside ``path`` and rename it: never a torn report."""
-    path = Path(path)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or Path("."))
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            json.dump(data, stream, indent=2, sort_keys=False)
-            stream.write("\n")
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from pytest_mlbugs import options
+from pytest_mlbugs.atomicio import write_json_atomically
 from pytest_mlbugs.generator import PlanError, plan_session
 from pytest_mlbugs.items import (
     VERDICT_KEY,
@@ -24,7 +25,7 @@ from pytest_mlbugs.items import (
 from pytest_mlbugs.loader import LoadError, load_user_file
 from pytest_mlbugs.mutation import MutatorError
 from pytest_mlbugs.registry import Registry
-from pytest_mlbugs.report import Results, build_report, summary_lines, write_json_atomically
+from pytest_mlbugs.report import Results, build_report, summary_lines
 
 PLUGIN_NAME = "mlbugs-session"
 
