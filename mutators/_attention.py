@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import libcst as cst
 import libcst.matchers as m
+
 from pytest_mlbugs.mutators._patterns import argument, callee_name, dotted_name, int_literal
 
 _MODULES = ("torch", "F", "nn.functional", "torch.nn.functional", "functional")
@@ -161,22 +162,6 @@ def replace_names(tree: cst.CSTNode, old: str, new: cst.BaseExpression) -> cst.C
     result = tree.visit(_Rename())
     assert isinstance(result, cst.CSTNode)
     return result
-
-
-def single_assignment(statement: cst.CSTNode) -> tuple[str, cst.BaseExpression] | None:
-    """``(name, value)`` of a statement line ``name = value`` (one target, one small statement)."""
-    if not isinstance(statement, cst.SimpleStatementLine) or len(statement.body) != 1:
-        return None
-    small = statement.body[0]
-    if (
-        isinstance(small, cst.Assign)
-        and len(small.targets) == 1
-        and isinstance(small.targets[0].target, cst.Name)
-    ):
-        return small.targets[0].target.value, small.value
-    if isinstance(small, cst.AnnAssign) and isinstance(small.target, cst.Name) and small.value is not None:
-        return small.target.value, small.value
-    return None
 
 
 def mentions_name(node: cst.CSTNode, name: str) -> bool:

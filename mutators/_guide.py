@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import libcst as cst
 import libcst.matchers as m
+
 from pytest_mlbugs.mutators._patterns import callee_name, statement_call
 
 #: module aliases under which torch's reductions are called as functions

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 import libcst as cst
 import libcst.matchers as m
+
 from pytest_mlbugs.mutators._patterns import callee_name, statement_call
 
 Block = cst.IndentedBlock
@@ -65,17 +66,3 @@ def without(block: Block, index: int) -> Sequence[Block]:
 
 def names_in(node: cst.CSTNode) -> set[str]:
     return {n.value for n in m.findall(node, m.Name()) if isinstance(n, cst.Name)}
-
-
-def single_assignment(statement: cst.BaseStatement) -> tuple[str, cst.BaseExpression] | None:
-    """``(name, value)`` of ``name = value``; ``None`` for anything else."""
-    if not isinstance(statement, cst.SimpleStatementLine) or len(statement.body) != 1:
-        return None
-    small = statement.body[0]
-    if (
-        isinstance(small, cst.Assign)
-        and len(small.targets) == 1
-        and isinstance(small.targets[0].target, cst.Name)
-    ):
-        return small.targets[0].target.value, small.value
-    return None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import libcst as cst
 import libcst.matchers as m
+
 from pytest_mlbugs.mutators._patterns import callee_name, dotted_name
 
 #: names under which a module function is called (``torch.exp(x)``), not a method (``x.exp()``)

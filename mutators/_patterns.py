@@ -81,3 +81,35 @@ def statement_call(statement: cst.BaseStatement) -> cst.Call | None:
     if isinstance(small, cst.Expr) and isinstance(small.value, cst.Call):
         return small.value
     return None
+
+
+def single_assignment(statement: cst.CSTNode) -> tuple[str, cst.BaseExpression] | None:
+    """``(name, value)`` of a statement line ``name = value`` (one target, one small statement)."""
+    if not isinstance(statement, cst.SimpleStatementLine) or len(statement.body) != 1:
+        return None
+    small = statement.body[0]
+    if (
+        isinstance(small, cst.Assign)
+        and len(small.targets) == 1
+        and isinstance(small.targets[0].target, cst.Name)
+    ):
+        return small.targets[0].target.value, small.value
+    if isinstance(small, cst.AnnAssign) and isinstance(small.target, cst.Name) and small.value is not None:
+        return small.target.value, small.value
+    return None
+
+
+def axis_argument(call: cst.Call, *, modules: tuple[str, ...]) -> tuple[int, int] | None:
+    """``(index in call.args, value)`` of a literal axis argument: ``dim=`` or the argument
+    after the tensor (first for ``x.f(-1)``, second for ``torch.f(x, -1)``)."""
+    method = isinstance(call.func, cst.Attribute) and dotted_name(call.func.value) not in modules
+    found = argument(call, keyword="dim", position=0 if method else 1)
+    if found is None:
+        return None
+    value = int_literal(found[1].value)
+    return None if value is None else (found[0], value)
+
+
+def neighbour_axis(dim: int) -> int:
+    """The axis a slip of the finger lands on: the one before, or axis 1 for axis 0."""
+    return dim - 1 if dim != 0 else 1

@@ -3,10 +3,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import libcst as cst
-from pytest_mlbugs.mutators._numerics import is_module_call
-from pytest_mlbugs.mutators._patterns import argument, callee_name, int_literal, int_node, replace_arg
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
+from pytest_mlbugs.mutators._numerics import MODULES
+from pytest_mlbugs.mutators._patterns import axis_argument, callee_name, int_node, neighbour_axis, replace_arg
 
 
 class ArgmaxWrongAxis(Mutator):
@@ -15,12 +15,13 @@ class ArgmaxWrongAxis(Mutator):
     ``logits.argmax(dim=0)`` on (N, C) scores gives one index per class, not per example.
     When N happens to equal C (or broadcasting rescues the comparison) the metric is computed
     on nonsense without any error: accuracy near chance, or suspiciously high on a lucky
-    batch. Only a literal axis is rewritten (the last axis to the one before it, any other to
-    its neighbour); an axis held in a variable cannot be judged from the text.
+    batch; when they differ, the comparison with the labels crashes or broadcasts. Only a
+    literal axis is rewritten (the last axis to the one before it, any other to its
+    neighbour); an axis held in a variable cannot be judged from the text.
     """
 
     bug_id = "argmax_wrong_axis"
-    components = ("metrics",)
+    components = ("metrics", "evaluation")
     category = Category.SHAPES
     layer = Layer.SHAPES
     description = "argmax over the batch axis instead of the class axis"
@@ -38,11 +39,8 @@ class ArgmaxWrongAxis(Mutator):
         assert isinstance(node, cst.Call)
         if callee_name(node) not in ("argmax", "argmin"):
             return ()
-        found = argument(node, keyword="dim", position=1 if is_module_call(node) else 0)
-        if found is None:
+        axis = axis_argument(node, modules=MODULES)
+        if axis is None:
             return ()
-        index, arg = found
-        dim = int_literal(arg.value)
-        if dim is None:
-            return ()
-        return (replace_arg(node, index, int_node(dim - 1 if dim != 0 else 1)),)
+        index, dim = axis
+        return (replace_arg(node, index, int_node(neighbour_axis(dim))),)

@@ -4,9 +4,9 @@ from collections.abc import Sequence
 
 import libcst as cst
 import libcst.matchers as m
-from pytest_mlbugs.mutators._patterns import is_sqrt_like
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
+from pytest_mlbugs.mutators._patterns import is_sqrt_like
 
 _INVERSE_SQRT = m.BinaryOperation(
     operator=m.Power(), right=m.UnaryOperation(operator=m.Minus(), expression=m.Float("0.5"))

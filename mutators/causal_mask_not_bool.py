@@ -3,10 +3,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import libcst as cst
-from pytest_mlbugs.mutators._patterns import callee_name, dotted_name
-from pytest_mlbugs.mutators._state import FACTORIES, is_torch_call, keyword, without_arg
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
+from pytest_mlbugs.mutators._patterns import callee_name, dotted_name
+from pytest_mlbugs.mutators._state import FACTORIES, is_torch_call, keyword, without_arg
 
 
 class CausalMaskNotBool(Mutator):

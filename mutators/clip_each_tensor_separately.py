@@ -4,10 +4,10 @@ from collections.abc import Sequence
 
 import libcst as cst
 import libcst.matchers as m
-from pytest_mlbugs.mutators._loops import names_in, single_assignment
-from pytest_mlbugs.mutators._patterns import callee_name, statement_call
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
+from pytest_mlbugs.mutators._loops import names_in
+from pytest_mlbugs.mutators._patterns import callee_name, single_assignment, statement_call
 
 _CLIPS = ("clip_grad_norm_", "clip_grad_norm", "clip_gradients")
 

@@ -4,10 +4,10 @@ from collections.abc import Sequence
 
 import libcst as cst
 import libcst.matchers as m
-from pytest_mlbugs.mutators._patterns import callee_name, replace_arg
-from pytest_mlbugs.mutators._state import FACTORIES, is_torch_call, keyword, string_value, with_keyword
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
+from pytest_mlbugs.mutators._patterns import callee_name, replace_arg
+from pytest_mlbugs.mutators._state import FACTORIES, is_torch_call, keyword, string_value, with_keyword
 
 _NEW = ("new_zeros", "new_ones", "new_empty", "new_full", "new_tensor")
 

@@ -4,16 +4,16 @@ import itertools
 from collections.abc import Sequence
 
 import libcst as cst
+
+from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
 from pytest_mlbugs.mutators._attention import (
     calls_in,
     is_head_swap,
     is_reshape,
     receiver,
     replace_node,
-    single_assignment,
 )
-
-from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
+from pytest_mlbugs.mutators._patterns import single_assignment
 
 
 class HeadsSplitWithoutTranspose(Mutator):

@@ -3,9 +3,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import libcst as cst
-from pytest_mlbugs.mutators._state import assigned_attribute, mentions, moved, subscript_assignment_target
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
+from pytest_mlbugs.mutators._state import assigned_attribute, mentions, moved, subscript_assignment_target
 
 
 class KvCacheLengthAdvancedBeforeWrite(Mutator):

@@ -3,9 +3,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import libcst as cst
-from pytest_mlbugs.mutators._state import assigned_attribute
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
+from pytest_mlbugs.mutators._state import assigned_attribute
 
 _RESETS = ("reset", "clear", "reset_cache", "clear_cache")
 

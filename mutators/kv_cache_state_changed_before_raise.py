@@ -3,9 +3,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import libcst as cst
-from pytest_mlbugs.mutators._state import changes_state, is_raise_guard, moved
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
+from pytest_mlbugs.mutators._state import changes_state, is_raise_guard, moved
 
 
 class KvCacheStateChangedBeforeRaise(Mutator):

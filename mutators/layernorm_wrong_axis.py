@@ -3,6 +3,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import libcst as cst
+
+from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
 from pytest_mlbugs.mutators._guide import TORCH_MODULES
 from pytest_mlbugs.mutators._patterns import (
     argument,
@@ -12,8 +14,6 @@ from pytest_mlbugs.mutators._patterns import (
     is_method_call,
     replace_arg,
 )
-
-from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
 
 _REDUCTIONS = ("mean", "var", "std", "var_mean", "std_mean")
 

@@ -4,10 +4,10 @@ from collections.abc import Sequence
 
 import libcst as cst
 import libcst.matchers as m
-from pytest_mlbugs.mutators._attention import masked_fill_args, where_fill_args
-from pytest_mlbugs.mutators._patterns import callee_name, replace_arg
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
+from pytest_mlbugs.mutators._attention import masked_fill_args, where_fill_args
+from pytest_mlbugs.mutators._patterns import callee_name, replace_arg
 
 _ATOMIC = (cst.Name, cst.Attribute, cst.Call, cst.Subscript)
 _BOOLEAN_LITERAL = m.Integer("0") | m.Integer("1") | m.Name("True") | m.Name("False")

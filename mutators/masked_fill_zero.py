@@ -3,10 +3,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import libcst as cst
-from pytest_mlbugs.mutators._attention import is_minus_infinity_fill, masked_fill_args, where_fill_args
-from pytest_mlbugs.mutators._patterns import replace_arg
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
+from pytest_mlbugs.mutators._attention import is_minus_infinity_fill, masked_fill_args, where_fill_args
+from pytest_mlbugs.mutators._patterns import replace_arg
 
 
 class MaskedFillZero(Mutator):

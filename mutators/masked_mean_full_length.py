@@ -1,8 +1,7 @@
 from __future__ import annotations
 
-from pytest_mlbugs.mutators._numerics import DivideByNumel
-
 from pytest_mlbugs.api import Category, Example, Layer, Mutator
+from pytest_mlbugs.mutators._numerics import DivideByNumel
 
 
 class MaskedMeanFullLength(DivideByNumel, Mutator):

@@ -3,10 +3,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import libcst as cst
-from pytest_mlbugs.mutators._patterns import callee_name
-from pytest_mlbugs.mutators._state import rename_call
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
+from pytest_mlbugs.mutators._patterns import callee_name
+from pytest_mlbugs.mutators._state import rename_call
 
 
 class MasksCombinedWithOr(Mutator):

@@ -3,9 +3,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import libcst as cst
-from pytest_mlbugs.mutators._state import axis_length_with_axis, literal_axis
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
+from pytest_mlbugs.mutators._state import axis_length_with_axis, literal_axis
 
 
 def _is_full_slice(element: cst.SubscriptElement) -> bool:

@@ -3,9 +3,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import libcst as cst
-from pytest_mlbugs.mutators._patterns import argument, callee_name, int_literal
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
+from pytest_mlbugs.mutators._patterns import argument, callee_name, int_literal
 
 
 def _is_log_of_literal(expr: cst.BaseExpression) -> bool:

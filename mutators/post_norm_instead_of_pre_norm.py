@@ -4,6 +4,8 @@ from collections.abc import Sequence
 
 import libcst as cst
 import libcst.matchers as m
+
+from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
 from pytest_mlbugs.mutators._attention import (
     calls_in,
     first_arg_value,
@@ -12,10 +14,8 @@ from pytest_mlbugs.mutators._attention import (
     replace_names,
     replace_nodes,
     residual_update,
-    single_assignment,
 )
-
-from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
+from pytest_mlbugs.mutators._patterns import single_assignment
 
 
 def _post_norm(stream: str, norm: cst.Call, branch: cst.BaseExpression) -> cst.SimpleStatementLine:

@@ -4,10 +4,10 @@ from collections.abc import Sequence
 
 import libcst as cst
 import libcst.matchers as m
-from pytest_mlbugs.mutators._guide import statement_method, without_statement
-from pytest_mlbugs.mutators._patterns import statement_call
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
+from pytest_mlbugs.mutators._guide import statement_method, without_statement
+from pytest_mlbugs.mutators._patterns import statement_call
 
 
 class PredictLeftInTrainMode(Mutator):

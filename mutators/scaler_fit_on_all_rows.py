@@ -4,9 +4,9 @@ import re
 from collections.abc import Sequence
 
 import libcst as cst
-from pytest_mlbugs.mutators._patterns import callee_name
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
+from pytest_mlbugs.mutators._patterns import callee_name
 
 _STATISTICS = ("mean", "std", "var", "std_mean", "var_mean", "amin", "amax", "min", "max")
 _TRAIN = re.compile("train", re.IGNORECASE)

@@ -3,9 +3,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import libcst as cst
-from pytest_mlbugs.mutators._numerics import insert_first, parameter_names
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
+from pytest_mlbugs.mutators._numerics import insert_first, parameter_names
 
 _LOSS_WORDS = ("entropy", "loss", "nll", "bce")
 _BINARY_WORDS = ("binary", "bce", "sigmoid")

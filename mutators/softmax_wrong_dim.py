@@ -3,16 +3,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import libcst as cst
-from pytest_mlbugs.mutators._patterns import (
-    argument,
-    callee_name,
-    dotted_name,
-    int_literal,
-    int_node,
-    replace_arg,
-)
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
+from pytest_mlbugs.mutators._patterns import (
+    axis_argument,
+    callee_name,
+    int_node,
+    neighbour_axis,
+    replace_arg,
+)
 
 _MODULES = ("F", "torch", "nn.functional", "torch.nn.functional", "functional")
 
@@ -47,14 +46,8 @@ class SoftmaxWrongDim(Mutator):
         assert isinstance(node, cst.Call)
         if callee_name(node) not in ("softmax", "log_softmax"):
             return ()
-        func = node.func
-        is_method = isinstance(func, cst.Attribute) and dotted_name(func.value) not in _MODULES
-        found = argument(node, keyword="dim", position=0 if is_method else 1)
-        if found is None:
+        axis = axis_argument(node, modules=_MODULES)
+        if axis is None:
             return ()
-        index, arg = found
-        dim = int_literal(arg.value)
-        if dim is None:
-            return ()
-        wrong = dim - 1 if dim != 0 else 1
-        return (replace_arg(node, index, int_node(wrong)),)
+        index, dim = axis
+        return (replace_arg(node, index, int_node(neighbour_axis(dim))),)

@@ -3,9 +3,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import libcst as cst
-from pytest_mlbugs.mutators._guide import moved_into_micro_batch_loop
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
+from pytest_mlbugs.mutators._guide import moved_into_micro_batch_loop
 
 
 class StepEveryMicrobatch(Mutator):

@@ -3,9 +3,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import libcst as cst
-from pytest_mlbugs.mutators._numerics import insert_first, parameter_names
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
+from pytest_mlbugs.mutators._numerics import insert_first, parameter_names
 
 _INDEX_LOSS_WORDS = ("cross_entropy", "nll")
 _TARGET_NAMES = ("targets", "target", "labels", "label", "y")

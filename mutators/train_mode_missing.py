@@ -3,10 +3,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import libcst as cst
-from pytest_mlbugs.mutators._loops import indices, without
-from pytest_mlbugs.mutators._patterns import statement_call
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
+from pytest_mlbugs.mutators._loops import indices, without
+from pytest_mlbugs.mutators._patterns import statement_call
 
 
 def _is_train_on(statement: cst.BaseStatement) -> bool:

@@ -8,8 +8,9 @@ and adds its (dropped-out) output back, so the stream itself is never normalized
 from __future__ import annotations
 
 import torch
-from pytest_mlbugs.reference_impls.attention import MultiHeadAttention
 from torch import nn
+
+from pytest_mlbugs.reference_impls.attention import MultiHeadAttention
 
 
 class TransformerDecoderLayer(nn.Module):

@@ -8,10 +8,10 @@ import types
 import pytest
 import torch
 import torch.nn.functional as F
-from pytest_mlbugs.reference_impls import attention as reference
 from torch import nn
 
 from pytest_mlbugs.properties.attention import SUITE
+from pytest_mlbugs.reference_impls import attention as reference
 from pytest_mlbugs.runner import check_property
 
 

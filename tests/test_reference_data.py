@@ -8,9 +8,9 @@ import types
 
 import pytest
 import torch
-from pytest_mlbugs.reference_impls import data as reference
 
 from pytest_mlbugs.properties.data import SUITE
+from pytest_mlbugs.reference_impls import data as reference
 from pytest_mlbugs.runner import check_property
 
 

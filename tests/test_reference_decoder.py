@@ -7,11 +7,11 @@ import types
 import pytest
 import torch
 import torch.nn.functional as F
-from pytest_mlbugs.reference_impls import decoder as reference
-from pytest_mlbugs.reference_impls.attention import MultiHeadAttention
 from torch import nn
 
 from pytest_mlbugs.properties.decoder import SUITE
+from pytest_mlbugs.reference_impls import decoder as reference
+from pytest_mlbugs.reference_impls.attention import MultiHeadAttention
 from pytest_mlbugs.runner import check_property
 
 D_MODEL, HEADS, D_FF = 8, 2, 12

@@ -8,10 +8,10 @@ import types
 
 import pytest
 import torch
-from pytest_mlbugs.reference_impls import evaluation
 from torch import nn
 
 from pytest_mlbugs.properties.evaluation import SUITE
+from pytest_mlbugs.reference_impls import evaluation
 from pytest_mlbugs.runner import check_property
 from pytest_mlbugs.strategies.training import LoopCase, make_batches, make_loader, make_model
 

@@ -9,10 +9,10 @@ import types
 
 import pytest
 import torch
-from pytest_mlbugs.reference_impls import grad_clip
 from torch import nn
 
 from pytest_mlbugs.properties.grad_clip import SUITE
+from pytest_mlbugs.reference_impls import grad_clip
 from pytest_mlbugs.runner import check_property
 
 

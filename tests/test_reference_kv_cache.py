@@ -7,10 +7,10 @@ import types
 
 import pytest
 import torch
-from pytest_mlbugs.reference_impls.kv_cache import KVCache
 from torch import nn
 
 from pytest_mlbugs.properties.kv_cache import SUITE
+from pytest_mlbugs.reference_impls.kv_cache import KVCache
 from pytest_mlbugs.runner import check_property
 
 

@@ -7,9 +7,9 @@ import types
 
 import pytest
 import torch
-from pytest_mlbugs.reference_impls import masks
 
 from pytest_mlbugs.properties.masks import SUITE
+from pytest_mlbugs.reference_impls import masks
 from pytest_mlbugs.runner import check_property
 
 

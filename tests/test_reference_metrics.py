@@ -7,9 +7,9 @@ import types
 
 import pytest
 import torch
-from pytest_mlbugs.reference_impls import metrics
 
 from pytest_mlbugs.properties.metrics import SUITE
+from pytest_mlbugs.reference_impls import metrics
 from pytest_mlbugs.runner import check_property
 
 

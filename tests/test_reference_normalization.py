@@ -7,10 +7,10 @@ import types
 import pytest
 import torch
 import torch.nn.functional as F
-from pytest_mlbugs.reference_impls import normalization as reference
 from torch import nn
 
 from pytest_mlbugs.properties.normalization import SUITE
+from pytest_mlbugs.reference_impls import normalization as reference
 from pytest_mlbugs.runner import check_property
 
 

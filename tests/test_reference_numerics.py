@@ -8,9 +8,9 @@ import types
 import pytest
 import torch
 import torch.nn.functional as F
-from pytest_mlbugs.reference_impls import numerics
 
 from pytest_mlbugs.properties.numerics import SUITE
+from pytest_mlbugs.reference_impls import numerics
 from pytest_mlbugs.runner import check_property
 
 

@@ -6,11 +6,11 @@ import types
 
 import pytest
 import torch
-from pytest_mlbugs.reference_impls import optimization as reference
-from pytest_mlbugs.reference_impls.normalization import LayerNorm
 from torch import nn
 
 from pytest_mlbugs.properties.optimization import SUITE
+from pytest_mlbugs.reference_impls import optimization as reference
+from pytest_mlbugs.reference_impls.normalization import LayerNorm
 from pytest_mlbugs.runner import check_property
 
 

@@ -8,10 +8,10 @@ import types
 
 import pytest
 import torch
-from pytest_mlbugs.reference_impls.positional_encoding import PositionalEncoding
 from torch import nn
 
 from pytest_mlbugs.properties.positional_encoding import SUITE
+from pytest_mlbugs.reference_impls.positional_encoding import PositionalEncoding
 from pytest_mlbugs.runner import check_property
 
 

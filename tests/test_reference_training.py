@@ -8,10 +8,10 @@ import types
 
 import pytest
 import torch
-from pytest_mlbugs.reference_impls import training
 from torch import nn
 
 from pytest_mlbugs.properties.training import SUITE
+from pytest_mlbugs.reference_impls import training
 from pytest_mlbugs.runner import check_property
 from pytest_mlbugs.strategies.training import LoopCase, loader_over, make_batches, make_model, twin
 
