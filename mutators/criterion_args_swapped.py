@@ -22,7 +22,7 @@ class CriterionArgsSwapped(Mutator):
     """
 
     bug_id = "criterion_args_swapped"
-    components = ("training", "grad_clip", "evaluation")
+    components = ("training", "grad_clip", "evaluation", "optimization")
     category = Category.OBJECTIVE
     layer = Layer.LOSS
     description = "swap the criterion's arguments: criterion(targets, outputs)"

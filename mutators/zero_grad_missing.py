@@ -18,7 +18,7 @@ class ZeroGradMissing(Mutator):
     """
 
     bug_id = "zero_grad_missing"
-    components = ("training", "grad_clip")
+    components = ("training", "grad_clip", "optimization")
     category = Category.OPTIMIZATION
     layer = Layer.UPDATES
     description = "optimizer.zero_grad() removed: gradients accumulate across steps"
