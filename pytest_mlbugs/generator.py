@@ -8,6 +8,10 @@ The default session applies every selected mutator once, at a site the seed pick
 the seed shuffles; ``count`` beyond that goes round again with fresh picks. With
 ``max_bugs=K`` each variant carries between 1 and K bugs (the seed decides) at sites that do
 not overlap, the extra bugs drawn from other mutators of the same component.
+
+A broken mutator (it raises, overruns its time limit, or never yields a variant that compiles)
+is left out and reported in ``broken`` (bug ID -> reason) instead of ending the session; the
+other mutators' sites, picks and variants are exactly those they get without it.
 """
 
 from __future__ import annotations
@@ -19,7 +23,14 @@ from functools import cached_property
 
 import libcst as cst
 
-from pytest_mlbugs.mutation import MutatorError, Site, apply_sites, find_sites, parse, unified_diff
+from pytest_mlbugs.mutation import (
+    MutatorError,
+    Site,
+    apply_sites,
+    find_sites_isolating,
+    parse,
+    unified_diff,
+)
 from pytest_mlbugs.registry import Component, Registry
 from pytest_mlbugs.runner import derive_seed
 
@@ -99,18 +110,29 @@ class _Pick:
 
 
 class SiteIndex:
-    """Sites of every mutator in every component's reference, found once per session."""
+    """Sites of every mutator in every component's reference, found once per session.
+
+    ``broken`` names each mutator that failed on a reference (bug ID -> reason); it has no
+    sites anywhere, so that nothing generates from it.
+    """
 
     def __init__(self, registry: Registry, components: Sequence[str]) -> None:
         self.registry = registry
         self.modules: dict[str, cst.Module] = {}
         self.sites: dict[str, dict[str, list[Site]]] = {}
+        self.broken: dict[str, str] = {}
         for name in components:
             component = registry.components[name]
             module = parse(component.reference_source)
             self.modules[name] = module
             mutators = registry.mutators_for(name)
-            self.sites[name] = {k: v for k, v in find_sites(module, mutators).items() if v}
+            sites, broken = find_sites_isolating(module, mutators)
+            self.sites[name] = {k: v for k, v in sites.items() if v}
+            for bug_id, reason in broken.items():
+                self.broken.setdefault(bug_id, f"{reason} (in {component.reference_path})")
+        for sites_here in self.sites.values():
+            for bug_id in self.broken:
+                sites_here.pop(bug_id, None)
 
     def components_of(self, bug_id: str) -> list[str]:
         return [name for name, sites in self.sites.items() if sites.get(bug_id)]
@@ -124,14 +146,23 @@ def plan_session(
     mutators: Sequence[str],
     count: int | None = None,
     max_bugs: int = 1,
+    broken: dict[str, str] | None = None,
 ) -> list[Variant]:
-    """The variants of one session, in a stable order."""
+    """The variants of one session, in a stable order.
+
+    Selected mutators found broken are left out and, when ``broken`` is given, added to it
+    (bug ID -> reason) for the caller to report.
+    """
     index = SiteIndex(registry, components)
+    found_broken = {bug_id: index.broken[bug_id] for bug_id in mutators if bug_id in index.broken}
+    if broken is not None:
+        broken.update(found_broken)
     eligible = [bug_id for bug_id in mutators if index.components_of(bug_id)]
     if not eligible:
+        reasons = "".join(f"; mutator {bug_id} {reason}" for bug_id, reason in found_broken.items())
         raise PlanError(
             "no selected mutator finds a site in the selected components; "
-            "see --mlbugs-list for which mutator applies to which component"
+            f"see --mlbugs-list for which mutator applies to which component{reasons}"
         )
     order = _Pick(seed, "mutator-order").shuffled(eligible)
     total = len(order) if count is None else count
@@ -140,16 +171,24 @@ def plan_session(
     for ordinal in range(total):
         bug_id = order[ordinal % len(order)]
         round_ = ordinal // len(order)
-        variant = _make_variant(
-            registry,
-            index,
-            seed=seed,
-            bug_id=bug_id,
-            round_=round_,
-            max_bugs=max_bugs,
-            allowed=set(mutators),
-            seen=seen,
-        )
+        if bug_id in found_broken:
+            continue
+        try:
+            variant = _make_variant(
+                registry,
+                index,
+                seed=seed,
+                bug_id=bug_id,
+                round_=round_,
+                max_bugs=max_bugs,
+                allowed=set(mutators),
+                seen=seen,
+            )
+        except MutatorError as exc:
+            found_broken[bug_id] = exc.reason
+            if broken is not None:
+                broken[bug_id] = exc.reason
+            continue
         variants.append(variant)
         seen.add(variant.digest)
     return variants

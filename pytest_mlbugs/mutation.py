@@ -10,15 +10,25 @@ nodes: an inner node counts before the node around it (in ``-log(x.arange(...))`
 ``arange`` call is a lower site number than the ``-log``). So ``(bug_id, index)`` names the same
 place in the same source on every machine (cosmic-ray's "occurrence"), and ``Example(site=...)``
 counts the same way.
+
+Third-party mutators run here too, so nothing a mutator does may take the session down: an
+exception becomes a :class:`MutatorError` naming it, so does a return value that is not a
+sequence of nodes, and each mutator has :data:`MUTATOR_TIME_LIMIT` seconds per pass over one
+module (a ``SIGALRM`` timer in the main thread stops one that loops). :func:`find_sites_isolating`
+leaves such a mutator out and reports it, so that the others' sites are found all the same.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import difflib
 import enum
-from collections.abc import Iterable, Sequence
-from typing import ClassVar, Union
+import signal
+import threading
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any, ClassVar, Union
 
 import libcst as cst
 from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
@@ -93,6 +103,8 @@ class MutatorError(Exception):
     def __init__(self, bug_id: str, message: str) -> None:
         super().__init__(f"mutator {bug_id}: {message}")
         self.bug_id = bug_id
+        #: the message without the mutator's name
+        self.reason = message
 
 
 class Mutator:
@@ -132,27 +144,106 @@ class Mutator:
         return " ".join((cls.__doc__ or "").split())
 
 
-def _offer(mutator: Mutator, node: cst.CSTNode) -> Sequence[Replacement]:
-    if not isinstance(node, mutator.node_types):
-        return ()
-    try:
-        return mutator.mutations(node)
-    except Exception as exc:  # a third-party mutator must not take the session down
-        raise MutatorError(mutator.bug_id, f"raised {type(exc).__name__}: {exc}") from exc
+#: seconds one mutator may spend in one pass over one module, finding or writing its sites
+#: (ours need milliseconds); past it the mutator is reported as broken, never waited for
+MUTATOR_TIME_LIMIT = 10.0
+
+_NODE_TYPES = (cst.CSTNode, cst.RemovalSentinel, cst.FlattenSentinel)
+
+
+class _OutOfTime(BaseException):
+    """Raised by the timer inside a mutator; a ``BaseException``, so ``except Exception`` in the
+    mutator cannot swallow it."""
+
+
+class _Budget:
+    """The time each mutator has spent in one pass, and the timer that stops an overrun.
+
+    The timer is a ``SIGALRM`` interval timer, armed only around a mutator's own code and only
+    in the main thread when no other timer is armed (the runner's in-process verdict timer, for
+    one); elsewhere the time is still counted, and a mutator that finishes late is reported.
+    """
+
+    def __init__(self, limit: float) -> None:
+        self.limit = limit
+        self.spent: dict[str, float] = {}
+        self.armed = False
+
+    @contextlib.contextmanager
+    def watching(self) -> Iterator[None]:
+        can_arm = (
+            hasattr(signal, "setitimer")
+            and threading.current_thread() is threading.main_thread()
+            and signal.getitimer(signal.ITIMER_REAL)[0] == 0
+        )
+        if not can_arm:
+            yield
+            return
+
+        def expire(signum: int, frame: Any) -> None:
+            raise _OutOfTime()
+
+        previous = signal.signal(signal.SIGALRM, expire)
+        self.armed = True
+        try:
+            yield
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            self.armed = False
+            signal.signal(signal.SIGALRM, previous)
+
+    def offer(self, mutator: Mutator, node: cst.CSTNode) -> Sequence[Replacement]:
+        if not isinstance(node, mutator.node_types):
+            return ()
+        bug_id = mutator.bug_id
+        spent = self.spent.get(bug_id, 0.0)
+        started = time.perf_counter()
+        try:
+            if self.armed:
+                signal.setitimer(signal.ITIMER_REAL, max(self.limit - spent, 1e-3))
+            try:
+                result = mutator.mutations(node)
+            finally:
+                if self.armed:
+                    signal.setitimer(signal.ITIMER_REAL, 0)
+        except _OutOfTime:
+            raise self._overrun(bug_id) from None
+        except Exception as exc:  # a third-party mutator must not take the session down
+            raise MutatorError(bug_id, f"raised {type(exc).__name__}: {exc}") from exc
+        self.spent[bug_id] = spent + time.perf_counter() - started
+        if self.spent[bug_id] > self.limit:
+            raise self._overrun(bug_id)
+        if isinstance(result, (str, bytes)) or not isinstance(result, Sequence):
+            raise MutatorError(
+                bug_id,
+                f"mutations() returned {type(result).__name__}; return a sequence of nodes, () for none",
+            )
+        for replacement in result:
+            if not isinstance(replacement, _NODE_TYPES):
+                raise MutatorError(
+                    bug_id, f"mutations() returned a {type(replacement).__name__} where a libcst node belongs"
+                )
+        return result
+
+    def _overrun(self, bug_id: str) -> MutatorError:
+        return MutatorError(
+            bug_id, f"took longer than {self.limit:g} s in one pass over a module (a loop that never ends?)"
+        )
 
 
 class _SiteFinder(cst.CSTVisitor):
     METADATA_DEPENDENCIES = (PositionProvider,)
 
-    def __init__(self, mutators: Sequence[Mutator]) -> None:
+    def __init__(self, mutators: Sequence[Mutator], budget: _Budget) -> None:
         super().__init__()
         self.mutators = mutators
+        self.budget = budget
         self.sites: dict[str, list[Site]] = {m.bug_id: [] for m in mutators}
         self._counters = {m.bug_id: 0 for m in mutators}
 
     def on_leave(self, original_node: cst.CSTNode) -> None:
         for mutator in self.mutators:
-            alternatives = _offer(mutator, original_node)
+            alternatives = self.budget.offer(mutator, original_node)
             if not alternatives:
                 continue
             where: CodeRange = self.get_metadata(PositionProvider, original_node)
@@ -173,8 +264,9 @@ class _SiteFinder(cst.CSTVisitor):
 
 
 class _SiteWriter(cst.CSTTransformer):
-    def __init__(self, chosen: dict[str, dict[int, Mutator]]) -> None:
+    def __init__(self, chosen: dict[str, dict[int, Mutator]], budget: _Budget) -> None:
         super().__init__()
+        self.budget = budget
         # bug_id -> {site index -> mutator}
         self.chosen = chosen
         self.mutators = {m.bug_id: m for sites in chosen.values() for m in sites.values()}
@@ -190,7 +282,7 @@ class _SiteWriter(cst.CSTTransformer):
             # Sites are counted on the original tree, so that numbers match find_sites; the
             # rewrite is built from the updated node, so that a bug already written inside it
             # (a site nested in this one) is kept.
-            count = len(_offer(mutator, original_node))
+            count = len(self.budget.offer(mutator, original_node))
             first = self._counters[bug_id]
             self._counters[bug_id] += count
             for index in self.chosen[bug_id]:
@@ -198,7 +290,7 @@ class _SiteWriter(cst.CSTTransformer):
                     continue
                 if replacement is not updated_node:
                     raise MutatorError(bug_id, "two chosen sites share one node")
-                alternatives = _offer(mutator, updated_node)
+                alternatives = self.budget.offer(mutator, updated_node)
                 if len(alternatives) != count:
                     raise MutatorError(bug_id, "a nested bug changed this site; the two do not compose")
                 replacement = alternatives[index - first]
@@ -211,10 +303,36 @@ def parse(source: str) -> cst.Module:
 
 
 def find_sites(module: cst.Module, mutators: Iterable[Mutator]) -> dict[str, list[Site]]:
-    """Every site of every mutator in ``module``, in traversal order."""
-    finder = _SiteFinder(list(mutators))
-    MetadataWrapper(module, unsafe_skip_copy=True).visit(finder)
+    """Every site of every mutator in ``module``, in traversal order.
+
+    Raises :class:`MutatorError` naming the first mutator that raises, returns something other
+    than a sequence of nodes, or overruns :data:`MUTATOR_TIME_LIMIT`.
+    """
+    budget = _Budget(MUTATOR_TIME_LIMIT)
+    finder = _SiteFinder(list(mutators), budget)
+    with budget.watching():
+        MetadataWrapper(module, unsafe_skip_copy=True).visit(finder)
     return finder.sites
+
+
+def find_sites_isolating(
+    module: cst.Module, mutators: Iterable[Mutator]
+) -> tuple[dict[str, list[Site]], dict[str, str]]:
+    """:func:`find_sites`, leaving out every broken mutator: ``(sites, broken)``.
+
+    ``broken`` maps the bug ID of each mutator that failed to the reason. Sites are numbered
+    per mutator, so the pass redone without a broken one gives the others the very same sites.
+    """
+    remaining = list(mutators)
+    broken: dict[str, str] = {}
+    while True:
+        try:
+            return find_sites(module, remaining), broken
+        except MutatorError as exc:
+            if exc.bug_id not in {m.bug_id for m in remaining}:
+                raise
+            broken[exc.bug_id] = exc.reason
+            remaining = [m for m in remaining if m.bug_id != exc.bug_id]
 
 
 def apply_sites(module: cst.Module, mutators: dict[str, Mutator], sites: Sequence[tuple[str, int]]) -> str:
@@ -226,9 +344,11 @@ def apply_sites(module: cst.Module, mutators: dict[str, Mutator], sites: Sequenc
     chosen: dict[str, dict[int, Mutator]] = {}
     for bug_id, index in sites:
         chosen.setdefault(bug_id, {})[index] = mutators[bug_id]
-    writer = _SiteWriter(chosen)
+    budget = _Budget(MUTATOR_TIME_LIMIT)
+    writer = _SiteWriter(chosen, budget)
     try:
-        mutated = module.visit(writer)
+        with budget.watching():
+            mutated = module.visit(writer)
         code = mutated.code
     except MutatorError:
         raise

@@ -11,6 +11,7 @@ import pytest
 
 from pytest_mlbugs import options
 from pytest_mlbugs.atomicio import write_json_atomically
+from pytest_mlbugs.extension_items import broken_mutator_items
 from pytest_mlbugs.generator import PlanError, plan_session
 from pytest_mlbugs.items import (
     VERDICT_KEY,
@@ -26,6 +27,7 @@ from pytest_mlbugs.loader import LoadError, load_user_file
 from pytest_mlbugs.mutation import MutatorError
 from pytest_mlbugs.registry import Registry
 from pytest_mlbugs.report import Results, build_report, summary_lines
+from pytest_mlbugs.runner import set_child_memory_limit
 
 PLUGIN_NAME = "mlbugs-session"
 
@@ -36,6 +38,7 @@ class MlbugsSession:
         self.registry = registry
         self.settings = settings
         self.results = Results()
+        set_child_memory_limit(settings.memory_limit_mib)
         self.impls = self._load_impls()
         self.is_worker = hasattr(config, "workerinput")
         # Judge the next variant while this one finishes, where a core is free for it: not in
@@ -53,11 +56,25 @@ class MlbugsSession:
                 module = load_user_file(path, name=f"_mlbugs_impl_{ordinal}_{name}", option=options.IMPL)
             except LoadError as exc:
                 raise pytest.UsageError(str(exc)) from None
+            except (SystemExit, KeyboardInterrupt) as exc:  # a user file's own exit at import
+                raise pytest.UsageError(
+                    f"{options.IMPL}: importing {path} raised {type(exc).__name__}; "
+                    "remove the exit from the file"
+                ) from None
             missing = component.suite.missing_names(module)
             if missing:
                 raise pytest.UsageError(
                     f"{options.IMPL}: {path} does not define {', '.join(missing)}, which the {name} contract "
                     f"requires ({component.suite.contract}); add it or point at the right file"
+                )
+            # Every contract name is a class or a function: `MultiHeadAttention = 3` is a usage error
+            # here, not a failure of every property later.
+            wrong = [n for n in component.suite.names if not callable(getattr(module, n))]
+            if wrong:
+                kinds = ", ".join(f"{n} as {type(getattr(module, n)).__name__}" for n in wrong)
+                raise pytest.UsageError(
+                    f"{options.IMPL}: {path} defines {kinds}; the {name} contract needs classes or functions "
+                    f"there ({component.suite.contract})"
                 )
             loaded.append((name, path, module))
         return loaded
@@ -123,6 +140,7 @@ class MlbugsSession:
                 )
         if not settings.generates_variants:
             return made
+        broken: dict[str, str] = {}  # mutators left out of the plan: each becomes a failing item
         try:
             variants = plan_session(
                 self.registry,
@@ -131,10 +149,12 @@ class MlbugsSession:
                 mutators=settings.mutators,
                 count=settings.count,
                 max_bugs=settings.max_bugs,
+                broken=broken,
             )
         except (PlanError, MutatorError) as exc:
             raise pytest.UsageError(str(exc)) from None
         root = MlbugsCollector.from_parent(session, name="mlbugs", nodeid="mlbugs")
+        made.extend(broken_mutator_items(root, self.registry.mutators, broken))
         groups = {name: MlbugsCollector.from_parent(root, name=name) for name in settings.components}
         for name in settings.components:
             made.append(
@@ -150,6 +170,8 @@ class MlbugsSession:
                 repeat += 1
                 item_name = f"{variant.label}[{variant.digest}-{repeat}]"
             taken.add(item_name)
+            if not settings.in_shard(ordinal):  # --mlbugs-shard: another shard judges it
+                continue
             made.append(
                 VariantItem.from_parent(
                     groups[variant.component],
