@@ -52,10 +52,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def _registry(config: pytest.Config) -> Registry:
+    from pytest_mlbugs.extension_points import load_entry_points
     from pytest_mlbugs.registry import RegistryError, builtin_registry
 
     try:
         registry = builtin_registry()
+        load_entry_points(registry)  # installed packages, then conftest files
         config.hook.pytest_mlbugs_register(registry=registry)
     except RegistryError as exc:
         raise pytest.UsageError(str(exc)) from None

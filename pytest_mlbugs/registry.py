@@ -15,6 +15,7 @@ import importlib.resources
 import inspect
 import pkgutil
 from collections.abc import Iterable
+from pathlib import Path
 
 from pytest_mlbugs.mutation import Category, Layer, Mutator
 from pytest_mlbugs.suite import Suite
@@ -26,14 +27,33 @@ class RegistryError(Exception):
     """A registration that cannot stand: a duplicate ID, a malformed mutator or component."""
 
 
+#: the origin of everything that ships with pytest-mlbugs
+BUILTIN_ORIGIN = "pytest-mlbugs"
+
+
 @dataclasses.dataclass(frozen=True)
 class Component:
+    """A contract: its name, the property suite that checks it, and a reference that passes it.
+
+    Mutators name the components whose references they rewrite; a session mutates the
+    reference and judges each variant with the suite.
+    """
+
     name: str
     suite: Suite
     reference_source: str
     #: how the reference is shown in diffs and tracebacks
     reference_path: str
-    origin: str = "pytest-mlbugs"
+    origin: str = BUILTIN_ORIGIN
+
+    @classmethod
+    def from_resource(
+        cls, suite: Suite, package: str, resource: str, *, origin: str = BUILTIN_ORIGIN
+    ) -> Component:
+        """The component of ``suite`` whose reference is the file ``resource`` of ``package``
+        (read with :mod:`importlib.resources`, so it works from a wheel too)."""
+        source = (importlib.resources.files(package) / resource).read_text(encoding="utf-8")
+        return cls(suite.component, suite, source, f"{package.replace('.', '/')}/{resource}", origin)
 
 
 class Registry:
@@ -42,8 +62,18 @@ class Registry:
         self.components: dict[str, Component] = {}
 
     def add_mutator(self, mutator_class: type[Mutator], *, origin: str | None = None) -> None:
-        if origin is not None:
-            mutator_class.origin = origin
+        """Register ``mutator_class`` under its ``bug_id``.
+
+        ``origin`` (a conftest path, a distribution) is shown by ``--mlbugs-list`` and in every
+        message about the mutator; without it, an ``origin`` the class sets itself is kept, and
+        otherwise the module that defines the class is named.
+        """
+        if not (isinstance(mutator_class, type) and issubclass(mutator_class, Mutator)):
+            raise RegistryError(
+                f"{mutator_class!r} ({origin or 'unknown origin'}) is not a subclass of "
+                "pytest_mlbugs.api.Mutator"
+            )
+        mutator_class.origin = origin if origin is not None else _default_origin(mutator_class)
         problems = _mutator_problems(mutator_class)
         if problems:
             name = getattr(mutator_class, "bug_id", mutator_class.__qualname__)
@@ -59,6 +89,9 @@ class Registry:
         self.mutators[bug_id] = mutator_class()
 
     def add_component(self, component: Component) -> None:
+        """Register a contract: its suite, its reference, and where it comes from."""
+        if not isinstance(component, Component):
+            raise RegistryError(f"{component!r} is not a pytest_mlbugs.api.Component")
         if component.name in self.components:
             other = self.components[component.name]
             raise RegistryError(
@@ -82,6 +115,22 @@ class Registry:
         clone.mutators = dict(self.mutators)
         clone.components = dict(self.components)
         return clone
+
+
+def _default_origin(cls: type[Mutator]) -> str:
+    own = vars(cls).get("origin")
+    if isinstance(own, str) and own:
+        return own
+    module = cls.__module__
+    if module == "pytest_mlbugs" or module.startswith("pytest_mlbugs."):
+        return BUILTIN_ORIGIN
+    path = getattr(inspect.getmodule(cls), "__file__", None)
+    if not path:
+        return module
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:  # not under the working directory
+        return str(path)
 
 
 def _mutator_problems(cls: type[Mutator]) -> list[str]:
