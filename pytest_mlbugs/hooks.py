@@ -12,8 +12,11 @@ if TYPE_CHECKING:
 
 @pytest.hookspec
 def pytest_mlbugs_register(registry: Registry) -> None:
-    """Add mutators (``registry.add_mutator(cls)``) or components to the catalogue.
+    """Add mutators (``registry.add_mutator(cls)``) or components (``registry.add_component``).
 
-    Called once per run, after the built-in catalogue is loaded and before options are checked,
-    so that ``--mlbugs-mutators`` and ``--mlbugs-list`` see what you add.
+    Called once per run, after the built-in catalogue and the installed packages' entry points
+    (groups ``pytest_mlbugs.mutators`` and ``pytest_mlbugs.components``) are loaded and before
+    options are checked, so that ``--mlbugs-mutators``, ``--mlbugs-list`` and
+    ``--mlbugs-check-mutators`` see what you add. A mutator added without an ``origin`` is listed
+    with the file that defines it. A bug ID already taken is a usage error naming both origins.
     """

@@ -299,6 +299,7 @@ class _SiteWriter(cst.CSTTransformer):
 
 
 def parse(source: str) -> cst.Module:
+    """The libcst module of ``source``, as :func:`find_sites` and :func:`apply_sites` take it."""
     return cst.parse_module(source)
 
 

@@ -57,6 +57,12 @@ class Component:
 
 
 class Registry:
+    """The catalogue of one run: mutators by bug ID, components by name.
+
+    ``pytest_mlbugs_register(registry)`` in a conftest receives the run's registry after the
+    built-in and installed (entry-point) entries are in it.
+    """
+
     def __init__(self) -> None:
         self.mutators: dict[str, Mutator] = {}
         self.components: dict[str, Component] = {}
@@ -105,12 +111,15 @@ class Registry:
         self.components[component.name] = component
 
     def mutators_for(self, component: str) -> list[Mutator]:
+        """The mutators that claim ``component``, in registration order."""
         return [m for m in self.mutators.values() if component in m.components]
 
     def sorted_mutators(self) -> list[Mutator]:
+        """Every mutator, by bug ID."""
         return [self.mutators[k] for k in sorted(self.mutators)]
 
     def copy(self) -> Registry:
+        """A registry with the same entries, to extend without changing this one."""
         clone = Registry()
         clone.mutators = dict(self.mutators)
         clone.components = dict(self.components)
