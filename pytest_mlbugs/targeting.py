@@ -1,25 +1,89 @@
 """``--mlbugs-target``: mutation-test the user's own ML code with the user's own tests.
 
-Scaffolding: the mode protocol of :mod:`pytest_mlbugs.plugin`, not yet implemented.
+``pytest tests/ --mlbugs-target=src/mypkg/model.py`` writes every applicable bug of the
+catalogue at every site of the target into memory (never onto disk), runs the user's own
+collected tests against each mutant in a forked child, and reports the mutants that survive.
+The run loop lives in :mod:`pytest_mlbugs.targeting_session`; this module is the mode protocol
+of :mod:`pytest_mlbugs.plugin` and stays cheap to import.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
+from pytest_mlbugs import options
+
 if TYPE_CHECKING:
     from pytest_mlbugs.registry import Registry
 
+TARGET = "--mlbugs-target"
+FAIL_UNDER = "--mlbugs-fail-under"
+PLUGIN_NAME = "mlbugs-target"
+
+HELP = {
+    TARGET: "mutation-test your own code: a Python file, a package folder or a dotted module name "
+    "(repeatable); your collected tests run against every mutant",
+    FAIL_UNDER: "with --mlbugs-target, fail the run when the detection score is below PCT (0-100)",
+}
+
 
 def add_options(parser: pytest.Parser) -> None:
-    return None
+    group = parser.getgroup("mlbugs")
+    group.addoption(TARGET, dest="mlbugs_target", metavar="PATH|MODULE", action="append", default=[],
+                    help=HELP[TARGET])  # fmt: skip
+    group.addoption(FAIL_UNDER, dest="mlbugs_fail_under", metavar="PCT", default=None, help=HELP[FAIL_UNDER])
 
 
 def requested(config: pytest.Config) -> bool:
-    return False
+    return bool(config.option.mlbugs_target) or config.option.mlbugs_fail_under is not None
+
+
+def _fail_under(raw: str | None) -> float | None:
+    if raw is None:
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        raise pytest.UsageError(f"{FAIL_UNDER}={raw}: not a number; give a percentage such as 80") from None
+    if not 0 <= value <= 100:
+        raise pytest.UsageError(f"{FAIL_UNDER}={raw}: must be between 0 and 100")
+    return value
+
+
+def _check_target(raw: str) -> str:
+    text = raw.strip()
+    if not text:
+        raise pytest.UsageError(f"{TARGET}: empty; give a Python file, a package folder or a module name")
+    path = Path(text)
+    looks_like_path = text.endswith(".py") or "/" in text or "\\" in text or path.exists()
+    if looks_like_path:
+        if not path.exists():
+            raise pytest.UsageError(f"{TARGET}={raw}: {path} does not exist; give a Python file or a folder")
+        if path.is_file() and path.suffix != ".py":
+            raise pytest.UsageError(f"{TARGET}={raw}: not a .py file; give Python source")
+        return text
+    if not all(part.isidentifier() for part in text.split(".")):
+        raise pytest.UsageError(f"{TARGET}={raw}: neither a path nor a dotted module name")
+    return text
 
 
 def configure(config: pytest.Config, registry: Registry) -> None:
-    raise NotImplementedError
+    fail_under = _fail_under(config.option.mlbugs_fail_under)
+    if not config.option.mlbugs_target:
+        raise pytest.UsageError(f"{FAIL_UNDER} needs {TARGET}=PATH: name the code to mutation-test")
+    if getattr(config.option, "numprocesses", None):
+        raise pytest.UsageError(f"{TARGET} forks its own workers; drop -n/--numprocesses")
+    if config.option.mlbugs_impl:
+        raise pytest.UsageError(f"{TARGET} and {options.IMPL} are separate modes; give one of them")
+    if hasattr(config, "workerinput"):
+        return
+    targets = tuple(_check_target(raw) for raw in config.option.mlbugs_target)
+    settings = options.parse_settings(config, registry, seed_from_controller=None)
+    from pytest_mlbugs.targeting_session import TargetSession
+
+    config.pluginmanager.register(
+        TargetSession(config, registry, settings, targets=targets, fail_under=fail_under), PLUGIN_NAME
+    )

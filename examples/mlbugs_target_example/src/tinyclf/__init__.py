@@ -1,0 +1,1 @@
+"""A tiny attention classifier: the code that ``--mlbugs-target`` mutation-tests in the example."""

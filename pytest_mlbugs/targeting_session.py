@@ -1,0 +1,547 @@
+"""The run loop of ``--mlbugs-target``: a clean run, a forced failure, then one fork per mutant.
+
+1. **Clean run.** The collected tests run once, the ordinary way (the terminal shows them),
+   under a line tracer limited to the target files: it records which test executes which
+   target line, and how long each test takes. A failing test stops everything: verdicts
+   against a red suite mean nothing.
+2. **Forced failure.** For each target file, a mutant whose every function raises is judged
+   exactly as real mutants are; the tests that execute the file must fail on it, or the harness
+   cannot see failures here and the run stops.
+3. **Mutants.** Each mutant is judged in a child forked from this warm process (torch and the
+   test modules are already imported): the child swaps the mutated module in place
+   (:mod:`pytest_mlbugs.targeting_swap`), then runs, through pytest's own ``runtestprotocol``
+   (fixtures and all), only the tests that executed the changed lines, fastest first, and stops
+   at the first failure. A mutant that cannot be imported, or a crashed child, is an error;
+   only a failing test is a detection. The time limit is relative to those tests' clean times.
+
+Nothing is ever written to the user's files: mutants exist only in memory. Verdicts are cached
+in pytest's cache, keyed by the mutant's source and a digest of every project module loaded
+after collection (tests, conftests, helpers, the targets) and of the collected test ids.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import hashlib
+import importlib.util
+import os
+import sys
+import time
+import types
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from pytest_mlbugs import options
+from pytest_mlbugs.targeting import TARGET
+from pytest_mlbugs.targeting_mutants import (
+    Mutant,
+    TargetFile,
+    forced_failure_source,
+    mutants_of,
+    python_files,
+    sample,
+)
+
+if TYPE_CHECKING:
+    from pytest_mlbugs.registry import Registry
+    from pytest_mlbugs.runner import PendingVerdict, Verdict
+
+CACHE_KEY = "mlbugs/target"
+CACHE_FORMAT = 1
+#: the limit of a mutant: a fixed allowance (fork, swap) plus a multiple of its tests' clean time
+TIMEOUT_BASE_SECONDS = 5.0
+TIMEOUT_FACTOR = 10.0
+NO_COVERAGE = "no test executes the changed lines"
+
+
+def _realpath(path: str | os.PathLike[str]) -> str:
+    return os.path.realpath(os.fspath(path))
+
+
+class LineTracer:
+    """Which lines of the target files run while it is on (``sys.settrace``, target frames only)."""
+
+    def __init__(self, files: set[str]) -> None:
+        self.files = files
+        self._names: dict[str, str | None] = {}
+        self.lines: dict[str, set[int]] = {}
+        self._previous: Any = None
+
+    def _file_of(self, filename: str) -> str | None:
+        known = self._names.get(filename, "")
+        if known == "":
+            real = _realpath(filename) if filename and not filename.startswith("<") else None
+            known = real if real in self.files else None
+            self._names[filename] = known
+        return known
+
+    def _trace(self, frame: types.FrameType, event: str, arg: Any) -> Any:
+        path = self._file_of(frame.f_code.co_filename)
+        if path is None:
+            return None
+        lines = self.lines.setdefault(path, set())
+        lines.add(frame.f_lineno)
+
+        def local(frame: types.FrameType, event: str, arg: Any) -> Any:
+            if event == "line":
+                lines.add(frame.f_lineno)
+            return local
+
+        return local
+
+    def __enter__(self) -> LineTracer:
+        self.lines = {}
+        self._previous = sys.gettrace()
+        sys.settrace(self._trace)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        sys.settrace(self._previous)
+
+
+@dataclasses.dataclass
+class CleanRun:
+    """Per test: its clean time and the target lines it executed (file display name -> lines)."""
+
+    seconds: dict[str, float]
+    lines: dict[str, dict[str, list[int]]]
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def tests_for(self, mutant: Mutant) -> list[str]:
+        wanted = set(mutant.changed_lines)
+        chosen = []
+        for nodeid, files in self.lines.items():
+            executed = files.get(mutant.file.display)
+            if executed and (mutant.module_level or wanted.intersection(executed)):
+                chosen.append(nodeid)
+        return sorted(chosen, key=lambda nodeid: (self.seconds.get(nodeid, 0.0), nodeid))
+
+    def tests_of_file(self, display: str) -> list[str]:
+        chosen = [nodeid for nodeid, files in self.lines.items() if files.get(display)]
+        return sorted(chosen, key=lambda nodeid: (self.seconds.get(nodeid, 0.0), nodeid))
+
+
+def _first_line(report: pytest.TestReport) -> str:
+    crash = getattr(report.longrepr, "reprcrash", None)
+    text = getattr(crash, "message", None) or str(report.longrepr or "")
+    lines = text.strip().splitlines()
+    return lines[0][:300] if lines else "failed"
+
+
+class TargetSession:
+    def __init__(
+        self,
+        config: pytest.Config,
+        registry: Registry,
+        settings: options.Settings,
+        *,
+        targets: Sequence[str],
+        fail_under: float | None,
+    ) -> None:
+        self.config = config
+        self.registry = registry
+        self.settings = settings
+        self.targets = tuple(targets)
+        self.fail_under = fail_under
+        self.timeout_given = config.option.mlbugs_timeout is not None or bool(config.getini("mlbugs_timeout"))
+        self.clean_failures: list[str] = []
+        self.in_clean_run = False
+        self.results: list[dict[str, Any]] = []
+        self.files: list[TargetFile] = []
+        self.problems: list[str] = []
+        self.stopped: str | None = None
+        self.from_cache = 0
+        self.judged_seconds = 0.0
+
+    # -- hooks ---------------------------------------------------------------------------------
+
+    def pytest_report_header(self, config: pytest.Config) -> str:
+        parts = [f"{TARGET}={t}" for t in self.targets]
+        parts.append(f"{options.SEED}={self.settings.seed}")
+        if self.settings.count is not None:
+            parts.append(f"{options.COUNT}={self.settings.count}")
+        return "mlbugs: " + " ".join(parts)
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if self.in_clean_run and report.failed and report.nodeid not in self.clean_failures:
+            self.clean_failures.append(report.nodeid)
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtestloop(self, session: pytest.Session) -> bool:
+        if session.testsfailed and not session.config.option.continue_on_collection_errors:
+            raise session.Interrupted(
+                f"{session.testsfailed} error(s) during collection: mlbugs needs the tests to collect cleanly"
+            )
+        if session.config.option.collectonly:
+            return True
+        self.files = self._resolve_targets()
+        mutants = self._mutants()
+        items = list(session.items)
+        tests_digest = self._tests_digest(items)
+        cached = self._cache_load(tests_digest)
+        verdicts: dict[str, Any] = cached.get("verdicts", {})
+        active = [m for m in mutants if m.ignored_reason is None]
+        if cached.get("clean") and active and all(m.digest in verdicts for m in active):
+            clean = CleanRun(**cached["clean"])
+        else:
+            clean_or_none = self._clean_run(session, items)
+            if clean_or_none is None:
+                return True
+            clean = clean_or_none
+            self._forced_failure_check(items, clean)
+        self._judge(items, clean, mutants, verdicts)
+        self._cache_store(tests_digest, clean, verdicts)
+        return True
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        if self.settings.report is not None and self.results:
+            from pytest_mlbugs.atomicio import write_json_atomically
+            from pytest_mlbugs.targeting_report import build_report
+
+            write_json_atomically(self.settings.report, build_report(self))
+        score = self.score()
+        if self.fail_under is not None and score is not None and score < self.fail_under:
+            if session.exitstatus == pytest.ExitCode.OK:
+                session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        from pytest_mlbugs.targeting_report import summary_lines
+
+        terminalreporter.section("mlbugs: mutation testing of your code")
+        for line in summary_lines(self):
+            terminalreporter.write_line(line)
+
+    # -- the steps -----------------------------------------------------------------------------
+
+    def _resolve_targets(self) -> list[TargetFile]:
+        root = self.config.rootpath
+        paths: list[Path] = []
+        for raw in self.targets:
+            path = Path(raw)
+            if not path.exists():
+                try:
+                    spec = importlib.util.find_spec(raw)
+                except (ImportError, ValueError) as exc:
+                    pytest.exit(
+                        f"{TARGET}={raw}: cannot import it: {exc}", returncode=pytest.ExitCode.USAGE_ERROR
+                    )
+                if spec is None or spec.origin is None or not spec.origin.endswith(".py"):
+                    pytest.exit(
+                        f"{TARGET}={raw}: no such module or file; give a path or an importable module name",
+                        returncode=pytest.ExitCode.USAGE_ERROR,
+                    )
+                path = Path(spec.origin)
+                if spec.submodule_search_locations:
+                    path = path.parent
+            if path.is_dir():
+                paths.extend(
+                    p
+                    for p in python_files(path)
+                    if not (
+                        p.name.startswith("test_") or p.name.endswith("_test.py") or p.name == "conftest.py"
+                    )
+                )
+            else:
+                paths.append(path)
+        from pytest_mlbugs.loader import LoadError, read_user_source
+
+        files: dict[str, TargetFile] = {}
+        for path in paths:
+            real = Path(_realpath(path))
+            try:
+                source = read_user_source(real, option=TARGET)
+            except LoadError as exc:
+                pytest.exit(str(exc), returncode=pytest.ExitCode.USAGE_ERROR)
+            try:
+                display = real.relative_to(root).as_posix()
+            except ValueError:
+                display = str(real)
+            files.setdefault(str(real), TargetFile(real, display, source))
+        if not files:
+            pytest.exit(f"{TARGET}: no Python files in {', '.join(self.targets)}", returncode=4)
+        self.files = list(files.values())
+        return self.files
+
+    def _mutants(self) -> list[Mutant]:
+        selected = [self.registry.mutators[bug_id] for bug_id in self.settings.mutators]
+        if self.config.option.mlbugs_components is not None:
+            wanted = set(self.settings.components)
+            selected = [m for m in selected if wanted.intersection(m.components)]
+        everything: list[Mutant] = []
+        for target in self.files:
+            found, problems = mutants_of(target, selected, module_label=target.display)
+            everything.extend(found)
+            self.problems.extend(problems)
+        active = [m for m in everything if m.ignored_reason is None]
+        chosen = {id(m) for m in sample(active, self.settings.count, self.settings.seed)}
+        self.ignored = [m for m in everything if m.ignored_reason is not None]
+        return [m for m in everything if id(m) in chosen or m.ignored_reason is not None]
+
+    def _tests_digest(self, items: Sequence[pytest.Item]) -> str:
+        """Every project module loaded now (not installed packages), the test ids, the versions."""
+        from pytest_mlbugs import __version__
+
+        root = str(self.config.rootpath)
+        digest = hashlib.sha256(f"{CACHE_FORMAT}\x1f{__version__}\x1f{sys.version}".encode())
+        files = set()
+        for module in list(sys.modules.values()):
+            filename = getattr(module, "__file__", None)
+            if filename and filename.endswith(".py"):
+                real = _realpath(filename)
+                if real.startswith(root) and "site-packages" not in real:
+                    files.add(real)
+        files.update(str(t.path) for t in self.files)
+        for filename in sorted(files):
+            digest.update(filename.encode() + b"\x00")
+            try:
+                digest.update(Path(filename).read_bytes())
+            except OSError:
+                digest.update(b"<unreadable>")
+        for item in items:
+            digest.update(item.nodeid.encode() + b"\x00")
+        return digest.hexdigest()
+
+    def _cache_load(self, tests_digest: str) -> dict[str, Any]:
+        cache = getattr(self.config, "cache", None)
+        if cache is None:
+            return {}
+        stored = cache.get(CACHE_KEY, None)
+        if not isinstance(stored, dict) or stored.get("tests_digest") != tests_digest:
+            return {}
+        return stored
+
+    def _cache_store(self, tests_digest: str, clean: CleanRun, verdicts: dict[str, Any]) -> None:
+        cache = getattr(self.config, "cache", None)
+        if cache is not None:
+            cache.set(
+                CACHE_KEY, {"tests_digest": tests_digest, "clean": clean.to_json(), "verdicts": verdicts}
+            )
+
+    def _clean_run(self, session: pytest.Session, items: list[pytest.Item]) -> CleanRun | None:
+        real_to_display = {str(t.path): t.display for t in self.files}
+        tracer = LineTracer(set(real_to_display))
+        seconds: dict[str, float] = {}
+        lines: dict[str, dict[str, list[int]]] = {}
+        self.in_clean_run = True
+        try:
+            for index, item in enumerate(items):
+                nextitem = items[index + 1] if index + 1 < len(items) else None
+                started = time.perf_counter()
+                with tracer:
+                    item.config.hook.pytest_runtest_protocol(item=item, nextitem=nextitem)
+                seconds[item.nodeid] = time.perf_counter() - started
+                lines[item.nodeid] = {real_to_display[f]: sorted(v) for f, v in tracer.lines.items() if v}
+                if session.shouldfail or session.shouldstop:
+                    break
+        finally:
+            self.in_clean_run = False
+        if session.shouldfail or session.shouldstop:
+            self.stopped = f"the clean run stopped early ({session.shouldfail or session.shouldstop})"
+        if self.clean_failures:
+            self.stopped = (
+                f"the clean run failed: {len(self.clean_failures)} test(s) fail without any mutant: "
+                f"{', '.join(self.clean_failures)}; fix or deselect them, then run again"
+            )
+        if self.stopped:
+            return None
+        return CleanRun(seconds, lines)
+
+    def _modules(self) -> dict[str, types.ModuleType]:
+        by_file: dict[str, types.ModuleType] = {}
+        wanted = {str(t.path) for t in self.files}
+        for module in list(sys.modules.values()):
+            filename = getattr(module, "__file__", None)
+            if isinstance(module, types.ModuleType) and filename:
+                real = _realpath(filename)
+                if real in wanted:
+                    by_file.setdefault(real, module)
+        return by_file
+
+    def _limit(self, clean: CleanRun, tests: Sequence[str]) -> float:
+        if self.timeout_given:
+            return self.settings.timeout
+        return TIMEOUT_BASE_SECONDS + TIMEOUT_FACTOR * sum(clean.seconds.get(t, 0.0) for t in tests)
+
+    def _pending(
+        self, items: dict[str, pytest.Item], module: types.ModuleType | None, target: TargetFile, source: str,
+        tests: Sequence[str], limit: float,
+    ) -> PendingVerdict:  # fmt: skip
+        from pytest_mlbugs.runner import PendingVerdict
+
+        job = _mutant_job(self.config, module, target, source, [items[t] for t in tests])
+        return PendingVerdict(job, timeout=limit, isolation="fork")
+
+    def _forced_failure_check(self, items: list[pytest.Item], clean: CleanRun) -> None:
+        by_id = {item.nodeid: item for item in items}
+        modules = self._modules()
+        covered = False
+        for target in self.files:
+            tests = clean.tests_of_file(target.display)
+            if not tests:
+                continue
+            covered = True
+            verdict = self._pending(
+                by_id, modules.get(str(target.path)), target, forced_failure_source(target.source), tests,
+                self._limit(clean, tests),
+            ).result()  # fmt: skip
+            if verdict.status != "detected":
+                pytest.exit(
+                    f"mlbugs: forced-fail check: with every function of {target.display} raising, its "
+                    f"{len(tests)} test(s) were judged {verdict.status} "
+                    f"({verdict.detail or 'no failure seen'}); the harness cannot see failures here, "
+                    "so no verdict would be trustworthy",
+                    returncode=pytest.ExitCode.INTERNAL_ERROR,
+                )
+        if not covered:
+            self.problems.append(
+                f"no collected test executes any line of {', '.join(t.display for t in self.files)}: "
+                "every mutant survives"
+            )
+
+    def _judge(
+        self, items: list[pytest.Item], clean: CleanRun, mutants: list[Mutant], verdicts: dict[str, Any]
+    ) -> None:
+        by_id = {item.nodeid: item for item in items}
+        modules = self._modules()
+        jobs = max(1, min(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 2, 8))
+        pending: collections.deque[tuple[Mutant, list[str], PendingVerdict]] = collections.deque()
+        started = time.perf_counter()
+
+        def finish(mutant: Mutant, tests: list[str], verdict: Verdict) -> None:
+            self._record(mutant, tests, verdict.to_json(), cached=False)
+            if verdict.status in ("detected", "survived"):
+                verdicts[mutant.digest] = {"tests": tests, "verdict": verdict.to_json()}
+
+        try:
+            for mutant in mutants:
+                if mutant.ignored_reason is not None:
+                    self._record(mutant, [], None, cached=False)
+                    continue
+                tests = [t for t in clean.tests_for(mutant) if t in by_id]
+                hit = verdicts.get(mutant.digest)
+                if hit is not None and hit.get("tests") == tests:
+                    self.from_cache += 1
+                    self._record(mutant, tests, hit["verdict"], cached=True)
+                    continue
+                if not tests:
+                    self._record(mutant, tests, {"status": "survived", "seconds": 0.0, "detail": NO_COVERAGE},
+                                 cached=False)  # fmt: skip
+                    continue
+                module = modules.get(str(mutant.file.path))
+                if module is None:
+                    self._record(mutant, tests, {"status": "error", "seconds": 0.0,
+                                                 "detail": "the target file was never imported as a module"},
+                                 cached=False)  # fmt: skip
+                    continue
+                verdict_future = self._pending(
+                    by_id, module, mutant.file, mutant.source, tests, self._limit(clean, tests)
+                )
+                verdict_future.start()
+                pending.append((mutant, tests, verdict_future))
+                while len(pending) >= jobs:
+                    done_mutant, done_tests, future = pending.popleft()
+                    finish(done_mutant, done_tests, future.result())
+            while pending:
+                done_mutant, done_tests, future = pending.popleft()
+                finish(done_mutant, done_tests, future.result())
+        finally:
+            for _, _, future in pending:
+                future.cancel()
+            self.judged_seconds = time.perf_counter() - started
+        order = {m.id: i for i, m in enumerate(mutants)}
+        self.results.sort(key=lambda r: order[r["id"]])
+
+    def _record(
+        self, mutant: Mutant, tests: list[str], verdict: dict[str, Any] | None, *, cached: bool
+    ) -> dict[str, Any]:
+        mutator = self.registry.mutators[mutant.bug_id]
+        failures = (verdict or {}).get("failures") or []
+        record: dict[str, Any] = {
+            "id": mutant.id,
+            "file": mutant.file.display,
+            "bug_id": mutant.bug_id,
+            "category": mutator.category.value,
+            "layer": mutator.layer.value,
+            "description": mutator.description,
+            "line": mutant.first_line,
+            "changed_lines": list(mutant.changed_lines),
+            "diff": mutant.diff,
+            "status": "ignored" if verdict is None else verdict["status"],
+            "seconds": 0.0 if verdict is None else verdict.get("seconds", 0.0),
+            "detail": mutant.ignored_reason if verdict is None else verdict.get("detail", ""),
+            "killed_by": failures[0]["property"] if failures else None,
+            "failure": failures[0]["message"] if failures else None,
+            "tests": tests,
+            "covered": bool(tests) or verdict is None,
+            "cached": cached,
+            "properties": catching_properties(self.registry, mutant.bug_id),
+        }
+        self.results.append(record)
+        return record
+
+    def score(self) -> float | None:
+        judged = [r for r in self.results if r["status"] != "ignored"]
+        if not judged:
+            return None
+        return 100.0 * sum(r["status"] == "detected" for r in judged) / len(judged)
+
+
+def catching_properties(registry: Registry, bug_id: str) -> list[str]:
+    """The contract properties of the mutator's components at its debugging layer."""
+    mutator = registry.mutators[bug_id]
+    found: list[str] = []
+    for name in mutator.components:
+        component = registry.components.get(name)
+        if component is None:
+            continue
+        at_layer = [p for p in component.suite.properties if p.layer == mutator.layer]
+        found.extend(p.qualified_name for p in (at_layer or component.suite.properties))
+    return found
+
+
+def _child_capture(config: pytest.Config) -> None:
+    """Give the child its own capture files: the parent's are shared through fork."""
+    capman: Any = config.pluginmanager.getplugin("capturemanager")
+    if capman is not None and getattr(capman, "_global_capturing", None) is not None:
+        from _pytest.capture import _get_multicapture
+
+        capman._global_capturing = _get_multicapture(capman._method)
+        capman._global_capturing.start_capturing()
+
+
+def _mutant_job(
+    config: pytest.Config,
+    module: types.ModuleType | None,
+    target: TargetFile,
+    source: str,
+    items: Sequence[pytest.Item],
+) -> Callable[[], Verdict]:
+    def job() -> Verdict:
+        from _pytest.runner import runtestprotocol
+
+        from pytest_mlbugs.runner import DETECTED, ERROR, SURVIVED, PropertyFailure, Verdict
+        from pytest_mlbugs.targeting_swap import SwapError, swap_module
+
+        started = time.perf_counter()
+        _child_capture(config)
+        if module is not None:
+            try:
+                swap_module(module, source, filename=str(target.path))
+            except SwapError as exc:
+                return Verdict(ERROR, time.perf_counter() - started, [], str(exc))
+        for index, item in enumerate(items):
+            nextitem = items[index + 1] if index + 1 < len(items) else None
+            for report in runtestprotocol(item, log=False, nextitem=nextitem):
+                if report.failed:
+                    failure = PropertyFailure(item.nodeid, _first_line(report), report.when or "")
+                    return Verdict(DETECTED, time.perf_counter() - started, [failure])
+        return Verdict(SURVIVED, time.perf_counter() - started, [], f"{len(items)} test(s) passed")
+
+    return job
