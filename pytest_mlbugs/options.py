@@ -7,7 +7,10 @@ to do (pytest prints it and exits with status 4); none becomes a traceback.
 from __future__ import annotations
 
 import dataclasses
+import json
+import os
 import random
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,6 +30,8 @@ LIST = "--mlbugs-list"
 IMPL = "--mlbugs-impl"
 TIMEOUT = "--mlbugs-timeout"
 ISOLATION = "--mlbugs-isolation"
+SHARD = "--mlbugs-shard"
+MEMORY_LIMIT = "--mlbugs-memory-limit"
 
 HELP = {
     SEED: "generate a session of buggy variants from this seed (a non-negative integer); "
@@ -41,9 +46,21 @@ HELP = {
     TIMEOUT: "seconds a variant may take before its verdict is 'timeout' (default 60)",
     ISOLATION: "'fork' judges each variant in a forked child (default where fork exists); "
     "'none' judges in-process under a timer",
+    SHARD: "judge only shard I of N (1 <= I <= N) of the session's variants, for CI matrices; "
+    "merge the shards' reports with python -m pytest_mlbugs.merge_reports",
+    MEMORY_LIMIT: "MiB of memory a forked variant may map beyond what it inherits "
+    "(default 4096; 0 for no limit)",
 }
 
 DEFAULT_TIMEOUT = 60.0
+DEFAULT_MEMORY_LIMIT_MIB = 4096  # runner.DEFAULT_MEMORY_LIMIT_MIB; not imported: this module stays light
+#: the largest values accepted, so that a typo fails at once instead of overflowing later
+MAX_SEED = 2**64 - 1
+MAX_TIMEOUT = 7 * 24 * 3600.0
+MAX_SHARDS = 10_000
+MAX_MEMORY_LIMIT_MIB = 1 << 30
+#: a user implementation larger than this is not a Python module someone wrote by hand
+MAX_IMPL_BYTES = 10 * 1024 * 1024
 
 
 def add_options(parser: pytest.Parser) -> None:
@@ -62,8 +79,13 @@ def add_options(parser: pytest.Parser) -> None:
     )
     group.addoption(TIMEOUT, dest="mlbugs_timeout", metavar="SECONDS", default=None, help=HELP[TIMEOUT])
     group.addoption(ISOLATION, dest="mlbugs_isolation", metavar="MODE", default=None, help=HELP[ISOLATION])
+    group.addoption(SHARD, dest="mlbugs_shard", metavar="I/N", default=None, help=HELP[SHARD])
+    group.addoption(
+        MEMORY_LIMIT, dest="mlbugs_memory_limit", metavar="MIB", default=None, help=HELP[MEMORY_LIMIT]
+    )
     parser.addini("mlbugs_timeout", HELP[TIMEOUT], default=None)
     parser.addini("mlbugs_isolation", HELP[ISOLATION], default=None)
+    parser.addini("mlbugs_memory_limit", HELP[MEMORY_LIMIT], default=None)
 
 
 def requested(config: pytest.Config) -> bool:
@@ -81,6 +103,8 @@ def requested(config: pytest.Config) -> bool:
             bool(opt.mlbugs_impl),
             opt.mlbugs_timeout is not None,
             opt.mlbugs_isolation is not None,
+            opt.mlbugs_shard is not None,
+            opt.mlbugs_memory_limit is not None,
         )
     )
 
@@ -97,6 +121,9 @@ class Settings:
     impls: tuple[tuple[str, Path], ...]
     timeout: float
     isolation: str
+    #: ``(index, total)``, 1-based, or ``None`` for the whole session
+    shard: tuple[int, int] | None = None
+    memory_limit_mib: int = DEFAULT_MEMORY_LIMIT_MIB
 
     @property
     def generates_variants(self) -> bool:
@@ -109,16 +136,28 @@ class Settings:
             parts.append(f"{COUNT}={self.count}")
         if self.max_bugs != 1:
             parts.append(f"{MAX_BUGS}={self.max_bugs}")
+        if self.shard is not None:
+            parts.append(f"{SHARD}={self.shard[0]}/{self.shard[1]}")
         return " ".join(parts)
 
+    def in_shard(self, ordinal: int) -> bool:
+        """Whether the variant at ``ordinal`` (0-based, in session order) is this shard's: round
+        robin, so every shard gets every component and its share of slow variants."""
+        return self.shard is None or ordinal % self.shard[1] == self.shard[0] - 1
 
-def _integer(option: str, raw: str, *, minimum: int, what: str) -> int:
-    text = raw.strip()
-    if not text.lstrip("+").isdigit() and not (text.startswith("-") and text[1:].isdigit()):
+
+_INTEGER = re.compile(r"[+-]?[0-9]{1,30}")
+
+
+def _integer(option: str, raw: str, *, minimum: int, what: str, maximum: int | None = None) -> int:
+    text = str(raw).strip()
+    if not _INTEGER.fullmatch(text):
         raise pytest.UsageError(f"{option}={raw}: not an integer; give {what}")
     value = int(text)
     if value < minimum:
         raise pytest.UsageError(f"{option}={raw}: must be at least {minimum}; give {what}")
+    if maximum is not None and value > maximum:
+        raise pytest.UsageError(f"{option}={raw}: must be at most {maximum}; give {what}")
     return value
 
 
@@ -146,7 +185,9 @@ def parse_settings(
 ) -> Settings:
     opt = config.option
     if opt.mlbugs_seed is not None:
-        seed = _integer(SEED, opt.mlbugs_seed, minimum=0, what="a non-negative integer such as 42")
+        seed = _integer(
+            SEED, opt.mlbugs_seed, minimum=0, maximum=MAX_SEED, what="a non-negative integer such as 42"
+        )
     elif seed_from_controller is not None:
         seed = seed_from_controller
     else:
@@ -154,15 +195,15 @@ def parse_settings(
 
     count = None
     if opt.mlbugs_count is not None:
-        count = _integer(COUNT, opt.mlbugs_count, minimum=1, what="a number of variants of at least 1")
-        if count > 1_000_000:
-            raise pytest.UsageError(f"{COUNT}={opt.mlbugs_count}: at most 1000000 variants in one session")
+        count = _integer(
+            COUNT, opt.mlbugs_count, minimum=1, maximum=1_000_000, what="a number of variants up to 1000000"
+        )
 
     max_bugs = 1
     if opt.mlbugs_max_bugs is not None:
-        max_bugs = _integer(MAX_BUGS, opt.mlbugs_max_bugs, minimum=1, what="a number of bugs of at least 1")
-        if max_bugs > 16:
-            raise pytest.UsageError(f"{MAX_BUGS}={opt.mlbugs_max_bugs}: at most 16 bugs per variant")
+        max_bugs = _integer(
+            MAX_BUGS, opt.mlbugs_max_bugs, minimum=1, maximum=16, what="a number of bugs per variant, 1 to 16"
+        )
 
     components = tuple(sorted(registry.components))
     if opt.mlbugs_components is not None:
@@ -171,17 +212,7 @@ def parse_settings(
     if opt.mlbugs_mutators is not None:
         mutators = _names(MUTATORS, opt.mlbugs_mutators, known=mutators, kind="bug ID")
 
-    report = None
-    if opt.mlbugs_report is not None:
-        if not opt.mlbugs_report.strip():
-            raise pytest.UsageError(f"{REPORT}: empty path; give the path of a JSON file to write")
-        report = Path(opt.mlbugs_report)
-        if report.is_dir():
-            raise pytest.UsageError(f"{REPORT}={opt.mlbugs_report}: is a directory; give a file path")
-        if not report.parent.exists() and str(report.parent):
-            raise pytest.UsageError(
-                f"{REPORT}={opt.mlbugs_report}: folder {report.parent} does not exist; create it first"
-            )
+    report = None if opt.mlbugs_report is None else report_path(opt.mlbugs_report)
 
     impls = []
     for raw in opt.mlbugs_impl:
@@ -194,7 +225,7 @@ def parse_settings(
             raise pytest.UsageError(
                 f"{IMPL}: unknown component {name.strip()}; one of {', '.join(sorted(registry.components))}"
             )
-        impls.append((name.strip(), Path(path.strip())))
+        impls.append((name.strip(), _impl_path(Path(path.strip()))))
 
     raw_timeout = _ini_or_option(config, opt.mlbugs_timeout, "mlbugs_timeout")
     timeout = DEFAULT_TIMEOUT
@@ -203,12 +234,27 @@ def parse_settings(
             timeout = float(raw_timeout)
         except ValueError:
             raise pytest.UsageError(f"{TIMEOUT}={raw_timeout}: not a number; give seconds, e.g. 30") from None
-        if not timeout > 0 or timeout == float("inf"):
-            raise pytest.UsageError(f"{TIMEOUT}={raw_timeout}: must be a positive number of seconds")
+        if not 0 < timeout <= MAX_TIMEOUT:
+            raise pytest.UsageError(
+                f"{TIMEOUT}={raw_timeout}: must be a positive number of seconds, at most {MAX_TIMEOUT:g}"
+            )
 
     isolation = _ini_or_option(config, opt.mlbugs_isolation, "mlbugs_isolation") or "fork"
     if isolation not in ("fork", "none"):
         raise pytest.UsageError(f"{ISOLATION}={isolation}: choose 'fork' or 'none'")
+
+    shard = None if opt.mlbugs_shard is None else parse_shard(opt.mlbugs_shard)
+
+    raw_memory = _ini_or_option(config, opt.mlbugs_memory_limit, "mlbugs_memory_limit")
+    memory_limit_mib = DEFAULT_MEMORY_LIMIT_MIB
+    if raw_memory is not None:
+        memory_limit_mib = _integer(
+            MEMORY_LIMIT,
+            raw_memory,
+            minimum=0,
+            maximum=MAX_MEMORY_LIMIT_MIB,
+            what="MiB, e.g. 4096, or 0 for no limit",
+        )
 
     return Settings(
         seed=seed,
@@ -221,4 +267,76 @@ def parse_settings(
         impls=tuple(impls),
         timeout=timeout,
         isolation=isolation,
+        shard=shard,
+        memory_limit_mib=memory_limit_mib,
     )
+
+
+def parse_shard(raw: str) -> tuple[int, int]:
+    """``"I/N"`` as ``(I, N)`` with ``1 <= I <= N``."""
+    index, sep, total = str(raw).partition("/")
+    if not sep:
+        raise pytest.UsageError(
+            f"{SHARD}={raw}: expected I/N, e.g. {SHARD}=1/3 for the first of three shards"
+        )
+    what = "I/N with 1 <= I <= N, e.g. 1/3"
+    shards = _shard_number(raw, total, what=what)
+    position = _shard_number(raw, index, what=what)
+    if position > shards:
+        raise pytest.UsageError(f"{SHARD}={raw}: shard {position} of {shards} does not exist; give {what}")
+    return position, shards
+
+
+def _shard_number(raw: str, text: str, *, what: str) -> int:
+    if not _INTEGER.fullmatch(text.strip()):
+        raise pytest.UsageError(f"{SHARD}={raw}: not I/N with whole numbers; give {what}")
+    value = int(text)
+    if not 1 <= value <= MAX_SHARDS:
+        raise pytest.UsageError(f"{SHARD}={raw}: shard numbers run from 1 to {MAX_SHARDS}; give {what}")
+    return value
+
+
+def report_path(raw: str) -> Path:
+    """The ``--mlbugs-report`` path, refused where writing it could destroy something else."""
+    if not raw.strip():
+        raise pytest.UsageError(f"{REPORT}: empty path; give the path of a JSON file to write")
+    report = Path(raw)
+    if report.is_dir():
+        raise pytest.UsageError(f"{REPORT}={raw}: is a directory; give a file path")
+    folder = report.parent
+    if not folder.exists():
+        raise pytest.UsageError(f"{REPORT}={raw}: folder {folder} does not exist; create it first")
+    if not folder.is_dir():
+        raise pytest.UsageError(f"{REPORT}={raw}: {folder} is not a folder; give a path inside a folder")
+    if not os.access(folder, os.W_OK):
+        raise pytest.UsageError(f"{REPORT}={raw}: folder {folder} is not writable; choose another path")
+    if report.exists() and not _is_our_report(report):
+        raise pytest.UsageError(
+            f"{REPORT}={raw}: the file exists and is not a pytest-mlbugs report; "
+            "choose another path (it will not be overwritten)"
+        )
+    return report
+
+
+def _is_our_report(path: Path) -> bool:
+    if not path.is_file():
+        return False
+    try:
+        data = json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return False
+    return isinstance(data, dict) and "mlbugs" in data and data.get("schemaVersion") == "2"
+
+
+def _impl_path(path: Path) -> Path:
+    """Refuse what reading would hang on or exhaust memory with (a FIFO, ``/dev/zero``, a
+    huge file); the loader names every other way a file can be unusable."""
+    if path.exists() and not path.is_dir():
+        if not path.is_file():
+            raise pytest.UsageError(f"{IMPL}: {path} is not a regular file; give the path of a Python file")
+        if path.stat().st_size > MAX_IMPL_BYTES:
+            raise pytest.UsageError(
+                f"{IMPL}: {path} is larger than {MAX_IMPL_BYTES // (1024 * 1024)} MiB; "
+                "give the path of a Python source file"
+            )
+    return path

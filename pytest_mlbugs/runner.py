@@ -1,15 +1,23 @@
 """Verdicts: run a component's property suite against an implementation.
 
-Isolation model
----------------
+Isolation model (docs/isolation.md has the whole story)
+-------------------------------------------------------
 The pytest process imports torch, Hypothesis and the suites once. Each variant is then judged
 in a child forked from it (copy-on-write, so nothing is imported again): the child compiles
 the variant in memory, runs the properties until one fails, sends a small JSON verdict through
 a pipe and leaves with ``os._exit``. Whatever the variant does to global state (grad mode,
 default dtype, RNG, threads) dies with the child; a child that hangs past the time limit is
-killed (``timeout``), one that dies or exits without a verdict is ``error`` (crashed). Where
-``fork`` does not exist, or with ``--mlbugs-isolation=none``, the same code runs in-process
-under a timer and a guard that restores torch's global state.
+killed (``timeout``), one that dies or exits without a verdict is ``error`` (crashed).
+
+Before the variant runs, the child works in a private scratch folder (its working directory
+and ``TMPDIR``, removed after the verdict), under an address-space limit
+(:func:`set_child_memory_limit`), and, where the kernel has Landlock, unable to create or
+change files anywhere but that folder and Hypothesis' private storage. A variant that runs out
+of memory or is refused a write gets an ``error`` verdict, never a detection.
+
+Where ``fork`` does not exist, or with ``--mlbugs-isolation=none``, the same code runs
+in-process under a timer and a guard that restores torch's global state; none of the limits
+above apply there.
 
 Only a property that really failed on the variant makes it ``detected``. A variant that
 cannot be imported, misses a contract name, raises ``SystemExit``/``KeyboardInterrupt``, or
@@ -19,12 +27,16 @@ trips Hypothesis itself (an unsatisfiable strategy is a harness bug) is an ``err
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import dataclasses
+import errno
+import faulthandler
 import getpass
 import hashlib
 import json
 import os
 import select
+import shutil
 import signal
 import sys
 import tempfile
@@ -109,6 +121,7 @@ class _TorchState:
     deterministic: bool
     deterministic_warn_only: bool
     anomaly: bool
+    matmul_precision: str
 
 
 def _torch_state() -> _TorchState:
@@ -120,6 +133,7 @@ def _torch_state() -> _TorchState:
         deterministic=torch.are_deterministic_algorithms_enabled(),
         deterministic_warn_only=torch.is_deterministic_algorithms_warn_only_enabled(),
         anomaly=torch.is_anomaly_enabled(),
+        matmul_precision=torch.get_float32_matmul_precision(),
     )
 
 
@@ -134,11 +148,14 @@ def _restore_torch_state(state: _TorchState) -> None:
         torch.set_num_threads(state.num_threads)
     torch.use_deterministic_algorithms(state.deterministic, warn_only=state.deterministic_warn_only)
     torch.autograd.set_detect_anomaly(state.anomaly)
+    torch.set_float32_matmul_precision(state.matmul_precision)
 
 
 @contextlib.contextmanager
 def torch_state_guard() -> Iterator[None]:
-    """Restore torch's global switches and its CPU RNG however the body leaves them."""
+    """Restore torch's global switches (grad mode, default dtype and device, threads,
+    deterministic algorithms, anomaly mode, matmul precision) and its CPU RNG (``manual_seed``)
+    however the body leaves them."""
     state = _torch_state()
     with torch.random.fork_rng(devices=[]):
         try:
@@ -234,21 +251,39 @@ def first_line(exc: BaseException) -> str:
 def check_property(prop: Property, impl: Any, *, seed: int) -> PropertyFailure | None:
     """Run ``prop`` the verdict way; the first real failure, or ``None`` when it holds."""
     failures: list[PropertyFailure] = []
+    refusals: list[str] = []
 
     def record(case: Any, exc: BaseException) -> None:
         if not failures:
             failures.append(PropertyFailure(prop.name, first_line(exc), repr(case)))
+            refusal = limit_refusal(exc)
+            if refusal is not None:
+                refusals.append(refusal)
 
     test = hypothesis_test(prop, impl, seed=seed, thorough=False, on_failure=record)
     try:
         test()
     except Exception as exc:
+        if refusals:
+            raise HarnessError(f"{refusals[0]} in {prop.qualified_name}; not a detection") from exc
         if failures:
             return failures[0]
         if isinstance(exc, HypothesisException):
             raise HarnessError(f"Hypothesis could not run {prop.qualified_name}: {first_line(exc)}") from exc
         raise HarnessError(f"{prop.qualified_name} broke the harness: {first_line(exc)}") from exc
     return failures[0] if failures else None
+
+
+def limit_refusal(exc: BaseException) -> str | None:
+    """Why ``exc`` is the isolation's limits refusing the variant, or ``None`` when it is not."""
+    if isinstance(exc, MemoryError) or (
+        isinstance(exc, RuntimeError)
+        and any(text in str(exc) for text in ("can't allocate memory", "can't start new thread"))
+    ):
+        return f"the variant ran out of memory ({first_line(exc)})"
+    if _limits.sandboxed and isinstance(exc, OSError) and exc.errno in (errno.EACCES, errno.EPERM):
+        return f"the variant was refused a write outside its scratch folder ({first_line(exc)})"
+    return None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -323,6 +358,136 @@ def fork_available() -> bool:
     return hasattr(os, "fork") and sys.platform != "win32"
 
 
+#: the default extra address space a forked child may map beyond what it inherits (MiB)
+DEFAULT_MEMORY_LIMIT_MIB = 4096
+
+#: the parent of the scratch folders that forked children work in
+SCRATCH_ROOT = HYPOTHESIS_STORAGE.parent / "scratch"
+
+
+@dataclasses.dataclass
+class _ChildLimits:
+    #: extra address space for a child, in MiB; 0 for no limit
+    memory_mib: int = DEFAULT_MEMORY_LIMIT_MIB
+    #: set in a child once Landlock confines its writes
+    sandboxed: bool = False
+
+
+_limits = _ChildLimits()
+
+
+def set_child_memory_limit(mib: int) -> None:
+    """Let each forked child map at most ``mib`` MiB beyond what it inherits (0: no limit)."""
+    if mib < 0:
+        raise ValueError(f"memory limit must be at least 0 MiB, got {mib}")
+    _limits.memory_mib = mib
+
+
+def _limit_memory() -> None:
+    """Cap the child's address space at what it inherited plus its allowance: RLIMIT_AS counts
+    mappings, and torch alone maps hundreds of MiB, so a fixed cap would mean different things
+    on different machines."""
+    import resource  # Unix only, like fork
+
+    with contextlib.suppress(OSError, ValueError):  # a crash leaves no core file behind
+        resource.setrlimit(resource.RLIMIT_CORE, (0, resource.getrlimit(resource.RLIMIT_CORE)[1]))
+    if _limits.memory_mib <= 0:
+        return
+    with contextlib.suppress(OSError, ValueError):
+        mapped = 0
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmSize:"):
+                mapped = int(line.split()[1]) * 1024
+        limit = mapped + _limits.memory_mib * 1024 * 1024
+        _, hard = resource.getrlimit(resource.RLIMIT_AS)
+        if hard != resource.RLIM_INFINITY:
+            limit = min(limit, hard)
+        resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+
+
+# Landlock (Linux 5.13+): an unprivileged process may give up the right to write files outside
+# chosen folders, for itself and its descendants, for good. Numbers from <linux/landlock.h>.
+_LANDLOCK_SYSCALLS = {"create_ruleset": 444, "add_rule": 445, "restrict_self": 446}
+_LANDLOCK_CREATE_RULESET_VERSION = 1
+_LANDLOCK_RULE_PATH_BENEATH = 1
+_PR_SET_NO_NEW_PRIVS = 38
+#: every right that creates, changes or removes a file (ABI 1: bits 1 and 4-12; 2: REFER; 3: TRUNCATE)
+_LANDLOCK_WRITE_RIGHTS = {1: 0b1_1111_1111_0010, 2: 0b11_1111_1111_0010, 3: 0b111_1111_1111_0010}
+
+
+class _PathBeneath(ctypes.Structure):
+    _pack_ = 1
+    _fields_ = [("allowed_access", ctypes.c_uint64), ("parent_fd", ctypes.c_int32)]
+
+
+def _landlock_abi(libc: Any) -> int:
+    if not sys.platform.startswith("linux"):
+        return 0
+    version = libc.syscall(_LANDLOCK_SYSCALLS["create_ruleset"], None, 0, _LANDLOCK_CREATE_RULESET_VERSION)
+    return max(0, int(version))
+
+
+def write_sandbox_available() -> bool:
+    """Whether forked children can be kept from writing outside their scratch folder."""
+    try:
+        return _landlock_abi(ctypes.CDLL(None, use_errno=True)) > 0
+    except OSError:
+        return False
+
+
+def _confine_writes(writable: Sequence[Path]) -> bool:
+    """Allow file writes only beneath ``writable`` from now on; whether that took effect."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+    except OSError:
+        return False
+    abi = _landlock_abi(libc)
+    if abi <= 0:
+        return False
+    rights = _LANDLOCK_WRITE_RIGHTS[min(abi, 3)]
+    handled = ctypes.c_uint64(rights)
+    ruleset = libc.syscall(
+        _LANDLOCK_SYSCALLS["create_ruleset"], ctypes.byref(handled), ctypes.sizeof(handled), 0
+    )
+    if ruleset < 0:
+        return False
+    try:
+        for folder in writable:
+            descriptor = os.open(folder, os.O_PATH | os.O_CLOEXEC)
+            try:
+                rule = _PathBeneath(rights, descriptor)
+                if libc.syscall(
+                    _LANDLOCK_SYSCALLS["add_rule"],
+                    ruleset,
+                    _LANDLOCK_RULE_PATH_BENEATH,
+                    ctypes.byref(rule),
+                    0,
+                ):
+                    return False
+            finally:
+                os.close(descriptor)
+        if libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0):
+            return False
+        return libc.syscall(_LANDLOCK_SYSCALLS["restrict_self"], ruleset, 0) == 0
+    finally:
+        os.close(ruleset)
+
+
+def _new_scratch() -> Path:
+    SCRATCH_ROOT.mkdir(parents=True, exist_ok=True)
+    HYPOTHESIS_STORAGE.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix="variant-", dir=SCRATCH_ROOT))
+
+
+def _enter_scratch(scratch: Path) -> None:
+    """In the child: work in ``scratch`` (relative writes, temporary files), within limits."""
+    os.chdir(scratch)
+    os.environ["TMPDIR"] = str(scratch)
+    tempfile.tempdir = str(scratch)
+    _limit_memory()
+    _limits.sandboxed = _confine_writes([scratch, HYPOTHESIS_STORAGE])
+
+
 def run_isolated(job: Callable[[], Verdict], *, timeout: float, isolation: str) -> Verdict:
     """Run ``job`` in a forked child (``isolation="fork"``) or in this process (``"none"``)."""
     return PendingVerdict(job, timeout=timeout, isolation=isolation).result()
@@ -363,6 +528,7 @@ class PendingVerdict:
             self._child.kill()
             os.close(self._child.read_fd)
             os.waitpid(self._child.pid, 0)
+            self._child.remove_scratch()
             self._verdict = Verdict(ERROR, 0.0, [], "cancelled: the session ended first")
 
 
@@ -390,14 +556,18 @@ def _run_in_process(job: Callable[[], Verdict], *, timeout: float) -> Verdict:
             signal.signal(signal.SIGALRM, previous)
 
 
-def _child(job: Callable[[], Verdict], write_fd: int) -> None:
-    """The body of a forked child; never returns."""
+def _child(job: Callable[[], Verdict], write_fd: int, scratch: Path) -> None:
+    """The body of a forked child; never returns (``os._exit``: threads the variant started,
+    daemon or not, cannot keep it alive)."""
     status = 70
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, 1)
         os.dup2(devnull, 2)
         torch.set_num_threads(1)  # the parent's OpenMP pool does not survive fork
+        # pytest's faulthandler writes to its own copy of the terminal: a crash is a verdict here
+        faulthandler.disable()
+        _enter_scratch(scratch)
         try:
             verdict = job()
         except BaseException as exc:
@@ -414,14 +584,16 @@ def _child(job: Callable[[], Verdict], write_fd: int) -> None:
 
 
 class _Child:
-    def __init__(self, pid: int, read_fd: int, started: float, fork_seconds: float) -> None:
+    def __init__(self, pid: int, read_fd: int, started: float, fork_seconds: float, scratch: Path) -> None:
         self.pid = pid
         self.read_fd = read_fd
         self.started = started
         self.fork_seconds = fork_seconds
+        self.scratch = scratch
 
     @classmethod
     def fork(cls, job: Callable[[], Verdict]) -> _Child:
+        scratch = _new_scratch()
         read_fd, write_fd = os.pipe()
         started = time.perf_counter()
         with warnings.catch_warnings():
@@ -431,9 +603,9 @@ class _Child:
             pid = os.fork()
         if pid == 0:
             os.close(read_fd)
-            _child(job, write_fd)
+            _child(job, write_fd, scratch)
         os.close(write_fd)
-        return cls(pid, read_fd, started, time.perf_counter() - started)
+        return cls(pid, read_fd, started, time.perf_counter() - started, scratch)
 
     def _read_until_eof(self, deadline: float) -> tuple[list[bytes], bool]:
         chunks: list[bytes] = []
@@ -456,6 +628,7 @@ class _Child:
             if not finished:
                 self.kill()
             _, wait_status = os.waitpid(self.pid, 0)
+            self.remove_scratch()
         elapsed = time.perf_counter() - self.started
         if not finished:
             return Verdict(TIMEOUT, elapsed, [], f"no verdict within {timeout:g} s; the child was killed")
@@ -478,3 +651,6 @@ class _Child:
     def kill(self) -> None:
         with contextlib.suppress(ProcessLookupError):
             os.kill(self.pid, signal.SIGKILL)
+
+    def remove_scratch(self) -> None:
+        shutil.rmtree(self.scratch, ignore_errors=True)
