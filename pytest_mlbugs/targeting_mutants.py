@@ -56,7 +56,10 @@ class Mutant:
 
 
 def ignore_comments(source: str) -> dict[int, tuple[frozenset[str], str]]:
-    """Line -> (bug IDs, reason) of every ``# mlbugs: ignore[...]`` comment."""
+    """Line -> (bug IDs, reason) of every ``# mlbugs: ignore[...]`` comment.
+
+    The comment ends the line it speaks for, or stands alone on the line above it.
+    """
     found: dict[int, tuple[frozenset[str], str]] = {}
     try:
         tokens = list(tokenize.generate_tokens(io.StringIO(source).readline))
@@ -68,7 +71,9 @@ def ignore_comments(source: str) -> dict[int, tuple[frozenset[str], str]]:
         match = IGNORE_COMMENT.search(token.string)
         if match:
             ids = frozenset(part.strip() for part in match.group(1).split(",") if part.strip())
-            found[token.start[0]] = (ids, match.group(2).strip() or "no reason given")
+            # a comment alone on its line speaks for the line below it
+            line = token.start[0] + 1 if token.line.lstrip().startswith("#") else token.start[0]
+            found[line] = (ids, match.group(2).strip() or "no reason given")
     return found
 
 
