@@ -1,6 +1,8 @@
 """Practice mode: fresh buggy exercises for every seed, graded by the property suites.
 
-Scaffolding: the mode protocol of :mod:`pytest_mlbugs.plugin`, not yet implemented.
+``pytest --mlbugs-seed=42 --mlbugs-practice=DIR`` writes one exercise per component into DIR
+(see :mod:`pytest_mlbugs.practice_session`); ``pytest DIR`` grades them. This module holds the
+options only, so that importing it stays cheap.
 """
 
 from __future__ import annotations
@@ -12,14 +14,61 @@ import pytest
 if TYPE_CHECKING:
     from pytest_mlbugs.registry import Registry
 
+PRACTICE = "--mlbugs-practice"
+DIFFICULTY = "--mlbugs-difficulty"
+HINT = "--mlbugs-hint"
+REVEAL = "--mlbugs-reveal"
+INTERVIEW = "--mlbugs-interview"
+PRACTICE_NEW = "--mlbugs-practice-new"
+
+DEFAULT_FOLDER = "mlbugs-practice"
+
+HELP = {
+    PRACTICE: f"write practice exercises into this folder (default {DEFAULT_FOLDER}/) and grade "
+    "them on later runs; `pytest DIR` grades them too",
+    DIFFICULTY: "easy (one loud bug), medium (one or two bugs, default) or hard (two or three "
+    "silent bugs, no docstrings)",
+    HINT: "one more hint for this exercise: layer, then symptom, then function, then line",
+    REVEAL: "give up on this exercise: print each bug's ID, line, diff and explanation",
+    INTERVIEW: "pick one exercise for the seed and print the prompt an interviewee would get",
+    PRACTICE_NEW: "move the folder's exercises of another seed aside (never deleted) and start afresh",
+}
+
 
 def add_options(parser: pytest.Parser) -> None:
-    return None
+    group = parser.getgroup("mlbugs")
+    group.addoption(
+        PRACTICE, dest="mlbugs_practice", metavar="DIR", nargs="?", const=DEFAULT_FOLDER, default=None,
+        help=HELP[PRACTICE],
+    )  # fmt: skip
+    group.addoption(
+        DIFFICULTY, dest="mlbugs_difficulty", metavar="LEVEL", default=None, help=HELP[DIFFICULTY]
+    )
+    group.addoption(HINT, dest="mlbugs_hint", metavar="EXERCISE", default=None, help=HELP[HINT])
+    group.addoption(REVEAL, dest="mlbugs_reveal", metavar="EXERCISE", default=None, help=HELP[REVEAL])
+    group.addoption(
+        INTERVIEW, dest="mlbugs_interview", action="store_true", default=False, help=HELP[INTERVIEW]
+    )
+    group.addoption(
+        PRACTICE_NEW, dest="mlbugs_practice_new", action="store_true", default=False, help=HELP[PRACTICE_NEW]
+    )
 
 
 def requested(config: pytest.Config) -> bool:
-    return False
+    opt = config.option
+    return any(
+        (
+            opt.mlbugs_practice is not None,
+            opt.mlbugs_difficulty is not None,
+            opt.mlbugs_hint is not None,
+            opt.mlbugs_reveal is not None,
+            opt.mlbugs_interview,
+            opt.mlbugs_practice_new,
+        )
+    )
 
 
 def configure(config: pytest.Config, registry: Registry) -> None:
-    raise NotImplementedError
+    from pytest_mlbugs.practice_session import PLUGIN_NAME, PracticeSession
+
+    config.pluginmanager.register(PracticeSession.from_config(config, registry), PLUGIN_NAME)

@@ -1,0 +1,512 @@
+"""Semantics-preserving surface rewrites: every practice seed gets a fresh-looking exercise.
+
+:func:`rewrite` turns a component's source (the reference, or a variant with bugs written in)
+into another spelling of the same program, chosen by a seed:
+
+- comments go (they say what a line should do, so they would give a bug away);
+- locals of every function are renamed from a table of synonyms (``scores`` may become
+  ``logits`` or ``attn``), never to a name already in use;
+- equivalent forms swap: ``x.transpose(-2, -1)`` and ``x.mT``, ``torch.matmul(a, b)`` and
+  ``a @ b``, ``F.softmax(x, dim=d)`` and ``x.softmax(dim=d)``;
+- two adjacent assignments that neither read each other's result nor call anything impure
+  swap places.
+
+Every choice is keyed by the seed and the node's own text, not by its position, so the
+reference and a variant of it get the same spelling everywhere but at the bugs: a diff between
+the two rewritten sources shows exactly the bugs. Parameters, attributes, keywords and
+module-level names are never renamed: they are the contract.
+"""
+
+from __future__ import annotations
+
+import builtins
+import keyword
+from collections.abc import Iterable, Sequence
+
+import libcst as cst
+import libcst.matchers as m
+from libcst.metadata import FunctionScope, MetadataWrapper, ScopeProvider
+
+from pytest_mlbugs.runner import derive_seed
+
+#: the synonyms a local may be renamed to; a name without an entry keeps its spelling
+SYNONYMS: dict[str, tuple[str, ...]] = {
+    "X": ("features", "inputs_matrix", "data"),
+    "actual": ("truth", "observed"),
+    "angles": ("phases", "arguments"),
+    "batch": ("minibatch", "chunk", "bsz"),
+    "batch_size": ("n_batch", "bsz", "rows"),
+    "batches": ("minibatches", "chunks"),
+    "best_loss": ("lowest_loss", "best_mean"),
+    "best_state": ("best_weights", "snapshot", "best_checkpoint"),
+    "classes": ("labels_seen", "class_ids"),
+    "clip_coef": ("coef", "ratio", "factor"),
+    "context": ("attended", "mixed", "ctx"),
+    "correct": ("hits", "n_correct", "num_right"),
+    "decay": ("with_decay", "decayed"),
+    "div_term": ("freqs", "inv_freq", "frequencies"),
+    "end": ("stop", "upto"),
+    "epoch_loss": ("mean_loss", "avg_loss"),
+    "epoch_losses": ("per_epoch", "history"),
+    "exps": ("exp_x", "numerators", "e"),
+    "f1": ("f_score", "score"),
+    "grads": ("gradients", "grad_list"),
+    "group": ("chunk", "micro_group"),
+    "group_size": ("chunk_size", "n_in_group"),
+    "groups": ("chunks", "param_groups_"),
+    "inputs": ("xb", "features", "batch_inputs"),
+    "keep": ("kept", "selected", "retain"),
+    "length": ("seq_len_", "n_steps", "steps"),
+    "log_probs": ("logp", "log_p", "lsm"),
+    "loss": ("batch_loss", "objective", "err"),
+    "losses": ("loss_history", "history", "per_batch"),
+    "mask": ("allowed", "keep_mask", "m"),
+    "mean": ("mu", "avg", "center"),
+    "name": ("param_name", "key_name", "n"),
+    "new_len": ("end_pos", "updated_len", "total_len"),
+    "nll": ("neg_log_lik", "per_example"),
+    "no_decay": ("without_decay", "exempt"),
+    "norms": ("per_tensor", "norm_list"),
+    "num_batches": ("n_batches", "steps", "batch_count"),
+    "num_rows": ("n", "n_rows", "count"),
+    "num_test": ("n_test", "test_size"),
+    "ones": ("filled", "full"),
+    "order": ("perm", "permutation", "idx"),
+    "output": ("out", "result", "y_hat"),
+    "outputs": ("logits_", "preds_", "out"),
+    "param": ("p", "weight", "tensor"),
+    "parameters": ("params", "tensors"),
+    "pe": ("table", "encoding", "pos_table"),
+    "peak": ("top", "m", "largest"),
+    "position": ("pos", "positions", "t"),
+    "precision": ("prec", "p_score"),
+    "predicted": ("guesses", "pred", "y_pred"),
+    "predicted_counts": ("pred_counts", "n_predicted"),
+    "predictions": ("preds", "guesses", "pred"),
+    "present": ("seen_classes", "active"),
+    "q": ("queries", "qh", "q_heads"),
+    "k": ("keys", "kh", "k_heads"),
+    "v": ("vals", "vh", "v_heads"),
+    "q_len": ("tq", "n_queries", "len_q"),
+    "recall": ("rec", "r_score"),
+    "safe_targets": ("clamped", "valid_targets", "idx"),
+    "scale": ("factor", "inv_std", "scaling"),
+    "scores": ("logits", "attn", "sim"),
+    "seen": ("visited", "count_so_far"),
+    "shape": ("dims", "size"),
+    "start": ("begin", "offset", "pos0"),
+    "std": ("sigma", "spread", "stdev"),
+    "summed": ("total_exp", "acc"),
+    "supports": ("support", "counts"),
+    "targets": ("labels_", "yb", "y_true"),
+    "total": ("count", "n_total", "seen_examples"),
+    "total_loss": ("running_loss", "loss_sum", "cum_loss"),
+    "total_norm": ("norm", "global_norm", "grad_norm"),
+    "true_positives": ("tp", "hits"),
+    "valid": ("kept", "usable", "active"),
+    "var": ("variance", "sigma2", "spread2"),
+    "was_training": ("prev_mode", "training_before", "mode_before"),
+    "weights": ("probs", "attn_weights", "p_attn"),
+    "x_hat": ("normed", "z", "standardized"),
+    "y": ("target_rows", "labels_"),
+}
+
+#: methods and functions that neither consume randomness nor change state
+_PURE_CALLS = frozenset(
+    {
+        "math.sqrt", "math.log", "math.exp", "torch.matmul", "torch.exp", "torch.log", "torch.sqrt",
+        "torch.arange", "torch.zeros", "torch.ones", "torch.tensor", "torch.where", "float", "int",
+        "len", "abs", "min", "max", "transpose", "view", "reshape", "contiguous", "sum", "mean",
+        "amax", "size", "unsqueeze", "squeeze", "masked_fill", "softmax", "clone",
+        "self.q_proj", "self.k_proj", "self.v_proj", "self.out_proj", "self._split_heads",
+    }
+)  # fmt: skip
+
+#: how often a rule fires at a site, in 1/256ths
+_RENAME_RATE = 200
+_FORM_RATE = 128
+_SWAP_RATE = 128
+
+
+def rewrite(source: str, *, seed: int, keep_docstrings: bool = True, avoid: Iterable[str] = ()) -> str:
+    """Another spelling of ``source``, the same program; identical for the same seed.
+
+    ``avoid`` adds names that renamed locals must not take (the names of a second source that
+    is rewritten with the same seed, so that both get one renaming).
+    """
+    module = cst.parse_module(source)
+    module = module.visit(_StripComments(keep_docstrings=keep_docstrings))
+    module = module.visit(_EquivalentForms(seed, module))
+    module = module.visit(_SwapIndependentAssignments(seed, module))
+    module = _rename_locals(module, seed=seed, avoid=set(avoid))
+    return module.code
+
+
+def identifiers(source: str) -> set[str]:
+    """Every name spelled in ``source``."""
+    found: set[str] = set()
+
+    class Collect(cst.CSTVisitor):
+        def visit_Name(self, node: cst.Name) -> None:
+            found.add(node.value)
+
+    cst.parse_module(source).visit(Collect())
+    return found
+
+
+def _fires(seed: int, rule: str, text: str, rate: int) -> bool:
+    return derive_seed(seed, rule, text) % 256 < rate
+
+
+# ---------------------------------------------------------------------------------------------
+# comments and docstrings
+
+
+def _is_docstring(statement: cst.CSTNode) -> bool:
+    return m.matches(
+        statement,
+        m.SimpleStatementLine(body=[m.Expr(value=m.SimpleString() | m.ConcatenatedString())]),
+    )
+
+
+class _StripComments(cst.CSTTransformer):
+    def __init__(self, *, keep_docstrings: bool) -> None:
+        super().__init__()
+        self.keep_docstrings = keep_docstrings
+
+    def leave_EmptyLine(
+        self, original_node: cst.EmptyLine, updated_node: cst.EmptyLine
+    ) -> cst.EmptyLine | cst.RemovalSentinel:
+        return cst.RemoveFromParent() if updated_node.comment is not None else updated_node
+
+    def leave_TrailingWhitespace(
+        self, original_node: cst.TrailingWhitespace, updated_node: cst.TrailingWhitespace
+    ) -> cst.TrailingWhitespace:
+        if updated_node.comment is None:
+            return updated_node
+        return updated_node.with_changes(comment=None, whitespace=cst.SimpleWhitespace(""))
+
+    def leave_Module(self, original_node: cst.Module, updated_node: cst.Module) -> cst.Module:
+        body = list(updated_node.body)
+        if body and _is_docstring(body[0]):  # the exercise writes its own header
+            body = body[1:]
+            if body:
+                body[0] = body[0].with_changes(leading_lines=())
+        return updated_node.with_changes(body=body, header=())
+
+    def leave_IndentedBlock(
+        self, original_node: cst.IndentedBlock, updated_node: cst.IndentedBlock
+    ) -> cst.IndentedBlock:
+        body = list(updated_node.body)
+        if self.keep_docstrings or not body or not _is_docstring(body[0]):
+            return updated_node
+        rest = body[1:] or [cst.SimpleStatementLine([cst.Pass()])]
+        rest[0] = rest[0].with_changes(leading_lines=())
+        return updated_node.with_changes(body=rest)
+
+
+# ---------------------------------------------------------------------------------------------
+# equivalent forms
+
+
+def _needs_parens(node: cst.BaseExpression) -> bool:
+    return not isinstance(
+        node, (cst.Name, cst.Attribute, cst.Call, cst.Subscript, cst.Integer, cst.Float)
+    ) and not (node.lpar and node.rpar)
+
+
+def _parenthesized(node: cst.BaseExpression) -> cst.BaseExpression:
+    if _needs_parens(node):
+        return node.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
+    return node
+
+
+def _int_value(node: cst.BaseExpression) -> int | None:
+    if isinstance(node, cst.Integer):
+        return int(node.value)
+    if m.matches(node, m.UnaryOperation(operator=m.Minus(), expression=m.Integer())):
+        assert isinstance(node, cst.UnaryOperation) and isinstance(node.expression, cst.Integer)
+        return -int(node.expression.value)
+    return None
+
+
+def _is_last_two_axes(args: Sequence[cst.Arg]) -> bool:
+    if len(args) != 2 or any(a.keyword is not None or a.star for a in args):
+        return False
+    return {_int_value(args[0].value), _int_value(args[1].value)} == {-2, -1}
+
+
+class _EquivalentForms(cst.CSTTransformer):
+    def __init__(self, seed: int, module: cst.Module) -> None:
+        super().__init__()
+        self.seed = seed
+        self.module = module
+        self.torch_imported = "torch" in _imported_names(module)
+
+    def _fires(self, rule: str, node: cst.CSTNode) -> bool:
+        return _fires(self.seed, rule, self.module.code_for_node(node), _FORM_RATE)
+
+    def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression:
+        func = updated_node.func
+        args = updated_node.args
+        # x.transpose(-2, -1) -> x.mT (a batch of matrices, each transposed)
+        if (
+            m.matches(func, m.Attribute(attr=m.Name("transpose")))
+            and _is_last_two_axes(args)
+            and self._fires("mT", original_node)
+        ):
+            assert isinstance(func, cst.Attribute)
+            return cst.Attribute(value=_parenthesized(func.value), attr=cst.Name("mT"))
+        # torch.matmul(a, b) -> a @ b
+        if (
+            m.matches(func, m.Attribute(value=m.Name("torch"), attr=m.Name("matmul")))
+            and len(args) == 2
+            and all(a.keyword is None and not a.star for a in args)
+            and self._fires("matmul", original_node)
+        ):
+            product = cst.BinaryOperation(
+                left=_parenthesized(args[0].value),
+                operator=cst.MatrixMultiply(),
+                right=_parenthesized(args[1].value),
+            )
+            # a call binds tighter than any operator: keep the product in parentheses, except
+            # where it stands alone (see _drop_redundant_parens)
+            return product.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
+        # F.softmax(x, dim=d) -> x.softmax(dim=d)
+        if (
+            m.matches(func, m.Attribute(value=m.Name("F"), attr=m.Name("softmax") | m.Name("log_softmax")))
+            and len(args) == 2
+            and args[0].keyword is None
+            and not args[0].star
+            and args[1].keyword is not None
+            and args[1].keyword.value == "dim"
+            and self._fires("softmax-method", original_node)
+        ):
+            assert isinstance(func, cst.Attribute)
+            return cst.Call(
+                func=cst.Attribute(value=_parenthesized(args[0].value), attr=func.attr),
+                args=[args[1]],
+                lpar=updated_node.lpar,
+                rpar=updated_node.rpar,
+            )
+        return updated_node
+
+    def leave_Assign(self, original_node: cst.Assign, updated_node: cst.Assign) -> cst.Assign:
+        return updated_node.with_changes(value=_drop_redundant_parens(updated_node.value))
+
+    def leave_Return(self, original_node: cst.Return, updated_node: cst.Return) -> cst.Return:
+        if updated_node.value is None:
+            return updated_node
+        return updated_node.with_changes(value=_drop_redundant_parens(updated_node.value))
+
+    def leave_Arg(self, original_node: cst.Arg, updated_node: cst.Arg) -> cst.Arg:
+        return updated_node.with_changes(value=_drop_redundant_parens(updated_node.value))
+
+    def leave_Attribute(
+        self, original_node: cst.Attribute, updated_node: cst.Attribute
+    ) -> cst.BaseExpression:
+        # x.mT -> x.transpose(-2, -1), the other way round
+        if updated_node.attr.value == "mT" and self._fires("transpose", original_node):
+            return cst.Call(
+                func=cst.Attribute(value=updated_node.value, attr=cst.Name("transpose")),
+                args=[cst.Arg(cst.parse_expression("-2")), cst.Arg(cst.parse_expression("-1"))],
+            )
+        return updated_node
+
+    def leave_BinaryOperation(
+        self, original_node: cst.BinaryOperation, updated_node: cst.BinaryOperation
+    ) -> cst.BaseExpression:
+        # a @ b -> torch.matmul(a, b)
+        if (
+            isinstance(updated_node.operator, cst.MatrixMultiply)
+            and self.torch_imported
+            and self._fires("matmul-call", original_node)
+        ):
+            return cst.Call(
+                func=cst.parse_expression("torch.matmul"),
+                args=[
+                    cst.Arg(updated_node.left.with_changes(lpar=[], rpar=[])),
+                    cst.Arg(updated_node.right.with_changes(lpar=[], rpar=[])),
+                ],
+                lpar=updated_node.lpar,
+                rpar=updated_node.rpar,
+            )
+        return updated_node
+
+
+def _drop_redundant_parens(node: cst.BaseExpression) -> cst.BaseExpression:
+    """``x = (a @ b)`` reads as ``x = a @ b``: a whole value needs no parentheses."""
+    if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.MatrixMultiply):
+        if len(node.lpar) == 1 and len(node.rpar) == 1:
+            return node.with_changes(lpar=[], rpar=[])
+    return node
+
+
+def _imported_names(module: cst.Module) -> set[str]:
+    names: set[str] = set()
+    for statement in module.body:
+        if not isinstance(statement, cst.SimpleStatementLine):
+            continue
+        for small in statement.body:
+            if isinstance(small, cst.Import):
+                for alias in small.names:
+                    bound = alias.asname.name if alias.asname else alias.name
+                    if isinstance(bound, cst.Name):
+                        names.add(bound.value)
+                    elif isinstance(bound, cst.Attribute):
+                        names.add(cst.Module([]).code_for_node(bound).split(".")[0])
+    return names
+
+
+# ---------------------------------------------------------------------------------------------
+# independent statements
+
+
+def _dotted(node: cst.BaseExpression) -> str | None:
+    if isinstance(node, cst.Name):
+        return node.value
+    if isinstance(node, cst.Attribute):
+        inner = _dotted(node.value)
+        return None if inner is None else f"{inner}.{node.attr.value}"
+    return None
+
+
+class _Reads(cst.CSTVisitor):
+    def __init__(self) -> None:
+        super().__init__()
+        self.names: set[str] = set()
+        self.pure = True
+
+    def visit_Name(self, node: cst.Name) -> None:
+        self.names.add(node.value)
+
+    def visit_Call(self, node: cst.Call) -> None:
+        dotted = _dotted(node.func)
+        method = node.func.attr.value if isinstance(node.func, cst.Attribute) else None
+        if dotted not in _PURE_CALLS and (method is None or method not in _PURE_CALLS):
+            self.pure = False
+
+    def visit_Lambda(self, node: cst.Lambda) -> bool:
+        self.pure = False
+        return False
+
+    def visit_NamedExpr(self, node: cst.NamedExpr) -> bool:
+        self.pure = False
+        return False
+
+
+def _simple_assignment(statement: cst.BaseStatement) -> tuple[str, _Reads] | None:
+    """``name = <pure expression>``: its target and what it reads, else ``None``."""
+    if not m.matches(statement, m.SimpleStatementLine(body=[m.Assign(targets=[m.AssignTarget(m.Name())])])):
+        return None
+    assert isinstance(statement, cst.SimpleStatementLine)
+    assign = statement.body[0]
+    assert isinstance(assign, cst.Assign)
+    target = assign.targets[0].target
+    assert isinstance(target, cst.Name)
+    reads = _Reads()
+    assign.value.visit(reads)
+    return (target.value, reads) if reads.pure else None
+
+
+class _SwapIndependentAssignments(cst.CSTTransformer):
+    def __init__(self, seed: int, module: cst.Module) -> None:
+        super().__init__()
+        self.seed = seed
+        self.module = module
+
+    def leave_IndentedBlock(
+        self, original_node: cst.IndentedBlock, updated_node: cst.IndentedBlock
+    ) -> cst.IndentedBlock:
+        body = list(updated_node.body)
+        index = 0
+        while index + 1 < len(body):
+            first, second = body[index], body[index + 1]
+            a, b = _simple_assignment(first), _simple_assignment(second)
+            if (
+                a is None
+                or b is None
+                or not isinstance(first, cst.SimpleStatementLine)
+                or not isinstance(second, cst.SimpleStatementLine)
+            ):
+                index += 1
+                continue
+            independent = (
+                a[0] != b[0]
+                and a[0] not in b[1].names
+                and b[0] not in a[1].names
+                and not second.leading_lines  # a blank line separates steps: keep it
+            )
+            text = self.module.code_for_node(first) + self.module.code_for_node(second)
+            if independent and _fires(self.seed, "swap", text, _SWAP_RATE):
+                body[index] = second.with_changes(leading_lines=first.leading_lines)
+                body[index + 1] = first.with_changes(leading_lines=())
+                index += 2
+            else:
+                index += 1
+        return updated_node.with_changes(body=body)
+
+
+# ---------------------------------------------------------------------------------------------
+# renamed locals
+
+
+def _qualified_functions(module: cst.Module) -> dict[int, str]:
+    names: dict[int, str] = {}
+
+    class Walk(cst.CSTVisitor):
+        def __init__(self) -> None:
+            super().__init__()
+            self.stack: list[str] = []
+
+        def visit_ClassDef(self, node: cst.ClassDef) -> None:
+            self.stack.append(node.name.value)
+
+        def leave_ClassDef(self, original_node: cst.ClassDef) -> None:
+            self.stack.pop()
+
+        def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+            self.stack.append(node.name.value)
+            names[id(node)] = ".".join(self.stack)
+
+        def leave_FunctionDef(self, original_node: cst.FunctionDef) -> None:
+            self.stack.pop()
+
+    module.visit(Walk())
+    return names
+
+
+def _rename_locals(module: cst.Module, *, seed: int, avoid: set[str]) -> cst.Module:
+    wrapper = MetadataWrapper(module)
+    scopes = {s for s in wrapper.resolve(ScopeProvider).values() if isinstance(s, FunctionScope)}
+    functions = _qualified_functions(wrapper.module)
+    taken = identifiers(wrapper.module.code) | avoid | set(dir(builtins)) | set(keyword.kwlist)
+    renamed: dict[int, str] = {}  # id(Name node) -> new spelling
+    for scope in sorted(scopes, key=lambda s: functions.get(id(s.node), "")):
+        qualname = functions.get(id(scope.node))
+        if qualname is None:  # a lambda
+            continue
+        for name in sorted({a.name for a in scope.assignments}):
+            candidates = SYNONYMS.get(name)
+            assignments = list(scope.assignments[name])
+            if not candidates or not all(isinstance(getattr(a, "node", None), cst.Name) for a in assignments):
+                continue  # parameters, imports, names bound by nested defs keep their names
+            choice = derive_seed(seed, "rename", qualname, name)
+            if choice % 256 >= _RENAME_RATE:
+                continue
+            free = [c for c in candidates if c not in taken]
+            if not free:
+                continue
+            new = free[(choice >> 8) % len(free)]
+            taken.add(new)
+            for assignment in assignments:
+                renamed[id(getattr(assignment, "node", None))] = new
+                for access in assignment.references:
+                    renamed[id(access.node)] = new
+
+    class Rename(cst.CSTTransformer):
+        def leave_Name(self, original_node: cst.Name, updated_node: cst.Name) -> cst.Name:
+            new = renamed.get(id(original_node))
+            return updated_node if new is None else updated_node.with_changes(value=new)
+
+    return wrapper.module.visit(Rename())
