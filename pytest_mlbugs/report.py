@@ -164,6 +164,8 @@ def build_report(
             "variants": [
                 {
                     "id": v["id"],
+                    # the variant's place in the whole session: shards' reports merge by it
+                    "ordinal": v["ordinal"],
                     "component": v["component"],
                     "bugs": [{"id": b["id"], "line": b["line"]} for b in v["bugs"]],
                     "status": v["status"],
