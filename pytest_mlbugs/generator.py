@@ -31,7 +31,7 @@ from pytest_mlbugs.mutation import (
     parse,
     unified_diff,
 )
-from pytest_mlbugs.registry import Component, Registry
+from pytest_mlbugs.registry import BUILTIN_ORIGIN, Component, Registry
 from pytest_mlbugs.runner import derive_seed
 
 
@@ -133,6 +133,30 @@ class SiteIndex:
         for sites_here in self.sites.values():
             for bug_id in self.broken:
                 sites_here.pop(bug_id, None)
+        self._compile_problems: dict[tuple[str, str], str | None] = {}
+
+    def compile_problem(self, bug_id: str, component: str) -> str | None:
+        """Why no site of ``bug_id`` in ``component`` gives code that compiles, or ``None``.
+
+        Ours are known to compile at every site (the kill matrix writes them all), so only
+        mutators from elsewhere are tried, once each, before they join another's variant.
+        """
+        mutator = self.registry.mutators[bug_id]
+        if mutator.origin == BUILTIN_ORIGIN:
+            return None
+        key = (bug_id, component)
+        if key not in self._compile_problems:
+            problem: str | None = "has no site"
+            for site in self.sites[component].get(bug_id, []):
+                try:
+                    apply_sites(self.modules[component], {bug_id: mutator}, [site.key])
+                except MutatorError as exc:
+                    problem = f"{exc.reason} (site {site.index}, line {site.start_line})"
+                    continue
+                problem = None
+                break
+            self._compile_problems[key] = problem
+        return self._compile_problems[key]
 
     def components_of(self, bug_id: str) -> list[str]:
         return [name for name, sites in self.sites.items() if sites.get(bug_id)]
@@ -220,6 +244,8 @@ def _make_variant(
         for other in others:
             if len(chosen) == wanted:
                 break
+            if index.compile_problem(other, component_name) is not None:
+                continue  # a broken mutator must not spoil this one's variants
             candidates = [s for s in sites_here[other] if not any(s.overlaps(c) for c in chosen)]
             if candidates:
                 chosen.append(_choose(pick, candidates))
@@ -230,7 +256,9 @@ def _make_variant(
         if variant.digest not in seen:
             return variant
     if last is None:
-        raise MutatorError(bug_id, f"produced no usable variant of {component_name}")
+        problem = index.compile_problem(bug_id, component_name)
+        detail = f": {problem}" if problem else " (its bugs do not compose with the others drawn)"
+        raise MutatorError(bug_id, f"produced no usable variant of {component_name}{detail}")
     return last
 
 
