@@ -239,7 +239,8 @@ def parse_settings(
                 f"{TIMEOUT}={raw_timeout}: must be a positive number of seconds, at most {MAX_TIMEOUT:g}"
             )
 
-    isolation = _ini_or_option(config, opt.mlbugs_isolation, "mlbugs_isolation") or "fork"
+    isolation = _ini_or_option(config, opt.mlbugs_isolation, "mlbugs_isolation")
+    isolation = "fork" if isolation is None else str(isolation).strip()
     if isolation not in ("fork", "none"):
         raise pytest.UsageError(f"{ISOLATION}={isolation}: choose 'fork' or 'none'")
 
