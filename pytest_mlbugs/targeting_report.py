@@ -82,7 +82,9 @@ def summary_lines(session: TargetSession) -> list[str]:
         judged = sum(totals[s] for s in STATUSES if s != "ignored")
         lines.append(
             f"mutation score: {score:.1f}% ({totals['detected']} of {judged} mutants detected; "
-            f"{session.from_cache} verdict(s) from the cache; judged in {session.judged_seconds:.1f} s)"
+            f"{session.from_cache} verdict(s) from the cache; "
+            f"mutation testing took {session.phase_seconds:.2f} s, "
+            f"{session.judged_seconds:.2f} s of it judging mutants)"
         )
         if session.fail_under is not None:
             verdict = "FAILED" if score < session.fail_under else "passed"

@@ -158,6 +158,7 @@ class TargetSession:
         self.stopped: str | None = None
         self.from_cache = 0
         self.judged_seconds = 0.0
+        self.phase_seconds = 0.0
 
     # -- hooks ---------------------------------------------------------------------------------
 
@@ -180,6 +181,14 @@ class TargetSession:
             )
         if session.config.option.collectonly:
             return True
+        phase_started = time.perf_counter()
+        try:
+            self._run(session)
+        finally:
+            self.phase_seconds = time.perf_counter() - phase_started
+        return True
+
+    def _run(self, session: pytest.Session) -> None:
         self.files = self._resolve_targets()
         mutants = self._mutants()
         items = list(session.items)
@@ -192,12 +201,11 @@ class TargetSession:
         else:
             clean_or_none = self._clean_run(session, items)
             if clean_or_none is None:
-                return True
+                return
             clean = clean_or_none
             self._forced_failure_check(items, clean)
         self._judge(items, clean, mutants, verdicts)
         self._cache_store(tests_digest, clean, verdicts)
-        return True
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:

@@ -77,7 +77,7 @@ class _Swapper:
             return False
         if old.__code__.co_freevars != new.__code__.co_freevars:
             return False
-        if "__wrapped__" in vars(old) != "__wrapped__" in vars(new):
+        if ("__wrapped__" in vars(old)) != ("__wrapped__" in vars(new)):
             return False
         if "__wrapped__" in vars(old) and not self._compatible(
             vars(old)["__wrapped__"], vars(new)["__wrapped__"]
