@@ -142,15 +142,16 @@ def rewrite(source: str, *, seed: int, keep_docstrings: bool = True, avoid: Iter
     return module.code
 
 
-def identifiers(source: str) -> set[str]:
+def identifiers(source: str | cst.Module) -> set[str]:
     """Every name spelled in ``source``."""
+    module = cst.parse_module(source) if isinstance(source, str) else source
     found: set[str] = set()
 
     class Collect(cst.CSTVisitor):
         def visit_Name(self, node: cst.Name) -> None:
             found.add(node.value)
 
-    cst.parse_module(source).visit(Collect())
+    module.visit(Collect())
     return found
 
 
@@ -477,10 +478,10 @@ def _qualified_functions(module: cst.Module) -> dict[int, str]:
 
 
 def _rename_locals(module: cst.Module, *, seed: int, avoid: set[str]) -> cst.Module:
-    wrapper = MetadataWrapper(module)
+    wrapper = MetadataWrapper(module, unsafe_skip_copy=True)  # every node is fresh from a parse
     scopes = {s for s in wrapper.resolve(ScopeProvider).values() if isinstance(s, FunctionScope)}
     functions = _qualified_functions(wrapper.module)
-    taken = identifiers(wrapper.module.code) | avoid | set(dir(builtins)) | set(keyword.kwlist)
+    taken = identifiers(wrapper.module) | avoid | set(dir(builtins)) | set(keyword.kwlist)
     renamed: dict[int, str] = {}  # id(Name node) -> new spelling
     for scope in sorted(scopes, key=lambda s: functions.get(id(s.node), "")):
         qualname = functions.get(id(scope.node))
