@@ -371,6 +371,8 @@ class _ChildLimits:
     memory_mib: int = DEFAULT_MEMORY_LIMIT_MIB
     #: set in a child once Landlock confines its writes
     sandboxed: bool = False
+    #: whether this process has removed the scratch folders that killed sessions left behind
+    swept: bool = False
 
 
 _limits = _ChildLimits()
@@ -453,7 +455,10 @@ def _confine_writes(writable: Sequence[Path]) -> bool:
         return False
     try:
         for folder in writable:
-            descriptor = os.open(folder, os.O_PATH | os.O_CLOEXEC)
+            try:
+                descriptor = os.open(folder, os.O_PATH | os.O_CLOEXEC)
+            except OSError:
+                return False
             try:
                 rule = _PathBeneath(rights, descriptor)
                 if libc.syscall(
@@ -476,7 +481,28 @@ def _confine_writes(writable: Sequence[Path]) -> bool:
 def _new_scratch() -> Path:
     SCRATCH_ROOT.mkdir(parents=True, exist_ok=True)
     HYPOTHESIS_STORAGE.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix="variant-", dir=SCRATCH_ROOT))
+    if not _limits.swept:
+        _limits.swept = True
+        _remove_orphaned_scratch()
+    return Path(tempfile.mkdtemp(prefix=f"variant-{os.getpid()}-", dir=SCRATCH_ROOT))
+
+
+def _remove_orphaned_scratch() -> None:
+    """Remove the scratch folders of sessions that were killed before they could (SIGKILL)."""
+    for folder in SCRATCH_ROOT.glob("variant-*-*"):
+        owner = folder.name.split("-")[1]
+        if owner.isdigit() and not _process_exists(int(owner)):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _enter_scratch(scratch: Path) -> None:
