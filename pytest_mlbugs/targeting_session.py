@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_mlbugs import options
+from pytest_mlbugs import __version__, options
 from pytest_mlbugs.targeting import TARGET
 from pytest_mlbugs.targeting_mutants import (
     Mutant,
@@ -51,6 +51,8 @@ if TYPE_CHECKING:
     from pytest_mlbugs.runner import PendingVerdict, Verdict
 
 CACHE_KEY = "mlbugs/target"
+#: the mutants of each target file, keyed by its source and the selected mutators
+MUTANTS_CACHE_KEY = "mlbugs/target-mutants"
 CACHE_FORMAT = 1
 #: the limit of a mutant: a fixed allowance (fork, swap) plus a multiple of its tests' clean time
 TIMEOUT_BASE_SECONDS = 5.0
@@ -283,10 +285,27 @@ class TargetSession:
             wanted = set(self.settings.components)
             selected = [m for m in selected if wanted.intersection(m.components)]
         everything: list[Mutant] = []
+        cache = getattr(self.config, "cache", None)
+        stored = cache.get(MUTANTS_CACHE_KEY, {}) if cache is not None else {}
+        fresh: dict[str, Any] = {}
         for target in self.files:
-            found, problems = mutants_of(target, selected, module_label=target.display)
-            everything.extend(found)
-            self.problems.extend(problems)
+            key = hashlib.sha256(
+                "\x1f".join(
+                    [__version__, target.display, target.source, *(m.bug_id for m in selected)]
+                ).encode()
+            ).hexdigest()
+            entry = stored.get(key) if isinstance(stored, dict) else None
+            if entry is None:
+                found, problems = mutants_of(target, selected, module_label=target.display)
+                entry = {"problems": problems, "mutants": [_mutant_json(m) for m in found]}
+            fresh[key] = entry
+            everything.extend(
+                Mutant(file=target, **{**fields, "changed_lines": tuple(fields["changed_lines"])})
+                for fields in entry["mutants"]
+            )
+            self.problems.extend(entry["problems"])
+        if cache is not None and fresh != stored:
+            cache.set(MUTANTS_CACHE_KEY, fresh)
         active = [m for m in everything if m.ignored_reason is None]
         chosen = {id(m) for m in sample(active, self.settings.count, self.settings.seed)}
         self.ignored = [m for m in everything if m.ignored_reason is not None]
@@ -294,8 +313,6 @@ class TargetSession:
 
     def _tests_digest(self, items: Sequence[pytest.Item]) -> str:
         """Every project module loaded now (not installed packages), the test ids, the versions."""
-        from pytest_mlbugs import __version__
-
         root = str(self.config.rootpath)
         digest = hashlib.sha256(f"{CACHE_FORMAT}\x1f{__version__}\x1f{sys.version}".encode())
         files = set()
@@ -499,6 +516,12 @@ class TargetSession:
         if not judged:
             return None
         return 100.0 * sum(r["status"] == "detected" for r in judged) / len(judged)
+
+
+def _mutant_json(mutant: Mutant) -> dict[str, Any]:
+    fields = {f.name: getattr(mutant, f.name) for f in dataclasses.fields(mutant) if f.name != "file"}
+    fields["changed_lines"] = list(mutant.changed_lines)
+    return fields
 
 
 def catching_properties(registry: Registry, bug_id: str) -> list[str]:
