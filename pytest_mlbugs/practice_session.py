@@ -162,10 +162,12 @@ class PracticeSession:
         delay = float(os.environ.get(WRITE_DELAY_ENV) or 0)
         for path, text, recorded in writes:
             current = file_digest(path)
-            if current == digest(text):
+            if text is not None and current == digest(text):
                 continue
             if current is not None and current != recorded:
                 lines.append(f"kept your edited {path.name} (not overwritten)")
+                continue
+            if text is None:
                 continue
             if delay:
                 time.sleep(delay)
@@ -224,16 +226,21 @@ def _plan_writes(
     seed: int,
     difficulty: str,
     now: float,
-) -> list[tuple[Path, str, str | None]]:
-    """Add the new exercises to ``state``; (path, text, recorded hash) of every file to ensure."""
-    writes: list[tuple[Path, str, str | None]] = [
+) -> list[tuple[Path, str | None, str | None]]:
+    """Add the new exercises to ``state``; (path, text, recorded hash) of every file to ensure.
+
+    A text of ``None`` marks a file that is there and needs nothing, unless the user edited it.
+    """
+    writes: list[tuple[Path, str | None, str | None]] = [
         (folder / "conftest.py", practice_grading.CONFTEST, state.get("conftest_sha256"))
     ]
     state["conftest_sha256"] = digest(practice_grading.CONFTEST)
     for name in components:
         entry = state["exercises"].get(name)
         if entry is not None and (folder / entry["file"]).exists() and (folder / entry["test_file"]).exists():
-            continue  # nothing to write; never regenerate what is there
+            # nothing to write, so nothing to regenerate; still say which files hold the user's edits
+            writes.append((folder / entry["file"], None, entry["sha256"]))
+            continue
         try:
             exercise = make_exercise(registry, name, seed=seed, difficulty=difficulty)
         except ExerciseError as exc:
