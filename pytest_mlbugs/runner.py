@@ -571,6 +571,9 @@ def _run_in_process(job: Callable[[], Verdict], *, timeout: float) -> Verdict:
         signal.setitimer(signal.ITIMER_REAL, timeout)
     try:
         with torch_state_guard():
+            # as in a forked child: tiny tensors, and an OpenMP pool on a busy machine costs
+            # seconds per verdict (the guard gives the thread count back)
+            torch.set_num_threads(1)
             return job()
     except VariantTimeout:
         return Verdict(TIMEOUT, time.perf_counter() - started, [], f"no verdict within {timeout:g} s")
