@@ -83,7 +83,9 @@ class ReferenceChecks:
                 seed=derive_seed(self.seed, "reference", component.name),
             )
 
-        return PendingVerdict(job, timeout=self.timeout, isolation="none").result()
+        # The variants' limit is sized for variants: a reference runs every property, first in a
+        # cold process, so it gets ten times as long (and never less than five minutes).
+        return PendingVerdict(job, timeout=max(10 * self.timeout, 300.0), isolation="none").result()
 
 
 @dataclasses.dataclass(frozen=True)

@@ -116,9 +116,11 @@ def test_a_random_seed_is_chosen_and_printed_when_a_session_is_asked_for(pyteste
 
 
 def test_same_seed_gives_the_same_variants_and_another_seed_others(pytester):
-    first = collected_ids(pytester, "--mlbugs-seed=42", "--mlbugs-count=12", "--mlbugs-max-bugs=3")
-    again = collected_ids(pytester, "--mlbugs-seed=42", "--mlbugs-count=12", "--mlbugs-max-bugs=3")
-    other = collected_ids(pytester, "--mlbugs-seed=43", "--mlbugs-count=12", "--mlbugs-max-bugs=3")
+    builtins = ",".join(sorted(builtin_registry().components))
+    args = ("--mlbugs-count=12", "--mlbugs-max-bugs=3", f"--mlbugs-components={builtins}")
+    first = collected_ids(pytester, "--mlbugs-seed=42", *args)
+    again = collected_ids(pytester, "--mlbugs-seed=42", *args)
+    other = collected_ids(pytester, "--mlbugs-seed=43", *args)
     assert len(first) == 12 + len(builtin_registry().components)
     assert first == again
     assert first != other
