@@ -18,6 +18,7 @@ import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
 
 from pytest_mlbugs.mutation import MutatorError, Site, apply_sites, find_sites, parse, unified_diff
+from pytest_mlbugs.practice_grading import exercise_filename, grading_filename
 from pytest_mlbugs.practice_rewrites import identifiers, rewrite
 from pytest_mlbugs.registry import Registry
 from pytest_mlbugs.runner import derive_seed
@@ -50,11 +51,11 @@ class Exercise:
 
     @property
     def filename(self) -> str:
-        return f"{self.name}.py"
+        return exercise_filename(self.name)
 
     @property
     def test_filename(self) -> str:
-        return f"test_{self.name}.py"
+        return grading_filename(self.name)
 
     @property
     def loud(self) -> bool:

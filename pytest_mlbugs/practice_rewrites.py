@@ -8,6 +8,7 @@ into another spelling of the same program, chosen by a seed:
   ``logits`` or ``attn``), never to a name already in use;
 - equivalent forms swap: ``x.transpose(-2, -1)`` and ``x.mT``, ``torch.matmul(a, b)`` and
   ``a @ b``, ``F.softmax(x, dim=d)`` and ``x.softmax(dim=d)``;
+- the denominator of ``x = a / f(b)`` moves into a local of its own (``denom = f(b)``);
 - two adjacent assignments that neither read each other's result nor call anything impure
   swap places.
 
@@ -117,7 +118,7 @@ _PURE_CALLS = frozenset(
         "math.sqrt", "math.log", "math.exp", "torch.matmul", "torch.exp", "torch.log", "torch.sqrt",
         "torch.arange", "torch.zeros", "torch.ones", "torch.tensor", "torch.where", "float", "int",
         "len", "abs", "min", "max", "transpose", "view", "reshape", "contiguous", "sum", "mean",
-        "amax", "size", "unsqueeze", "squeeze", "masked_fill", "softmax", "clone",
+        "amax", "size", "unsqueeze", "squeeze", "masked_fill", "softmax", "clone", "clamp",
         "self.q_proj", "self.k_proj", "self.v_proj", "self.out_proj", "self._split_heads",
     }
 )  # fmt: skip
@@ -126,6 +127,10 @@ _PURE_CALLS = frozenset(
 _RENAME_RATE = 200
 _FORM_RATE = 128
 _SWAP_RATE = 128
+_EXTRACT_RATE = 128
+
+#: names for an extracted denominator; none is spelled in a reference
+_DENOMINATOR_NAMES = ("denom", "divisor", "denominator", "norm_const")
 
 
 def rewrite(source: str, *, seed: int, keep_docstrings: bool = True, avoid: Iterable[str] = ()) -> str:
@@ -137,6 +142,7 @@ def rewrite(source: str, *, seed: int, keep_docstrings: bool = True, avoid: Iter
     module = cst.parse_module(source)
     module = module.visit(_StripComments(keep_docstrings=keep_docstrings))
     module = module.visit(_EquivalentForms(seed, module))
+    module = module.visit(_ExtractDenominators(seed, module))
     module = module.visit(_SwapIndependentAssignments(seed, module))
     module = _rename_locals(module, seed=seed, avoid=set(avoid))
     return module.code
@@ -445,6 +451,60 @@ class _SwapIndependentAssignments(cst.CSTTransformer):
                 index += 2
             else:
                 index += 1
+        return updated_node.with_changes(body=body)
+
+
+class _ExtractDenominators(cst.CSTTransformer):
+    """``x = a / f(b)`` -> ``denom = f(b)`` then ``x = a / denom``, for a pure call ``f``.
+
+    Computing the pure denominator before the numerator changes nothing observable.
+    """
+
+    def __init__(self, seed: int, module: cst.Module) -> None:
+        super().__init__()
+        self.seed = seed
+        self.module = module
+        self.taken = identifiers(module)
+
+    def _extracted(
+        self, statement: cst.BaseStatement
+    ) -> tuple[cst.SimpleStatementLine, cst.SimpleStatementLine] | None:
+        if not isinstance(statement, cst.SimpleStatementLine) or _simple_assignment(statement) is None:
+            return None
+        assign = statement.body[0]
+        assert isinstance(assign, cst.Assign)
+        value = assign.value
+        if not (
+            isinstance(value, cst.BinaryOperation)
+            and isinstance(value.operator, cst.Divide)
+            and isinstance(value.right, cst.Call)
+            and not value.right.lpar
+        ):
+            return None
+        text = self.module.code_for_node(statement)
+        if not _fires(self.seed, "extract", text, _EXTRACT_RATE):
+            return None
+        free = [name for name in _DENOMINATOR_NAMES if name not in self.taken]
+        if not free:
+            return None
+        name = free[derive_seed(self.seed, "extract-name", text) % len(free)]
+        self.taken.add(name)
+        first = cst.SimpleStatementLine(
+            body=[cst.Assign(targets=[cst.AssignTarget(cst.Name(name))], value=value.right)],
+            leading_lines=statement.leading_lines,
+        )
+        second = statement.with_changes(
+            body=[assign.with_changes(value=value.with_changes(right=cst.Name(name)))], leading_lines=()
+        )
+        return first, second
+
+    def leave_IndentedBlock(
+        self, original_node: cst.IndentedBlock, updated_node: cst.IndentedBlock
+    ) -> cst.IndentedBlock:
+        body: list[cst.BaseStatement] = []
+        for statement in updated_node.body:
+            extracted = self._extracted(statement)
+            body.extend(extracted if extracted is not None else (statement,))
         return updated_node.with_changes(body=body)
 
 

@@ -60,6 +60,8 @@ PLUGIN_NAME = "mlbugs-practice"
 #: seconds to wait before each file write: lets the tests kill a run in the middle of writing
 WRITE_DELAY_ENV = "MLBUGS_PRACTICE_WRITE_DELAY"
 HINT_LEVELS = 4
+#: how the controller tells xdist workers whether this run grades the folder
+GRADING_KEY = "mlbugs_practice_grading"
 
 
 class PracticeSession:
@@ -82,6 +84,12 @@ class PracticeSession:
             state = load_state(folder)
         except StateError as exc:
             raise pytest.UsageError(f"{PRACTICE}={folder}: {exc}") from None
+        if hasattr(config, "workerinput"):
+            # an xdist worker: the controller wrote the folder and hands out hints; a worker
+            # only collects the folder's tests, when the controller grades them
+            session = cls(config, folder, "", [])
+            session.grading = bool(config.workerinput.get(GRADING_KEY, False))
+            return session
         if opt.mlbugs_hint is not None and opt.mlbugs_reveal is not None:
             raise pytest.UsageError(f"{HINT} and {REVEAL}: give one of them per run")
         for option, name in ((HINT, opt.mlbugs_hint), (REVEAL, opt.mlbugs_reveal)):
@@ -190,6 +198,10 @@ class PracticeSession:
 
     def pytest_report_header(self, config: pytest.Config) -> list[str]:
         return [self.header]
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_configure_node(self, node: Any) -> None:  # xdist
+        node.workerinput[GRADING_KEY] = self.grading
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_collection(self, session: pytest.Session) -> None:

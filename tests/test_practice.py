@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from pytest_mlbugs.practice_exercises import make_exercise
-from pytest_mlbugs.practice_grading import CONFTEST, STATE_FILE, grading_module
+from pytest_mlbugs.practice_grading import CONFTEST, STATE_FILE, exercise_filename, grading_module
 from pytest_mlbugs.registry import builtin_registry
 
 REGISTRY = builtin_registry()
@@ -43,7 +43,7 @@ def expected_files(seed: int, names: tuple[str, ...], difficulty: str = "medium"
 
 
 def solve(folder: Path, name: str, *, seed: int, difficulty: str = "medium") -> None:
-    (folder / f"{name}.py").write_text(
+    (folder / exercise_filename(name)).write_text(
         make_exercise(REGISTRY, name, seed=seed, difficulty=difficulty).solution
     )
 
@@ -77,19 +77,21 @@ def test_practice_writes_exercises_that_pytest_dir_grades_until_they_are_solved(
 def test_rerun_with_the_same_seed_never_overwrites_an_edited_exercise(pytester: pytest.Pytester) -> None:
     folder = pytester.path / "ex"
     assert run(pytester, "--mlbugs-seed=7", "--mlbugs-practice=ex", COMPONENTS).ret == 0
-    edited = "# my attempt\n" + (folder / "masks.py").read_text()
-    (folder / "masks.py").write_text(edited)
-    (folder / "test_data.py").unlink()
+    edited = "# my attempt\n" + (folder / "exercise_masks.py").read_text()
+    (folder / "exercise_masks.py").write_text(edited)
+    (folder / "test_exercise_data.py").unlink()
     result = run(pytester, "--mlbugs-seed=7", "--mlbugs-practice=ex", COMPONENTS, "-k", "nothing")
-    result.stdout.fnmatch_lines(["kept your edited masks.py (not overwritten)", "wrote ex/test_data.py"])
-    assert (folder / "masks.py").read_text() == edited
-    assert (folder / "test_data.py").read_text() == grading_module("data")
+    result.stdout.fnmatch_lines(
+        ["kept your edited exercise_masks.py (not overwritten)", "wrote ex/test_exercise_data.py"]
+    )
+    assert (folder / "exercise_masks.py").read_text() == edited
+    assert (folder / "test_exercise_data.py").read_text() == grading_module("data")
 
 
 def test_another_seed_is_refused_and_practice_new_moves_the_old_set_aside(pytester: pytest.Pytester) -> None:
     folder = pytester.path / "ex"
     assert run(pytester, "--mlbugs-seed=1", "--mlbugs-practice=ex", "--mlbugs-components=masks").ret == 0
-    (folder / "masks.py").write_text((folder / "masks.py").read_text() + "\n# my notes\n")
+    (folder / "exercise_masks.py").write_text((folder / "exercise_masks.py").read_text() + "\n# my notes\n")
     refused = run(pytester, "--mlbugs-seed=2", "--mlbugs-practice=ex", "--mlbugs-components=masks")
     assert refused.ret == 4
     errors = [line for line in refused.stderr.lines if line.strip()]
@@ -104,9 +106,9 @@ def test_another_seed_is_refused_and_practice_new_moves_the_old_set_aside(pytest
     )
     assert fresh.ret == 0, fresh.stdout.str()
     aside = pytester.path / "ex-seed1-medium"
-    assert (aside / "masks.py").read_text().endswith("# my notes\n"), "the old set was not kept"
+    assert (aside / "exercise_masks.py").read_text().endswith("# my notes\n"), "the old set was not kept"
     assert state(folder)["seed"] == 2
-    assert (folder / "masks.py").read_text() == expected_files(2, ("masks",))["masks.py"]
+    assert (folder / "exercise_masks.py").read_text() == expected_files(2, ("masks",))["exercise_masks.py"]
 
 
 def test_hints_are_progressive_and_reveal_marks_the_exercise_given_up(pytester: pytest.Pytester) -> None:

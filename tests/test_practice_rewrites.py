@@ -45,6 +45,7 @@ def test_every_rewrite_rule_fires_for_some_seed() -> None:
     assert any(".mT" in out for out in outputs)
     assert any(" @ " in out for out in outputs)
     assert any("scores.softmax(dim=-1)" in out for out in outputs)
+    assert any(re.search(r"= math.sqrt\(self.d_k\)\n.*/ \w+\n", out) for out in outputs), "no extraction"
     assert any(identifiers(out) - original for out in outputs), "no local was ever renamed"
     numerics = REGISTRY.components["numerics"].reference_source
     lines = numerics.splitlines()
