@@ -7,7 +7,6 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
-
 from tinyclf.model import Classifier, PositionalEncoding, SelfAttention, causal_mask, padding_mask
 
 

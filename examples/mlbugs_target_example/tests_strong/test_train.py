@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torch import nn
-
 from tinyclf.train import evaluate, predict_proba, train_epoch
+from torch import nn
 
 
 class Recorder(nn.Module):
@@ -25,7 +24,10 @@ class Recorder(nn.Module):
 
 def batches(sizes=(5, 2)):
     generator = torch.Generator().manual_seed(1)
-    return [(torch.randn(n, 4, generator=generator), torch.randint(0, 3, (n,), generator=generator)) for n in sizes]
+    return [
+        (torch.randn(n, 4, generator=generator), torch.randint(0, 3, (n,), generator=generator))
+        for n in sizes
+    ]
 
 
 def test_train_epoch_takes_plain_sgd_steps_from_fresh_gradients():
@@ -39,12 +41,12 @@ def test_train_epoch_takes_plain_sgd_steps_from_fresh_gradients():
         loss = F.cross_entropy(reference(inputs), targets)
         grads = torch.autograd.grad(loss, list(reference.parameters()))
         with torch.no_grad():
-            for p, g in zip(reference.parameters(), grads):
+            for p, g in zip(reference.parameters(), grads, strict=True):
                 p -= 0.1 * g
         expected.append(loss.item())
     assert all(type(loss) is float for loss in losses)
     assert losses == expected
-    for p, q in zip(model.parameters(), reference.parameters()):
+    for p, q in zip(model.parameters(), reference.parameters(), strict=True):
         torch.testing.assert_close(p, q)
 
 

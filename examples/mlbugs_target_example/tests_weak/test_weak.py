@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import torch
-
 from tinyclf.model import Classifier, causal_mask
 from tinyclf.train import evaluate, train_epoch
 

@@ -57,7 +57,7 @@ class SelfAttention(nn.Module):
 
 
 class Classifier(nn.Module):
-    def __init__(self, vocab_size: int, d_model: int, num_heads: int, num_classes: int, pad_token_id: int = 0):
+    def __init__(self, vocab_size: int, d_model: int, num_heads: int, num_classes: int, pad_token_id=0):
         super().__init__()
         self.pad_token_id = pad_token_id
         self.embed = nn.Embedding(vocab_size, d_model)
