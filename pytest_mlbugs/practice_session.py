@@ -214,14 +214,14 @@ class PracticeSession:
         return None
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        terminalreporter.section("mlbugs practice")
-        for line in self.lines:
-            terminalreporter.write_line(line)
-        if self.grading and self._owns_collection():
-            return  # the grading plugin prints the progress of what it graded
-        state = load_state(self.folder)
-        if state is not None:
-            for line in progress_lines(state):
+        lines = list(self.lines)
+        # when this run graded the folder, the grading plugin prints its progress
+        if not (self.grading and self._owns_collection()):
+            state = load_state(self.folder)
+            lines += progress_lines(state) if state is not None else []
+        if lines:
+            terminalreporter.section("mlbugs practice")
+            for line in lines:
                 terminalreporter.write_line(line)
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
@@ -285,6 +285,12 @@ def _foreign_entries(folder: Path) -> list[str]:
 
 
 def _move_aside(folder: Path, state: dict[str, Any]) -> Path:
+    if folder.resolve() in (Path.cwd(), *Path.cwd().parents):
+        raise pytest.UsageError(
+            f"{PRACTICE_NEW}: {folder} is the current folder or holds it; move it aside yourself, "
+            f"or give {PRACTICE} a sub-folder"
+        )
+    folder = folder.resolve()
     base = f"{folder.name}-seed{state['seed']}-{state['difficulty']}"
     aside = folder.with_name(base)
     number = 1
