@@ -25,6 +25,8 @@ def write_bytes_atomically(path: Path, data: bytes) -> None:
             stream.write(data)
             stream.flush()
             os.fsync(stream.fileno())
+            # mkstemp makes the file private (0600); give it the mode a plain open() would
+            os.fchmod(stream.fileno(), _mode_for(path))
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
@@ -38,6 +40,26 @@ def write_text_atomically(path: Path, text: str) -> None:
 
 def write_json_atomically(path: Path, data: Mapping[str, Any]) -> None:
     write_text_atomically(path, json.dumps(data, indent=2) + "\n")
+
+
+def _mode_for(path: Path) -> int:
+    """The existing file's mode, or what the umask leaves of 0666 for a new one."""
+    try:
+        return path.stat().st_mode & 0o7777
+    except FileNotFoundError:
+        return 0o666 & ~_umask()
+
+
+def _umask() -> int:
+    try:  # Linux says it without changing it
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    umask = os.umask(0o022)  # elsewhere: read it by setting it, and put it back at once
+    os.umask(umask)
+    return umask
 
 
 def _fsync_folder(folder: Path) -> None:

@@ -180,7 +180,6 @@ class PracticeSession:
             if delay:
                 time.sleep(delay)
             write_text_atomically(path, text)
-            path.chmod(0o644)  # the temporary file behind an atomic write is private (0600)
             lines.append(f"wrote {path}")
         header = f"mlbugs: {options.SEED}={seed} {PRACTICE}={folder} {DIFFICULTY}={difficulty}"
         session = cls(config, folder, header, lines)
