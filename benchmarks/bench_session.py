@@ -34,7 +34,16 @@ def _peak_rss_mb(pid: int) -> float | None:
 
 def run_session(args: list[str], workdir: Path) -> dict[str, float]:
     report = workdir / "report.json"
-    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--mlbugs-report={report}", *args]
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        f"--mlbugs-report={report}",
+        *args,
+    ]
     started = time.perf_counter()
     process = subprocess.Popen(command, cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     peak = 0.0
@@ -63,7 +72,9 @@ def run_session(args: list[str], workdir: Path) -> dict[str, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--sizes", type=int, nargs="*", default=[200, 2000])
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--max-bugs", type=int, default=3)
@@ -75,10 +86,16 @@ def main() -> None:
         if not options.skip_default:
             rows.append(("default session", run_session([f"--mlbugs-seed={options.seed}"], workdir)))
         for size in options.sizes:
-            args = [f"--mlbugs-seed={options.seed}", f"--mlbugs-count={size}", f"--mlbugs-max-bugs={options.max_bugs}"]
+            args = [
+                f"--mlbugs-seed={options.seed}",
+                f"--mlbugs-count={size}",
+                f"--mlbugs-max-bugs={options.max_bugs}",
+            ]
             rows.append((f"{size} variants, up to {options.max_bugs} bugs", run_session(args, workdir)))
-    print(f"{'session':32} {'variants':>8} {'wall s':>8} {'var/s':>7} {'median ms':>10} {'p90 ms':>8} "
-          f"{'peak MB':>8} {'score %':>8}")
+    print(
+        f"{'session':32} {'variants':>8} {'wall s':>8} {'var/s':>7} {'median ms':>10} {'p90 ms':>8} "
+        f"{'peak MB':>8} {'score %':>8}"
+    )
     for name, row in rows:
         print(
             f"{name:32} {row['variants']:>8.0f} {row['wall_s']:>8.1f} {row['variants_per_s']:>7.1f} "

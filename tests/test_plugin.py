@@ -46,7 +46,10 @@ CONFTEST_WITH_TEST_MUTATORS = textwrap.dedent(
         node_types = (cst.Call,)
 
         def mutations(self, node):
-            if m.matches(node, m.Call(func=m.Attribute(attr=m.Name("Dropout")), args=[m.Arg(value=m.Name("dropout"))])):
+            dropout_of_the_argument = m.Call(
+                func=m.Attribute(attr=m.Name("Dropout")), args=[m.Arg(value=m.Name("dropout"))]
+            )
+            if m.matches(node, dropout_of_the_argument):
                 return (node.with_changes(args=[cst.Arg(cst.parse_expression("float(dropout)"))]),)
             return ()
 
@@ -74,7 +77,8 @@ CONFTEST_WITH_TEST_MUTATORS = textwrap.dedent(
         def mutations(self, node):
             if node.name.value != "forward":
                 return ()
-            body = node.body.with_changes(body=(cst.parse_statement("while True:\\n    pass\\n"), *node.body.body))
+            loop = cst.parse_statement("while True:\\n    pass\\n")
+            body = node.body.with_changes(body=(loop, *node.body.body))
             return (node.with_changes(body=body),)
 
 
