@@ -14,12 +14,12 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from pytest_mlbugs import options
+from pytest_mlbugs.collection import MadeItems
 from pytest_mlbugs.generator import Bug, Variant
 from pytest_mlbugs.items import MlbugsCollector, ReferenceChecks
 from pytest_mlbugs.mutation import (
@@ -245,7 +245,7 @@ class MutatorCheckItem(pytest.Item):
         return self.path, None, f"mlbugs check of mutator {self.mutator.bug_id} ({self.mutator.origin})"
 
 
-class MutatorChecks:
+class MutatorChecks(MadeItems):
     """The plugin object of the mode: collects one :class:`MutatorCheckItem` per mutator."""
 
     def __init__(self, config: pytest.Config, registry: Registry, settings: options.Settings) -> None:
@@ -274,9 +274,6 @@ class MutatorChecks:
             )
         return plan
 
-    def _owns_collection(self) -> bool:
-        return self.config.args_source != pytest.Config.ArgsSource.ARGS
-
     def pytest_report_header(self, config: pytest.Config) -> list[str]:
         components = {c for _, cs in self.plan for c in cs}
         return [
@@ -284,17 +281,8 @@ class MutatorChecks:
             f"({len(self.plan)} mutators over {len(components)} components)"
         ]
 
-    def pytest_ignore_collect(self, collection_path: Path, config: pytest.Config) -> bool | None:
-        if self._owns_collection() and collection_path != config.rootpath:
-            return True
-        return None
-
-    @pytest.hookimpl(trylast=True)
-    def pytest_collection_modifyitems(
-        self, session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
-    ) -> None:
-        if self._owns_collection():
-            items.clear()
+    def make_items(self, session: pytest.Session) -> list[pytest.Item]:
+        items: list[pytest.Item] = []
         judged = sorted({c for _, cs in self.plan for c in cs if c in self.registry.components})
         references = ReferenceChecks(
             [self.registry.components[name] for name in judged],
@@ -314,6 +302,7 @@ class MutatorChecks:
                     settings=self.settings,
                 )
             )
+        return items
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.when == "call" and report.nodeid.startswith("mlbugs-check::"):

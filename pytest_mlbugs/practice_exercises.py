@@ -19,7 +19,7 @@ from libcst.metadata import MetadataWrapper, PositionProvider
 
 from pytest_mlbugs.mutation import MutatorError, Site, apply_sites, find_sites, parse, unified_diff
 from pytest_mlbugs.practice_grading import exercise_filename, grading_filename
-from pytest_mlbugs.practice_rewrites import identifiers, rewrite
+from pytest_mlbugs.practice_rewrites import identifiers, qualified_function_names, rewrite
 from pytest_mlbugs.registry import Registry
 from pytest_mlbugs.runner import derive_seed
 
@@ -176,30 +176,16 @@ def _exercise_line(solution: str, alone: str, combined: difflib.SequenceMatcher[
 def _function_lines(source: str) -> dict[int, str]:
     """Line -> the qualified name of the innermost function around it."""
     wrapper = MetadataWrapper(cst.parse_module(source))
-    positions = wrapper.resolve(PositionProvider)
+    names = qualified_function_names(wrapper.module)
+    spans = [
+        (where.start.line, where.end.line, names[id(node)])
+        for node, where in wrapper.resolve(PositionProvider).items()
+        if isinstance(node, cst.FunctionDef)
+    ]
     lines: dict[int, str] = {}
-
-    class Walk(cst.CSTVisitor):
-        def __init__(self) -> None:
-            super().__init__()
-            self.stack: list[str] = []
-
-        def visit_ClassDef(self, node: cst.ClassDef) -> None:
-            self.stack.append(node.name.value)
-
-        def leave_ClassDef(self, original_node: cst.ClassDef) -> None:
-            self.stack.pop()
-
-        def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
-            self.stack.append(node.name.value)
-            where = positions[node]
-            for line in range(where.start.line, where.end.line + 1):
-                lines[line] = ".".join(self.stack)  # inner functions overwrite outer ones
-
-        def leave_FunctionDef(self, original_node: cst.FunctionDef) -> None:
-            self.stack.pop()
-
-    wrapper.visit(Walk())
+    for start, end, name in sorted(spans, key=lambda span: span[0] - span[1]):  # outermost first
+        for line in range(start, end + 1):
+            lines[line] = name  # inner functions overwrite outer ones
     return lines
 
 

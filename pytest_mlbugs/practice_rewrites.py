@@ -512,7 +512,8 @@ class _ExtractDenominators(cst.CSTTransformer):
 # renamed locals
 
 
-def _qualified_functions(module: cst.Module) -> dict[int, str]:
+def qualified_function_names(module: cst.Module) -> dict[int, str]:
+    """``id()`` of every function node -> its qualified name (``Class.method``, ``outer.inner``)."""
     names: dict[int, str] = {}
 
     class Walk(cst.CSTVisitor):
@@ -540,7 +541,7 @@ def _qualified_functions(module: cst.Module) -> dict[int, str]:
 def _rename_locals(module: cst.Module, *, seed: int, avoid: set[str]) -> cst.Module:
     wrapper = MetadataWrapper(module, unsafe_skip_copy=True)  # every node is fresh from a parse
     scopes = {s for s in wrapper.resolve(ScopeProvider).values() if isinstance(s, FunctionScope)}
-    functions = _qualified_functions(wrapper.module)
+    functions = qualified_function_names(wrapper.module)
     taken = identifiers(wrapper.module) | avoid | set(dir(builtins)) | set(keyword.kwlist)
     renamed: dict[int, str] = {}  # id(Name node) -> new spelling
     for scope in sorted(scopes, key=lambda s: functions.get(id(s.node), "")):

@@ -23,6 +23,7 @@ import pytest
 
 from pytest_mlbugs import options, practice_grading
 from pytest_mlbugs.atomicio import write_text_atomically
+from pytest_mlbugs.collection import owns_collection
 from pytest_mlbugs.practice import (
     DEFAULT_FOLDER,
     DIFFICULTY,
@@ -190,9 +191,6 @@ class PracticeSession:
             lines.append(f"fix the exercises in {folder}, then run `pytest {folder}` to grade them")
         return session
 
-    def _owns_collection(self) -> bool:
-        return self.config.args_source != pytest.Config.ArgsSource.ARGS
-
     # -- hooks --------------------------------------------------------------------------------
 
     def pytest_report_header(self, config: pytest.Config) -> list[str]:
@@ -204,18 +202,18 @@ class PracticeSession:
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_collection(self, session: pytest.Session) -> None:
-        if self.grading and self._owns_collection():
+        if self.grading and owns_collection(self.config):
             self.config.args[:] = [str(self.folder)]
 
     def pytest_ignore_collect(self, collection_path: Path, config: pytest.Config) -> bool | None:
-        if not self.grading and self._owns_collection() and collection_path != config.rootpath:
+        if not self.grading and owns_collection(self.config) and collection_path != config.rootpath:
             return True
         return None
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         lines = list(self.lines)
         # when this run graded the folder, the grading plugin prints its progress
-        if not (self.grading and self._owns_collection()):
+        if not (self.grading and owns_collection(self.config)):
             state = load_state(self.folder)
             lines += progress_lines(state) if state is not None else []
         if lines:

@@ -11,6 +11,7 @@ import pytest
 
 from pytest_mlbugs import options
 from pytest_mlbugs.atomicio import write_json_atomically
+from pytest_mlbugs.collection import MadeItems
 from pytest_mlbugs.extension_items import broken_mutator_items
 from pytest_mlbugs.generator import PlanError, plan_session
 from pytest_mlbugs.items import (
@@ -32,7 +33,7 @@ from pytest_mlbugs.runner import set_child_memory_limit
 PLUGIN_NAME = "mlbugs-session"
 
 
-class MlbugsSession:
+class MlbugsSession(MadeItems):
     def __init__(self, config: pytest.Config, registry: Registry, settings: options.Settings) -> None:
         self.config = config
         self.registry = registry
@@ -79,10 +80,6 @@ class MlbugsSession:
             loaded.append((name, path, module))
         return loaded
 
-    def _owns_collection(self) -> bool:
-        """Whether the run is ours alone: no test paths were given on the command line."""
-        return self.config.args_source != pytest.Config.ArgsSource.ARGS
-
     # -- hooks --------------------------------------------------------------------------------
 
     def pytest_report_header(self, config: pytest.Config) -> list[str]:
@@ -98,20 +95,7 @@ class MlbugsSession:
     def pytest_configure_node(self, node: Any) -> None:  # xdist: every worker gets our seed
         node.workerinput["mlbugs_seed"] = self.settings.seed
 
-    def pytest_ignore_collect(self, collection_path: Path, config: pytest.Config) -> bool | None:
-        if self._owns_collection() and collection_path != config.rootpath:
-            return True
-        return None
-
-    @pytest.hookimpl(trylast=True)
-    def pytest_collection_modifyitems(
-        self, session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
-    ) -> None:
-        if self._owns_collection():
-            items.clear()
-        items.extend(self._make_items(session))
-
-    def _make_items(self, session: pytest.Session) -> list[pytest.Item]:
+    def make_items(self, session: pytest.Session) -> list[pytest.Item]:
         settings = self.settings
         references = ReferenceChecks(
             [self.registry.components[name] for name in settings.components],
