@@ -23,6 +23,8 @@ import textwrap
 import time
 from pathlib import Path
 
+from bench_session import peak_rss_mb  # benchmarks run as scripts: their folder is on sys.path
+
 COUNTING_CONFTEST = textwrap.dedent(
     """
     import json
@@ -69,16 +71,6 @@ COUNTING_CONFTEST = textwrap.dedent(
 FIXED_DESCRIPTORS = 4
 
 
-def _vm_hwm_mb(pid: int) -> float | None:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        return None
-    return None
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=5000)
@@ -108,7 +100,7 @@ def main() -> int:
         process = subprocess.Popen(command, cwd=workdir, stdout=log, stderr=subprocess.STDOUT)
         peak = 0.0
         while process.poll() is None:
-            peak = max(peak, _vm_hwm_mb(process.pid) or 0.0)
+            peak = max(peak, peak_rss_mb(process.pid) or 0.0)
             time.sleep(0.2)
         wall = time.perf_counter() - started
         log.close()

@@ -22,7 +22,8 @@ import time
 from pathlib import Path
 
 
-def _peak_rss_mb(pid: int) -> float | None:
+def peak_rss_mb(pid: int) -> float | None:
+    """The process' peak resident memory so far (VmHWM), or ``None`` once it is gone."""
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
             if line.startswith("VmHWM:"):
@@ -48,7 +49,7 @@ def run_session(args: list[str], workdir: Path) -> dict[str, float]:
     process = subprocess.Popen(command, cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     peak = 0.0
     while process.poll() is None:
-        rss = _peak_rss_mb(process.pid)
+        rss = peak_rss_mb(process.pid)
         if rss is not None:
             peak = max(peak, rss)
         time.sleep(0.05)
