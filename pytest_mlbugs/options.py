@@ -32,6 +32,7 @@ TIMEOUT = "--mlbugs-timeout"
 ISOLATION = "--mlbugs-isolation"
 SHARD = "--mlbugs-shard"
 MEMORY_LIMIT = "--mlbugs-memory-limit"
+DEVICE = "--mlbugs-device"
 
 HELP = {
     SEED: "generate a session of buggy variants from this seed (a non-negative integer); "
@@ -48,6 +49,8 @@ HELP = {
     "'none' judges in-process under a timer",
     SHARD: "judge only shard I of N (1 <= I <= N) of the session's variants, for CI matrices; "
     "merge the shards' reports with python -m pytest_mlbugs.merge_reports",
+    DEVICE: "run the suites (references, variants, --mlbugs-impl) on this device: cpu (default), "
+    "cuda or cuda:N; where it does not exist the items are skipped, with the reason",
     MEMORY_LIMIT: "MiB of memory a forked variant may map beyond what it inherits "
     "(default 4096; 0 for no limit)",
 }
@@ -86,6 +89,8 @@ def add_options(parser: pytest.Parser) -> None:
     parser.addini("mlbugs_timeout", HELP[TIMEOUT], default=None)
     parser.addini("mlbugs_isolation", HELP[ISOLATION], default=None)
     parser.addini("mlbugs_memory_limit", HELP[MEMORY_LIMIT], default=None)
+    group.addoption(DEVICE, dest="mlbugs_device", metavar="DEVICE", default=None, help=HELP[DEVICE])
+    parser.addini("mlbugs_device", HELP[DEVICE], default=None)
 
 
 def requested(config: pytest.Config) -> bool:
@@ -105,6 +110,7 @@ def requested(config: pytest.Config) -> bool:
             opt.mlbugs_isolation is not None,
             opt.mlbugs_shard is not None,
             opt.mlbugs_memory_limit is not None,
+            getattr(opt, "mlbugs_device", None) is not None,
         )
     )
 
@@ -124,6 +130,8 @@ class Settings:
     #: ``(index, total)``, 1-based, or ``None`` for the whole session
     shard: tuple[int, int] | None = None
     memory_limit_mib: int = DEFAULT_MEMORY_LIMIT_MIB
+    #: ``--mlbugs-device``: "cpu", "cuda" or "cuda:N"
+    device: str = "cpu"
 
     @property
     def generates_variants(self) -> bool:
@@ -138,6 +146,8 @@ class Settings:
             parts.append(f"{MAX_BUGS}={self.max_bugs}")
         if self.shard is not None:
             parts.append(f"{SHARD}={self.shard[0]}/{self.shard[1]}")
+        if self.device != "cpu":
+            parts.append(f"{DEVICE}={self.device}")
         return " ".join(parts)
 
     def in_shard(self, ordinal: int) -> bool:
@@ -257,6 +267,21 @@ def parse_settings(
             what="MiB, e.g. 4096, or 0 for no limit",
         )
 
+    device = parse_device(_ini_or_option(config, getattr(opt, "mlbugs_device", None), "mlbugs_device"))
+    if device != "cpu":
+        if config.getoption("mlbugs_check_mutators", default=False):
+            raise pytest.UsageError(
+                f"{DEVICE}={device}: not supported with --mlbugs-check-mutators; leave it out"
+            )
+        # The references run in this process first, which starts CUDA here; a forked child
+        # cannot use CUDA after that, so variants are judged in-process on a GPU.
+        if str(_ini_or_option(config, opt.mlbugs_isolation, "mlbugs_isolation") or "none").strip() != "none":
+            raise pytest.UsageError(
+                f"{DEVICE}={device}: a forked child cannot use CUDA once this process has; "
+                f"use {ISOLATION}=none (the default with a CUDA device)"
+            )
+        isolation = "none"
+
     return Settings(
         seed=seed,
         seed_was_given=opt.mlbugs_seed is not None,
@@ -270,7 +295,22 @@ def parse_settings(
         isolation=isolation,
         shard=shard,
         memory_limit_mib=memory_limit_mib,
+        device=device,
     )
+
+
+_DEVICE = re.compile(r"cpu|cuda(?::([0-9]{1,4}))?")
+
+
+def parse_device(raw: Any) -> str:
+    """``cpu``, ``cuda`` or ``cuda:N`` (normalized); anything else is a usage error."""
+    if raw is None:
+        return "cpu"
+    text = str(raw).strip()
+    match = _DEVICE.fullmatch(text)
+    if match is None:
+        raise pytest.UsageError(f"{DEVICE}={raw}: unknown device; choose cpu, cuda or cuda:N (N a GPU index)")
+    return text if match.group(1) is None else f"cuda:{int(match.group(1))}"
 
 
 def parse_shard(raw: str) -> tuple[int, int]:

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from pytest_mlbugs import options
+from pytest_mlbugs import devices, options
 from pytest_mlbugs.atomicio import write_json_atomically
 from pytest_mlbugs.collection import MadeItems
 from pytest_mlbugs.extension_items import broken_mutator_items
@@ -40,11 +40,16 @@ class MlbugsSession(MadeItems):
         self.settings = settings
         self.results = Results()
         set_child_memory_limit(settings.memory_limit_mib)
+        # --mlbugs-device: set before anything is forked, so children inherit it; where the
+        # device does not exist every item is skipped with this reason (see make_items).
+        devices.set_device(settings.device)
+        self.device_missing = devices.unavailable_reason(settings.device)
+        self._without_device: set[int] = set()
         self.impls = self._load_impls()
         self.is_worker = hasattr(config, "workerinput")
         # Judge the next variant while this one finishes, where a core is free for it: not in
         # xdist workers, which already keep the cores busy.
-        self.prefetch = not self.is_worker and (os.cpu_count() or 1) > 1
+        self.prefetch = not self.is_worker and (os.cpu_count() or 1) > 1 and self.device_missing is None
         self._judged: list[JudgedItem] = []
 
     # -- set-up -------------------------------------------------------------------------------
@@ -123,7 +128,7 @@ class MlbugsSession(MadeItems):
                     )
                 )
         if not settings.generates_variants:
-            return made
+            return self._skip_without_device(made)
         broken: dict[str, str] = {}  # mutators left out of the plan: each becomes a failing item
         try:
             variants = plan_session(
@@ -166,7 +171,19 @@ class MlbugsSession(MadeItems):
                     run=run,
                 )
             )
+        return self._skip_without_device(made)
+
+    def _skip_without_device(self, made: list[pytest.Item]) -> list[pytest.Item]:
+        """Every item skipped, with the reason, when ``--mlbugs-device`` names a device this
+        machine lacks: not an error, and no verdict (nothing counts as survived)."""
+        if self.device_missing is not None:
+            self._without_device.update(id(item) for item in made)
         return made
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_setup(self, item: pytest.Item) -> None:
+        if id(item) in self._without_device:
+            pytest.skip(self.device_missing or "")
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> None:
@@ -185,6 +202,9 @@ class MlbugsSession(MadeItems):
                 self.results.add(value)
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if self.device_missing is not None:
+            terminalreporter.section(f"mlbugs {self.settings.header()}")
+            terminalreporter.write_line(f"every mlbugs item was skipped: {self.device_missing}")
         lines = summary_lines(self.results)
         if not lines:
             return

@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from pytest_mlbugs import devices
 from pytest_mlbugs.mutation import Layer
 from pytest_mlbugs.strategies.attention import AttentionCase, attention_cases
 from pytest_mlbugs.strategies.tensors import generator, normal
@@ -26,7 +27,7 @@ def build(impl: Any, case: AttentionCase, *, dropout: float = 0.0) -> Any:
     with torch.no_grad():  # non-zero biases, so that swapped projections cannot hide
         for name in ("q_proj", "k_proj", "v_proj", "out_proj"):
             getattr(module, name).bias.normal_()
-    return module
+    return devices.put(module)
 
 
 def inputs(case: AttentionCase) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -34,7 +35,7 @@ def inputs(case: AttentionCase) -> tuple[torch.Tensor, torch.Tensor, torch.Tenso
     query = normal(gen, (case.batch, case.q_len, case.d_model))
     key = normal(gen, (case.batch, case.kv_len, case.d_model))
     value = normal(gen, (case.batch, case.kv_len, case.d_model))
-    return query, key, value
+    return devices.put(query), devices.put(key), devices.put(value)
 
 
 def expected_output(module: Any, case: AttentionCase, query, key, value, mask) -> torch.Tensor:
@@ -94,7 +95,7 @@ def matches_nn_multihead_attention(impl: Any, case: AttentionCase) -> None:
     """With its weights copied into nn.MultiheadAttention (whose masks mean the opposite:
     True = blocked), the module computes something else."""
     module = build(impl, case).eval()
-    reference = nn.MultiheadAttention(case.d_model, case.num_heads, batch_first=True).eval()
+    reference = devices.put(nn.MultiheadAttention(case.d_model, case.num_heads, batch_first=True).eval())
     copy_into_nn_multihead_attention(reference, module)
     query, key, value = inputs(case)
     mask = case.make_mask()
@@ -116,11 +117,11 @@ def causal_mask_hides_the_future(impl: Any, case: AttentionCase) -> None:
     length = case.q_len
     module = build(impl, case).eval()
     gen = generator(case.seed)
-    x = normal(gen, (case.batch, length, case.d_model))
-    causal = torch.tril(torch.ones(length, length, dtype=torch.bool))
+    x = devices.put(normal(gen, (case.batch, length, case.d_model)))
+    causal = torch.tril(torch.ones(length, length, dtype=torch.bool, **devices.kwargs()))
     cut = length // 2
     changed = x.clone()
-    changed[:, cut + 1 :] = normal(gen, changed[:, cut + 1 :].shape)
+    changed[:, cut + 1 :] = devices.put(normal(gen, changed[:, cut + 1 :].shape))
     with torch.no_grad():
         before = module(x, x, x, mask=causal)[:, : cut + 1]
         after = module(changed, changed, changed, mask=causal)[:, : cut + 1]

@@ -15,6 +15,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from pytest_mlbugs import devices
 from pytest_mlbugs.mutation import Layer
 from pytest_mlbugs.properties.attention import copy_into_nn_multihead_attention
 from pytest_mlbugs.strategies.decoder import DecoderCase, decoder_cases
@@ -51,14 +52,14 @@ def build(impl: Any, case: DecoderCase, *, dropout: float = 0.0) -> Any:
         for parameter in module.parameters():
             if parameter.dim() == 1:
                 parameter.normal_()
-    return module
+    return devices.put(module)
 
 
 def inputs(case: DecoderCase) -> tuple[torch.Tensor, torch.Tensor]:
     gen = generator(case.seed)
     x = normal(gen, (case.batch, case.tgt_len, case.d_model))
     memory = normal(gen, (case.batch, case.src_len, case.d_model))
-    return x, memory
+    return devices.put(x), devices.put(memory)
 
 
 def oracle(module: Any, case: DecoderCase) -> nn.TransformerDecoderLayer:
@@ -71,6 +72,7 @@ def oracle(module: Any, case: DecoderCase) -> nn.TransformerDecoderLayer:
         batch_first=True,
         norm_first=True,
     )
+    reference = devices.put(reference)
     copy_into_nn_multihead_attention(reference.self_attn, module.self_attn)
     copy_into_nn_multihead_attention(reference.multihead_attn, module.cross_attn)
     reference.norm1, reference.norm2, reference.norm3 = module.norm1, module.norm2, module.norm3
@@ -164,7 +166,7 @@ def causal_self_attention_hides_the_future(impl: Any, case: DecoderCase) -> None
     x, memory = inputs(case)
     cut = (case.tgt_len - 1) // 2
     changed = x.clone()
-    changed[:, cut + 1 :] = normal(generator(case.seed + 2), changed[:, cut + 1 :].shape)
+    changed[:, cut + 1 :] = devices.put(normal(generator(case.seed + 2), changed[:, cut + 1 :].shape))
     with torch.no_grad():
         before = run(module, case, x, memory)[:, : cut + 1]
         after = run(module, case, changed, memory)[:, : cut + 1]
@@ -198,7 +200,7 @@ def cross_attention_ignores_masked_encoder_positions(impl: Any, case: DecoderCas
     allowed = case.make_cross_mask()
     assert allowed is not None
     blocked = ~allowed.reshape(case.batch, case.src_len, 1)
-    noise = normal(generator(case.seed + 3), memory.shape, scale=3.0)
+    noise = devices.put(normal(generator(case.seed + 3), memory.shape, scale=3.0))
     changed = torch.where(blocked, noise, memory)
     with torch.no_grad():
         before = run(module, case, x, memory)
@@ -254,7 +256,7 @@ def gradients_match_nn_transformer_decoder_layer(impl: Any, case: DecoderCase) -
     layer with the same weights: something is detached or computed outside autograd."""
     module = build(impl, case).eval()
     x, memory = inputs(case)
-    weights = normal(generator(case.seed + 4), x.shape)
+    weights = devices.put(normal(generator(case.seed + 4), x.shape))
     grads = []
     for forward in (run, lambda m, c, a, b: expected_output(m, c, a, b)):
         x_leaf = x.clone().requires_grad_(True)

@@ -6,6 +6,7 @@ from typing import Any
 
 import torch
 
+from pytest_mlbugs import devices
 from pytest_mlbugs.mutation import Layer
 from pytest_mlbugs.strategies.kv_cache import CacheCase, cache_cases
 from pytest_mlbugs.strategies.tensors import generator, normal
@@ -18,8 +19,14 @@ RICH = CacheCase(batch=2, spare_rows=1, num_heads=2, head_dim=3, chunks=(2, 1, 2
 ROOMY = CacheCase(batch=1, spare_rows=2, num_heads=3, head_dim=2, chunks=(1, 3), spare_positions=2, seed=2)
 
 
-def build(impl: Any, case: CacheCase, *, dtype: torch.dtype = torch.float32) -> Any:
+def make(impl: Any, case: CacheCase, *, dtype: torch.dtype = torch.float32) -> Any:
+    """The cache as the contract builds it, on the default device."""
     return impl.KVCache(case.max_batch_size, case.max_seq_len, case.num_heads, case.head_dim, dtype=dtype)
+
+
+def build(impl: Any, case: CacheCase, *, dtype: torch.dtype = torch.float32) -> Any:
+    """The cache on the session's device."""
+    return devices.put(make(impl, case, dtype=dtype))
 
 
 def chunks(case: CacheCase, *, dtype: torch.dtype = torch.float32, seed_offset: int = 0):
@@ -27,7 +34,7 @@ def chunks(case: CacheCase, *, dtype: torch.dtype = torch.float32, seed_offset: 
     gen = generator(case.seed + seed_offset)
     for length in case.chunks:
         shape = (case.batch, case.num_heads, length, case.head_dim)
-        yield normal(gen, shape, dtype=dtype), normal(gen, shape, dtype=dtype)
+        yield devices.put(normal(gen, shape, dtype=dtype)), devices.put(normal(gen, shape, dtype=dtype))
 
 
 def assert_decodes_incrementally(cache: Any, case: CacheCase, pairs) -> None:
@@ -119,11 +126,17 @@ def overflow_raises_and_leaves_the_cache_unchanged(impl: Any, case: CacheCase) -
     room = case.max_seq_len - cache.current_length
     too_long = (case.batch, case.num_heads, room + 1, case.head_dim)
     assert_refused(
-        cache, normal(gen, too_long), normal(gen, too_long), f"writing {room + 1} positions into {room} free"
+        cache,
+        devices.put(normal(gen, too_long)),
+        devices.put(normal(gen, too_long)),
+        f"writing {room + 1} positions into {room} free",
     )
     too_wide = (case.max_batch_size + 1, case.num_heads, 1, case.head_dim)
     assert_refused(
-        cache, normal(gen, too_wide), normal(gen, too_wide), f"a batch of {case.max_batch_size + 1} rows"
+        cache,
+        devices.put(normal(gen, too_wide)),
+        devices.put(normal(gen, too_wide)),
+        f"a batch of {case.max_batch_size + 1} rows",
     )
     # the refused updates left a cache that still decodes correctly
     k_all, v_all = cache.update(last_k, last_v)
@@ -167,7 +180,7 @@ def storage_follows_the_module_device(impl: Any, case: CacheCase) -> None:
     assert {"k_cache", "v_cache"} <= set(buffers), f"buffers are {sorted(buffers)}, not k_cache and v_cache"
     moved = build(impl, case).to("meta")
     with torch.device("meta"):
-        created = build(impl, case)
+        created = make(impl, case)  # not put: the default device is what is checked
     for where, meta_cache in (("after .to('meta')", moved), ("built under torch.device('meta')", created)):
         for name in ("k_cache", "v_cache"):
             device = getattr(meta_cache, name).device

@@ -7,6 +7,7 @@ from typing import Any
 import torch
 from hypothesis import strategies as st
 
+from pytest_mlbugs import devices
 from pytest_mlbugs.mutation import Layer
 from pytest_mlbugs.strategies.masks import PaddingCase, padding_cases
 from pytest_mlbugs.suite import Suite
@@ -25,8 +26,9 @@ def lengths() -> st.SearchStrategy[int]:
 
 
 def lower_triangle(length: int) -> torch.Tensor:
-    """The causal mask by its definition: query t may see key s when s <= t."""
-    positions = torch.arange(length)
+    """The causal mask by its definition: query t may see key s when s <= t (on the session's
+    device)."""
+    positions = torch.arange(length, **devices.kwargs())
     return positions[:, None] >= positions[None, :]
 
 
@@ -46,10 +48,10 @@ def assert_bool_mask(mask: Any, shape: tuple[int, ...], what: str) -> None:
 def causal_mask_is_lower_triangular(impl: Any, seq_len: int) -> None:
     """The causal mask is not ``torch.tril(ones).bool()``: it lets a query see the future,
     hides its own position, is transposed, or is not boolean (True = may attend)."""
-    mask = impl.create_causal_mask(seq_len)
+    mask = impl.create_causal_mask(seq_len, **devices.kwargs())
     assert_bool_mask(mask, (seq_len, seq_len), "create_causal_mask(T)")
-    expected = lower_triangle(seq_len)
-    assert torch.equal(mask.cpu(), expected), f"create_causal_mask({seq_len}) =\n{mask.int()}"
+    expected = devices.to_cpu(lower_triangle(seq_len))
+    assert torch.equal(devices.to_cpu(mask), expected), f"create_causal_mask({seq_len}) =\n{mask.int()}"
 
 
 @SUITE.property(
@@ -122,7 +124,8 @@ def masks_compose_into_the_decoder_mask(impl: Any, case: PaddingCase) -> None:
     input_ids = case.make_input_ids()
     length = case.seq_len
     combined = impl.combine_masks(
-        impl.create_causal_mask(length), impl.create_padding_mask(input_ids, case.pad_token_id)
+        impl.create_causal_mask(length, **devices.kwargs()),
+        impl.create_padding_mask(input_ids, case.pad_token_id),
     )
     assert_bool_mask(combined, (case.batch, 1, length, length), "the combined decoder mask")
     expected = lower_triangle(length) & (input_ids != case.pad_token_id)[:, None, None, :]

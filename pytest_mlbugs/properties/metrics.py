@@ -7,6 +7,7 @@ from typing import Any
 
 import torch
 
+from pytest_mlbugs import devices
 from pytest_mlbugs.mutation import Layer
 from pytest_mlbugs.strategies.metrics import (
     BinaryCase,
@@ -98,9 +99,9 @@ def binary_accuracy_thresholds_probabilities(impl: Any, case: BinaryCase) -> Non
 )
 def probability_at_the_threshold_counts_as_positive(impl: Any) -> None:
     """A logit of 0 (probability exactly 0.5) with threshold 0.5 was not counted as positive."""
-    logits = torch.tensor([0.0, 0.0, -2.0, 2.0])
-    assert impl.binary_accuracy(logits, torch.tensor([1.0, 1.0, 0.0, 1.0])) == 1.0
-    assert impl.binary_accuracy(logits, torch.tensor([0.0, 0.0, 0.0, 1.0])) == 0.5
+    logits = devices.tensor([0.0, 0.0, -2.0, 2.0])
+    assert impl.binary_accuracy(logits, devices.tensor([1.0, 1.0, 0.0, 1.0])) == 1.0
+    assert impl.binary_accuracy(logits, devices.tensor([0.0, 0.0, 0.0, 1.0])) == 0.5
 
 
 @SUITE.property(
@@ -173,8 +174,8 @@ def masked_mean_ignores_the_padding(impl: Any, case: MaskCase) -> None:
 def f1_is_finite_when_a_class_is_never_predicted(impl: Any, case: ClassificationCase) -> None:
     """f1_score is NaN or not a fraction when a class appears only in the labels (precision
     0/0) or only in the predictions (recall 0/0): a zero count was divided by."""
-    labels = torch.tensor([0, 0, 1, 1, 2])
-    preds = torch.tensor([1, 0, 1, 3, 1])  # class 2 never predicted, class 3 never labelled
+    labels = devices.tensor([0, 0, 1, 1, 2])
+    preds = devices.tensor([1, 0, 1, 3, 1])  # class 2 never predicted, class 3 never labelled
     for average in ("macro", "micro"):
         value = assert_fraction(impl.f1_score(preds, labels, 5, average=average), f"{average} f1_score")
         assert math.isfinite(value)

@@ -8,6 +8,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from pytest_mlbugs import devices
 from pytest_mlbugs.mutation import Layer
 from pytest_mlbugs.strategies.normalization import LayerNormCase, PredictCase, layernorm_cases, predict_cases
 from pytest_mlbugs.strategies.tensors import generator, normal
@@ -28,12 +29,12 @@ RTOL = 1e-4
 def _randomized_pair(impl: Any, case: LayerNormCase) -> tuple[nn.Module, nn.LayerNorm]:
     """The implementation and nn.LayerNorm with the same random weight and bias: with the
     initial ones and zeros a swapped or missing affine step would not show."""
-    module = impl.LayerNorm(case.d_model, eps=case.eps)
-    reference = nn.LayerNorm(case.d_model, eps=case.eps)
+    module = devices.put(impl.LayerNorm(case.d_model, eps=case.eps))
+    reference = devices.put(nn.LayerNorm(case.d_model, eps=case.eps))
     gen = generator(case.seed + 1)
     with torch.no_grad():
         for name in ("weight", "bias"):
-            value = normal(gen, (case.d_model,))
+            value = devices.put(normal(gen, (case.d_model,)))
             getattr(module, name).copy_(value)
             getattr(reference, name).copy_(value)
     return module, reference
@@ -58,7 +59,7 @@ def layernorm_matches_nn_layernorm(impl: Any, case: LayerNormCase) -> None:
     x_actual, x_expected = x.clone().requires_grad_(), x.clone().requires_grad_()
     actual, expected = module(x_actual), reference(x_expected)
     torch.testing.assert_close(actual, expected, atol=ATOL, rtol=RTOL)
-    upstream = normal(generator(case.seed + 2), expected.shape)
+    upstream = devices.put(normal(generator(case.seed + 2), expected.shape))
     (actual * upstream).sum().backward()
     (expected * upstream).sum().backward()
     torch.testing.assert_close(x_actual.grad, x_expected.grad, atol=1e-4, rtol=1e-3)
@@ -88,7 +89,9 @@ def _model_with_mode_dependent_layers(case: PredictCase) -> nn.Module:
     """Train mode shows at once: Dropout(p=1) zeroes everything, batch norm uses the batch
     statistics and moves its running statistics."""
     torch.manual_seed(case.seed)
-    return nn.Sequential(nn.Linear(case.features, 4), nn.BatchNorm1d(4), nn.Dropout(p=1.0), nn.Linear(4, 2))
+    return devices.put(
+        nn.Sequential(nn.Linear(case.features, 4), nn.BatchNorm1d(4), nn.Dropout(p=1.0), nn.Linear(4, 2))
+    )
 
 
 @SUITE.property(

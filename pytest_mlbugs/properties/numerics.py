@@ -8,6 +8,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from pytest_mlbugs import devices
 from pytest_mlbugs.mutation import Layer
 from pytest_mlbugs.strategies.numerics import LogitsCase, logits_cases
 from pytest_mlbugs.strategies.tensors import generator
@@ -164,7 +165,7 @@ def ignored_targets_do_not_count(impl: Any, case: LogitsCase) -> None:
     """cross_entropy changed when the ignored rows were dropped or their logits changed: the
     positions marked ignore_index still enter the sum or the count of the mean."""
     x, targets = case.logits(), case.targets()
-    kept = torch.tensor(counted_rows(case, targets))
+    kept = devices.tensor(counted_rows(case, targets))
     loss = call_cross_entropy(impl, x, targets, case)
     torch.testing.assert_close(loss, call_cross_entropy(impl, x[kept], targets[kept], case), **TOLERANCE)
     ignored = targets == case.ignore_index
@@ -183,7 +184,9 @@ def finite_at_extreme_logits(impl: Any, case: LogitsCase) -> None:
     """A function returned inf or NaN for float32 logits of +-1e4, which the contract allows:
     an exp of an unshifted logit overflowed or a log of an underflowed probability is -inf."""
     gen = generator(case.seed + 3)
-    signs = torch.where(torch.rand((case.batch, case.classes), generator=gen) < 0.5, EXTREME, -EXTREME)
+    signs = devices.put(
+        torch.where(torch.rand((case.batch, case.classes), generator=gen) < 0.5, EXTREME, -EXTREME)
+    )
     x = torch.cat([signs, case.logits()])  # extremes and ordinary rows side by side
     targets = torch.cat([case.targets(), case.targets()])
     binary_targets = torch.cat([case.binary_targets(), case.binary_targets()])
@@ -303,9 +306,10 @@ def losses_carry_the_gradients_of_torch(impl: Any, case: LogitsCase) -> None:
     max_examples=MAX_EXAMPLES,
 )
 def half_precision_agrees_with_float32(impl: Any, case: LogitsCase) -> None:
-    """On float16 and bfloat16 logits of at most +-60 (CPU), a function is not finite or far
-    from the float32 result on the same values: an overflow in reduced precision (an exp of a
-    large logit, a huge fill value) or a computation that needs float32 range."""
+    """On float16 and bfloat16 logits of at most +-60 (on the session's device), a function is
+    not finite or far from the float32 result on the same values: an overflow in reduced
+    precision (an exp of a large logit, a huge fill value) or a computation that needs float32
+    range."""
     x32, targets, binary_targets = case.logits(limit=60.0), case.targets(), case.binary_targets()
     for dtype, tolerance in HALF_TOLERANCE.items():
         low = x32.to(dtype)

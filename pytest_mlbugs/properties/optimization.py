@@ -10,6 +10,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from pytest_mlbugs import devices
 from pytest_mlbugs.mutation import Layer
 from pytest_mlbugs.reference_impls.normalization import LayerNorm as ContractLayerNorm
 from pytest_mlbugs.strategies.optimization import (
@@ -70,7 +71,7 @@ def build_optimizer_sorts_parameters_into_two_groups(impl: Any, case: OptimizerC
     biases and normalization parameters, or a trainable parameter is missing or listed
     twice, or a frozen one is included."""
     torch.manual_seed(case.seed)
-    model = _Model(case.width)
+    model = devices.put(_Model(case.width))
     optimizer = impl.build_optimizer(model, case.lr, case.weight_decay)
     assert isinstance(optimizer, torch.optim.AdamW), f"got {type(optimizer).__name__}, not AdamW"
     groups = optimizer.param_groups
@@ -114,8 +115,8 @@ def _accumulation_model(case: AccumulationCase) -> nn.Module:
     torch.manual_seed(case.seed)
     frozen = nn.Linear(case.features, case.features).requires_grad_(False)
     model = nn.Sequential(frozen, nn.Linear(case.features, 4), nn.Tanh(), nn.Linear(4, case.NUM_CLASSES))
-    model = model.double()
-    stale = normal(generator(case.seed + 2), (2, case.features), dtype=torch.float64)
+    model = devices.put(model.double())
+    stale = devices.put(normal(generator(case.seed + 2), (2, case.features), dtype=torch.float64))
     model(stale).pow(2).sum().backward()  # leftover gradients must not reach the first step
     return model
 

@@ -6,6 +6,7 @@ from typing import Any
 
 import torch
 
+from pytest_mlbugs import devices
 from pytest_mlbugs.mutation import Layer
 from pytest_mlbugs.strategies.positional import PositionalCase, positional_cases
 from pytest_mlbugs.strategies.tensors import generator, normal
@@ -26,22 +27,23 @@ DEFAULT_MAX_LEN = 5000
 
 
 def closed_form(max_len: int, d_model: int) -> torch.Tensor:
-    """The sinusoidal table (1, max_len, d_model), in float64 and then rounded to float32."""
+    """The sinusoidal table (1, max_len, d_model), in float64 on the CPU, then rounded to
+    float32 and put on the session's device."""
     position = torch.arange(max_len, dtype=torch.float64).unsqueeze(1)
     frequency = torch.pow(10000.0, -torch.arange(0, d_model, 2, dtype=torch.float64) / d_model)
     table = torch.empty(max_len, d_model, dtype=torch.float64)
     table[:, 0::2] = torch.sin(position * frequency)
     table[:, 1::2] = torch.cos(position * frequency)
-    return table.to(torch.float32).unsqueeze(0)
+    return devices.put(table.to(torch.float32).unsqueeze(0))
 
 
 def build(impl: Any, case: PositionalCase, *, dropout: float = 0.0) -> Any:
     torch.manual_seed(case.seed)
-    return impl.PositionalEncoding(case.d_model, max_len=case.max_len, dropout=dropout)
+    return devices.put(impl.PositionalEncoding(case.d_model, max_len=case.max_len, dropout=dropout))
 
 
 def inputs(case: PositionalCase) -> torch.Tensor:
-    return normal(generator(case.seed), (case.batch, case.seq_len, case.d_model))
+    return devices.put(normal(generator(case.seed), (case.batch, case.seq_len, case.d_model)))
 
 
 @SUITE.property(
@@ -87,7 +89,7 @@ def far_positions_match_the_closed_form(impl: Any) -> None:
     """With the default ``max_len`` the table drifts from the closed form by more than 1e-3 at
     far positions (float32 angles computed carelessly), or the default is not 5000."""
     d_model = 16
-    table = impl.PositionalEncoding(d_model).pe.detach()
+    table = devices.put(impl.PositionalEncoding(d_model)).pe.detach()
     assert tuple(table.shape) == (1, DEFAULT_MAX_LEN, d_model), f"pe has shape {tuple(table.shape)}"
     error = (table - closed_form(DEFAULT_MAX_LEN, d_model)).abs()
     worst = int(error.flatten().argmax())

@@ -7,6 +7,7 @@ import dataclasses
 import torch
 from hypothesis import strategies as st
 
+from pytest_mlbugs import devices
 from pytest_mlbugs.strategies.tensors import bernoulli_mask, generator, seeds
 
 
@@ -26,7 +27,8 @@ class AttentionCase:
         return self.num_heads * self.head_dim
 
     def make_mask(self) -> torch.Tensor | None:
-        """A boolean mask (True = may attend) in which every query row keeps a key."""
+        """A boolean mask (True = may attend) in which every query row keeps a key, on the
+        session's device."""
         if self.mask == "none":
             return None
         shape = {
@@ -34,12 +36,12 @@ class AttentionCase:
             "keys": (self.batch, 1, 1, self.kv_len),
             "square": (self.q_len, self.kv_len),
         }[self.mask]
-        return allowed_mask(self.seed + 1, shape)
+        return devices.put(allowed_mask(self.seed + 1, shape))
 
 
 def allowed_mask(seed: int, shape: tuple[int, ...]) -> torch.Tensor:
     """A random boolean mask (True = may attend) with at least one True in every row (last axis):
-    the output of a query with no allowed key is unspecified by the contract."""
+    the output of a query with no allowed key is unspecified by the contract. On the CPU."""
     gen = generator(seed)
     mask = bernoulli_mask(gen, shape)
     keep = torch.randint(0, shape[-1], shape[:-1], generator=gen)

@@ -7,6 +7,7 @@ import dataclasses
 import torch
 from hypothesis import strategies as st
 
+from pytest_mlbugs import devices
 from pytest_mlbugs.strategies.tensors import generator, normal, seeds
 
 
@@ -29,7 +30,7 @@ class SplitCase:
         X = normal(gen, (self.rows, self.features))
         X[:, 0] = torch.arange(self.rows, dtype=X.dtype)
         y = torch.randperm(self.rows, generator=gen) + 10
-        return X, y
+        return devices.put(X), devices.put(y)
 
 
 def split_cases(
@@ -69,7 +70,7 @@ class ScaleCase:
         X_test = normal(gen, (self.test_rows, self.features)) * scale + offset
         if self.constant_column >= 0:
             X_train[:, self.constant_column] = 3.0
-        return X_train, X_test
+        return devices.put(X_train), devices.put(X_test)
 
 
 def scale_cases(

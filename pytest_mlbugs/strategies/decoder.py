@@ -7,6 +7,7 @@ import dataclasses
 import torch
 from hypothesis import strategies as st
 
+from pytest_mlbugs import devices
 from pytest_mlbugs.strategies.attention import allowed_mask
 from pytest_mlbugs.strategies.tensors import seeds
 
@@ -33,7 +34,7 @@ class DecoderCase:
         """The causal mask (True on and below the diagonal), or ``None``."""
         if self.self_mask == "none":
             return None
-        return torch.tril(torch.ones(self.tgt_len, self.tgt_len, dtype=torch.bool))
+        return devices.put(torch.tril(torch.ones(self.tgt_len, self.tgt_len, dtype=torch.bool)))
 
     def make_cross_mask(self) -> torch.Tensor | None:
         """A boolean mask (True = may attend) in which every decoder position keeps a key."""
@@ -43,7 +44,7 @@ class DecoderCase:
             "keys": (self.batch, 1, 1, self.src_len),
             "full": (self.batch, 1, self.tgt_len, self.src_len),
         }[self.cross_mask]
-        return allowed_mask(self.seed + 1, shape)
+        return devices.put(allowed_mask(self.seed + 1, shape))
 
 
 def decoder_cases(

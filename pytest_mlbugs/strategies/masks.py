@@ -7,6 +7,7 @@ import dataclasses
 import torch
 from hypothesis import strategies as st
 
+from pytest_mlbugs import devices
 from pytest_mlbugs.strategies.tensors import generator, seeds
 
 
@@ -31,7 +32,7 @@ class PaddingCase:
         lengths = torch.randint(1, self.seq_len, (self.batch,), generator=gen)
         for row in range(1, self.batch):
             ids[row, int(lengths[row]) :] = self.pad_token_id
-        return ids
+        return devices.put(ids)
 
 
 def padding_cases(

@@ -7,6 +7,7 @@ import dataclasses
 import torch
 from hypothesis import strategies as st
 
+from pytest_mlbugs import devices
 from pytest_mlbugs.strategies.tensors import bernoulli_mask, generator, normal, seeds
 
 #: probability thresholds whose logit lies between two multiples of 1/4 (see BinaryCase)
@@ -34,19 +35,25 @@ class ClassificationCase:
         """(batch, num_classes) scores without ties whose argmax is :meth:`preds`."""
         gen = generator(self.seed)
         scores = torch.rand((self.batch, self.num_classes), generator=gen).argsort(dim=-1).float()
-        return scores.scatter(-1, self.preds().unsqueeze(-1), float(self.num_classes))
+        return devices.put(scores.scatter(-1, self._preds().unsqueeze(-1), float(self.num_classes)))
 
     def labels(self) -> torch.Tensor:
+        return devices.put(self._labels())
+
+    def preds(self) -> torch.Tensor:
+        """About half of the predictions copy the label (so that true positives exist)."""
+        return devices.put(self._preds())
+
+    def _labels(self) -> torch.Tensor:
         gen = generator(self.seed + 1)
         high = self.classes - 1 if self.skewed else self.classes
         return torch.randint(0, high, (self.batch,), generator=gen)
 
-    def preds(self) -> torch.Tensor:
-        """About half of the predictions copy the label (so that true positives exist)."""
+    def _preds(self) -> torch.Tensor:
         gen = generator(self.seed + 2)
         low = 1 if self.skewed else 0
         guesses = torch.randint(low, self.classes, (self.batch,), generator=gen)
-        labels = self.labels()
+        labels = self._labels()
         copy = (torch.rand((self.batch,), generator=gen) < 0.5) & (labels >= low)
         return torch.where(copy, labels, guesses)
 
@@ -84,11 +91,11 @@ class BinaryCase:
     def logits(self) -> torch.Tensor:
         gen = generator(self.seed)
         quarters = torch.randint(-12, 13, self.shape, generator=gen).float() / 4
-        return quarters.flatten().index_fill(0, torch.tensor([0]), 0.0).view(self.shape)
+        return devices.put(quarters.flatten().index_fill(0, torch.tensor([0]), 0.0).view(self.shape))
 
     def labels(self) -> torch.Tensor:
         """Float 0/1 labels, as a data loader gives them for a BCE loss."""
-        return bernoulli_mask(generator(self.seed + 1), self.shape).float()
+        return devices.put(bernoulli_mask(generator(self.seed + 1), self.shape).float())
 
 
 def binary_cases(*, max_batch: int = 8, max_width: int = 3) -> st.SearchStrategy[BinaryCase]:
@@ -126,17 +133,20 @@ class MaskCase:
 
     def mask(self) -> torch.Tensor:
         """Random padding positions; the very first position is always kept."""
-        gen = generator(self.seed + 1)
-        mask = bernoulli_mask(gen, self.mask_shape, p=0.6)
-        mask.view(-1)[0] = True
-        return mask
+        return devices.put(self._mask())
 
     def values(self, *, padding: float = 1e3) -> torch.Tensor:
         gen = generator(self.seed)
         values = normal(gen, self.values_shape) + 2.0  # a mean far from zero
-        mask = self.mask()
+        mask = self._mask()
         covered = mask.reshape(mask.shape + (1,) * (values.ndim - mask.ndim)).expand_as(values)
-        return torch.where(covered, values, torch.full_like(values, padding))
+        return devices.put(torch.where(covered, values, torch.full_like(values, padding)))
+
+    def _mask(self) -> torch.Tensor:
+        gen = generator(self.seed + 1)
+        mask = bernoulli_mask(gen, self.mask_shape, p=0.6)
+        mask.view(-1)[0] = True
+        return mask
 
 
 def mask_cases(

@@ -7,6 +7,7 @@ import dataclasses
 import torch
 from hypothesis import strategies as st
 
+from pytest_mlbugs import devices
 from pytest_mlbugs.strategies.tensors import generator, normal, seeds
 
 
@@ -31,7 +32,7 @@ class LayerNormCase:
         x = x * (torch.rand((self.batch, self.length, 1), generator=gen) * 3 + 0.2)
         x = x + normal(gen, (self.batch, self.length, 1), scale=2.0)
         x[0, 0] = x[0, 0] * 1e-3  # centred at 0: no float32 cancellation in x - mean
-        return x
+        return devices.put(x)
 
 
 def layernorm_cases(
@@ -60,7 +61,7 @@ class PredictCase:
     seed: int
 
     def make_input(self) -> torch.Tensor:
-        return normal(generator(self.seed), (self.batch, self.features), scale=2.0)
+        return devices.put(normal(generator(self.seed), (self.batch, self.features), scale=2.0))
 
 
 def predict_cases(*, max_batch: int = 5, max_features: int = 6) -> st.SearchStrategy[PredictCase]:

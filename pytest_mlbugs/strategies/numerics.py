@@ -7,6 +7,7 @@ import dataclasses
 import torch
 from hypothesis import strategies as st
 
+from pytest_mlbugs import devices
 from pytest_mlbugs.strategies.tensors import generator, seeds
 
 
@@ -33,7 +34,7 @@ class LogitsCase:
         """(batch, classes) float32 logits, no entry beyond ``limit`` in absolute value."""
         gen = generator(self.seed)
         unit = torch.rand((self.batch, self.classes), generator=gen) * 2 - 1
-        return unit * self.row_scales(limit=limit)
+        return devices.put(unit * self.row_scales(limit=limit))
 
     def targets(self) -> torch.Tensor:
         """(batch,) int64 class indices; ``ignored`` of them set to ``ignore_index``. The
@@ -44,14 +45,16 @@ class LogitsCase:
         targets = torch.tensor(allowed)[picks]
         ignored_rows = torch.randperm(self.batch, generator=gen)[: self.ignored]
         targets[ignored_rows] = self.ignore_index
-        return targets
+        return devices.put(targets)
 
     def binary_targets(self) -> torch.Tensor:
         """(batch, classes) float32 targets in [0, 1]: hard 0/1 and soft (smoothed) labels."""
         gen = generator(self.seed + 2)
         hard = (torch.rand((self.batch, self.classes), generator=gen) < 0.5).float()
         soft = torch.rand((self.batch, self.classes), generator=gen)
-        return torch.where(torch.rand((self.batch, self.classes), generator=gen) < 0.5, hard, soft)
+        return devices.put(
+            torch.where(torch.rand((self.batch, self.classes), generator=gen) < 0.5, hard, soft)
+        )
 
 
 def logits_cases(

@@ -7,6 +7,7 @@ import dataclasses
 import torch
 from hypothesis import strategies as st
 
+from pytest_mlbugs import devices
 from pytest_mlbugs.strategies.tensors import generator, normal, seeds
 
 
@@ -58,7 +59,7 @@ class AccumulationCase:
         """Micro-batches of float64 inputs and class labels, of the sizes above."""
         gen = generator(self.seed + 1)
         return [
-            (
+            devices.put_all(
                 normal(gen, (size, self.features), dtype=torch.float64),
                 torch.randint(0, self.NUM_CLASSES, (size,), generator=gen),
             )

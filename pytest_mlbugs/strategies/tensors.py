@@ -2,7 +2,9 @@
 
 Hypothesis draws shapes and a seed rather than tensors, so a counterexample reads as
 ``AttentionCase(batch=2, ..., seed=7)`` and every tensor is pinned: float32, CPU, strided,
-``requires_grad=False``, finite, reproducible from the seed alone.
+``requires_grad=False``, finite, reproducible from the seed alone. The helpers here always draw
+on the CPU; a case's ``make_*`` methods then put the result on the session's device
+(:mod:`pytest_mlbugs.devices`), so the numbers are the same on every device.
 """
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
+from pytest_mlbugs import devices
 from pytest_mlbugs.strategies.tensors import generator, normal, seeds
 
 
@@ -79,7 +80,8 @@ def loop_cases(
 
 
 def make_model(case: LoopCase, *, dropout: float = 0.0, batch_norm: bool = False) -> nn.Sequential:
-    """``Linear -> [BatchNorm1d] -> Tanh -> Dropout -> Linear``, initialized from ``case.seed``.
+    """``Linear -> [BatchNorm1d] -> Tanh -> Dropout -> Linear``, initialized from ``case.seed``
+    (on the CPU, so the weights are the same everywhere) and put on the session's device.
 
     With ``batch_norm`` the running statistics are randomized, so that train-mode batch
     statistics and eval-mode running statistics give visibly different outputs.
@@ -94,7 +96,7 @@ def make_model(case: LoopCase, *, dropout: float = 0.0, batch_norm: bool = False
         norm.running_var.copy_(torch.rand(case.hidden, generator=gen) + 0.5)
         layers.append(norm)
     layers += [nn.Tanh(), nn.Dropout(dropout), nn.Linear(case.hidden, case.out_features)]
-    return nn.Sequential(*layers)
+    return devices.put(nn.Sequential(*layers))
 
 
 def make_batches(
@@ -111,7 +113,7 @@ def make_batches(
             targets = torch.randint(0, case.out_features, (size,), generator=gen)
         else:
             targets = normal(gen, (size, case.out_features), scale=target_scale)
-        batches.append((inputs, targets))
+        batches.append((devices.put(inputs), devices.put(targets)))
     return batches
 
 
@@ -144,7 +146,7 @@ def put_stale_gradients(model: nn.Module, seed: int) -> None:
     """Give every parameter a large non-zero ``.grad``, as a previous backward would leave it."""
     gen = generator(seed + 3)
     for parameter in model.parameters():
-        parameter.grad = normal(gen, parameter.shape, scale=10.0)
+        parameter.grad = devices.put(normal(gen, parameter.shape, scale=10.0))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -185,8 +187,8 @@ def make_parameters(case: ClipCase) -> list[nn.Parameter]:
     for i in range(case.num_tensors):
         rows = 1 + int(torch.randint(0, case.max_size, (1,), generator=gen))
         cols = 1 + int(torch.randint(0, case.max_size, (1,), generator=gen))
-        parameter = nn.Parameter(normal(gen, (rows, cols)))
-        parameter.grad = normal(gen, (rows, cols), scale=float(3**i))
+        parameter = nn.Parameter(devices.put(normal(gen, (rows, cols))))
+        parameter.grad = devices.put(normal(gen, (rows, cols), scale=float(3**i)))
         parameters.append(parameter)
-    parameters.append(nn.Parameter(normal(gen, (2,))))  # never used: its grad stays None
+    parameters.append(nn.Parameter(devices.put(normal(gen, (2,)))))  # never used: its grad stays None
     return parameters
