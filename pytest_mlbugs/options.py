@@ -45,7 +45,8 @@ HELP = {
     LIST: "print the catalogue of bugs and exit",
     IMPL: "run COMPONENT's property suite against your file: COMPONENT=PATH (repeatable)",
     TIMEOUT: "seconds a variant may take before its verdict is 'timeout' (default 60)",
-    ISOLATION: "'fork' judges each variant in a forked child (default where fork exists); "
+    ISOLATION: "'worker' judges variants in reused forked workers that retire at the first change "
+    "of global state (default where fork exists); 'fork' forks a fresh child per variant; "
     "'none' judges in-process under a timer",
     SHARD: "judge only shard I of N (1 <= I <= N) of the session's variants, for CI matrices; "
     "merge the shards' reports with python -m pytest_mlbugs.merge_reports",
@@ -250,9 +251,9 @@ def parse_settings(
             )
 
     isolation = _ini_or_option(config, opt.mlbugs_isolation, "mlbugs_isolation")
-    isolation = "fork" if isolation is None else str(isolation).strip()
-    if isolation not in ("fork", "none"):
-        raise pytest.UsageError(f"{ISOLATION}={isolation}: choose 'fork' or 'none'")
+    isolation = "worker" if isolation is None else str(isolation).strip()
+    if isolation not in ("worker", "fork", "none"):
+        raise pytest.UsageError(f"{ISOLATION}={isolation}: choose 'worker', 'fork' or 'none'")
 
     shard = None if opt.mlbugs_shard is None else parse_shard(opt.mlbugs_shard)
 

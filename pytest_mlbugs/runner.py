@@ -146,9 +146,17 @@ def _restore_torch_state(state: _TorchState) -> None:
         torch.set_default_device(state.default_device)
     if torch.get_num_threads() != state.num_threads:
         torch.set_num_threads(state.num_threads)
-    torch.use_deterministic_algorithms(state.deterministic, warn_only=state.deterministic_warn_only)
-    torch.autograd.set_detect_anomaly(state.anomaly)
-    torch.set_float32_matmul_precision(state.matmul_precision)
+    # use_deterministic_algorithms imports torch._inductor (800 modules, seconds) on its first
+    # call, even to set what is already set: also only undo a change.
+    if (
+        torch.are_deterministic_algorithms_enabled() != state.deterministic
+        or torch.is_deterministic_algorithms_warn_only_enabled() != state.deterministic_warn_only
+    ):
+        torch.use_deterministic_algorithms(state.deterministic, warn_only=state.deterministic_warn_only)
+    if torch.is_anomaly_enabled() != state.anomaly:
+        torch.autograd.set_detect_anomaly(state.anomaly)
+    if torch.get_float32_matmul_precision() != state.matmul_precision:
+        torch.set_float32_matmul_precision(state.matmul_precision)
 
 
 @contextlib.contextmanager
@@ -519,43 +527,83 @@ def run_isolated(job: Callable[[], Verdict], *, timeout: float, isolation: str) 
     return PendingVerdict(job, timeout=timeout, isolation=isolation).result()
 
 
+#: ``--mlbugs-isolation`` values: reused forked workers, a fresh fork per verdict, in-process
+ISOLATIONS = ("worker", "fork", "none")
+
+
 class PendingVerdict:
     """A verdict that may already be computing in a forked child.
 
-    :meth:`start` forks at once, so that the session can judge the next variant while the
-    current one finishes (two cores, two children); :meth:`result` waits for it. Without fork
-    the job runs in-process when the result is asked for. The time limit counts from the start.
+    :meth:`start` hands the job to a forked process at once, so that the session can judge the
+    next variant while the current one finishes (two cores, two children); :meth:`result` waits
+    for it. ``isolation="worker"`` runs it in a reused worker (:mod:`pytest_mlbugs.workers`; the
+    job is registered now, so build every pending verdict of a session before the first starts),
+    ``"fork"`` in a child of its own; ``"none"``, or no fork on this platform, in-process when the
+    result is asked for. The time limit counts from the start.
     """
 
     def __init__(self, job: Callable[[], Verdict], *, timeout: float, isolation: str) -> None:
+        if isolation not in ISOLATIONS:
+            raise ValueError(f"isolation must be one of {ISOLATIONS}, got {isolation!r}")
         self.job = job
         self.timeout = timeout
-        self.forked = isolation == "fork" and fork_available()
+        self.isolation = isolation if fork_available() else "none"
         self._child: _Child | None = None
+        self._lease: Any = None
         self._verdict: Verdict | None = None
+        self._key = 0
+        if self.isolation == "worker":
+            from pytest_mlbugs import workers
+
+            self._key = workers.register_job(job)
+
+    @property
+    def forked(self) -> bool:
+        return self.isolation != "none"
 
     def start(self) -> None:
-        if self.forked and self._child is None and self._verdict is None:
+        if self._verdict is not None or self._child is not None or self._lease is not None:
+            return
+        if self.isolation == "worker":
+            from pytest_mlbugs import workers
+
+            self._lease = workers.Lease(self._key)
+        elif self.isolation == "fork":
             self._child = _Child.fork(self.job)
 
     def result(self) -> Verdict:
         if self._verdict is None:
             if self.forked:
                 self.start()
-                assert self._child is not None
-                self._verdict = self._child.wait(self.timeout)
+                waiting = self._lease if self._lease is not None else self._child
+                assert waiting is not None
+                self._verdict = waiting.wait(self.timeout)
             else:
                 self._verdict = _run_in_process(self.job, timeout=self.timeout)
+            self._forget()
         return self._verdict
+
+    def _forget(self) -> None:
+        if self._key:
+            from pytest_mlbugs import workers
+
+            workers.forget_job(self._key)
 
     def cancel(self) -> None:
         """Kill a child whose verdict nobody will ask for (the session stopped early)."""
-        if self._child is not None and self._verdict is None:
+        if self._verdict is not None:
+            return
+        if self._lease is not None:
+            self._lease.cancel()
+        elif self._child is not None:
             self._child.kill()
             os.close(self._child.read_fd)
             os.waitpid(self._child.pid, 0)
             self._child.remove_scratch()
-            self._verdict = Verdict(ERROR, 0.0, [], "cancelled: the session ended first")
+        else:
+            return
+        self._verdict = Verdict(ERROR, 0.0, [], "cancelled: the session ended first")
+        self._forget()
 
 
 def _run_in_process(job: Callable[[], Verdict], *, timeout: float) -> Verdict:
@@ -612,6 +660,20 @@ def _child(job: Callable[[], Verdict], write_fd: int, scratch: Path) -> None:
         os._exit(status)
 
 
+def crash_verdict(wait_status: int, elapsed: float) -> Verdict:
+    """The verdict on a child that ended without giving one."""
+    if os.WIFSIGNALED(wait_status):
+        signum = os.WTERMSIG(wait_status)
+        name = signal.Signals(signum).name if signum in signal.Signals._value2member_map_ else str(signum)
+        return Verdict(ERROR, elapsed, [], f"crashed: the child died of {name}")
+    return Verdict(
+        ERROR,
+        elapsed,
+        [],
+        f"crashed: the child exited with status {os.WEXITSTATUS(wait_status)} before a verdict",
+    )
+
+
 class _Child:
     def __init__(self, pid: int, read_fd: int, started: float, fork_seconds: float, scratch: Path) -> None:
         self.pid = pid
@@ -666,16 +728,7 @@ class _Child:
             # The child's own time plus the fork: not the time this verdict waited to be read.
             verdict.seconds += self.fork_seconds
             return verdict
-        if os.WIFSIGNALED(wait_status):
-            signum = os.WTERMSIG(wait_status)
-            name = signal.Signals(signum).name if signum in signal.Signals._value2member_map_ else str(signum)
-            return Verdict(ERROR, elapsed, [], f"crashed: the child died of {name}")
-        return Verdict(
-            ERROR,
-            elapsed,
-            [],
-            f"crashed: the child exited with status {os.WEXITSTATUS(wait_status)} before a verdict",
-        )
+        return crash_verdict(wait_status, elapsed)
 
     def kill(self) -> None:
         with contextlib.suppress(ProcessLookupError):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -186,6 +187,13 @@ class MlbugsSession(MadeItems):
             pytest.skip(self.device_missing or "")
 
     @pytest.hookimpl(tryfirst=True)
+    def pytest_runtestloop(self, session: pytest.Session) -> None:
+        # Reused workers run the jobs that existed when they were forked: make them all now.
+        for item in session.items:
+            if isinstance(item, JudgedItem):
+                item.pending()
+
+    @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> None:
         if not self.prefetch:
             return
@@ -217,6 +225,8 @@ class MlbugsSession(MadeItems):
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         for judged in self._judged:  # prefetched, then never run (-x, Ctrl-C)
             judged.cancel()
+        if "pytest_mlbugs.workers" in sys.modules:
+            sys.modules["pytest_mlbugs.workers"].shut_down()
         if self.is_worker or self.settings.report is None:
             return
         report = build_report(

@@ -74,8 +74,8 @@ BAD_INPUT = [
     (["--mlbugs-timeout=1e9"], "--mlbugs-timeout=1e9: must be a positive number of seconds, at most"),
     (["--mlbugs-seed=1", "-o", "mlbugs_timeout=soon"], "--mlbugs-timeout=soon: not a number"),
     # --mlbugs-isolation (and its ini twin)
-    (["--mlbugs-isolation=thread"], "--mlbugs-isolation=thread: choose 'fork' or 'none'"),
-    (["--mlbugs-isolation="], "--mlbugs-isolation=: choose 'fork' or 'none'"),
+    (["--mlbugs-isolation=thread"], "--mlbugs-isolation=thread: choose 'worker', 'fork' or 'none'"),
+    (["--mlbugs-isolation="], "--mlbugs-isolation=: choose 'worker', 'fork' or 'none'"),
     (["--mlbugs-seed=1", "-o", "mlbugs_isolation=spawn"], "--mlbugs-isolation=spawn: choose"),
     # --mlbugs-shard
     (["--mlbugs-shard=1"], "--mlbugs-shard=1: expected I/N"),

@@ -195,7 +195,7 @@ USAGE_ERRORS = [
     (["--mlbugs-mutators=,"], "--mlbugs-mutators=',': the list is empty"),
     (["--mlbugs-components=nothing"], "--mlbugs-components: unknown component nothing"),
     (["--mlbugs-timeout=-3"], "--mlbugs-timeout=-3: must be a positive number"),
-    (["--mlbugs-isolation=thread"], "--mlbugs-isolation=thread: choose 'fork' or 'none'"),
+    (["--mlbugs-isolation=thread"], "--mlbugs-isolation=thread: choose 'worker', 'fork' or 'none'"),
     (["--mlbugs-impl=attention"], "--mlbugs-impl=attention: expected COMPONENT=PATH"),
     (["--mlbugs-impl=nothing=x.py"], "--mlbugs-impl: unknown component nothing"),
     (["--mlbugs-impl=attention=missing.py"], "--mlbugs-impl: missing.py does not exist"),
