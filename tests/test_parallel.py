@@ -96,3 +96,14 @@ def test_xdist_tx_popen_with_load_distribution_gives_the_serial_report(pytester,
     result = run(pytester, *SESSION, "--tx", "2*popen", "--dist", "load", "--mlbugs-report=tx.json")
     assert result.ret == serial_exit(serial)
     assert _comparable(_report(pytester, "tx.json")) == _comparable(serial)
+
+
+def test_reused_workers_give_the_verdicts_of_a_fresh_fork_per_variant(pytester, serial):
+    """The default (``worker``) run and ``--mlbugs-isolation=fork`` agree on every variant."""
+    result = run(pytester, *SESSION, "--mlbugs-isolation=fork", "--mlbugs-report=fork.json")
+    assert result.ret in (0, 1), result.stdout.str()
+    forked, reused = _report(pytester, "fork.json"), serial
+    assert forked["mlbugs"]["settings"].pop("isolation") == "fork"
+    assert reused["mlbugs"]["settings"].get("isolation") == "worker"
+    assert _comparable(forked["mlbugs"]["variants"]) == _comparable(reused["mlbugs"]["variants"])
+    assert _comparable(forked["files"]) == _comparable(reused["files"])
