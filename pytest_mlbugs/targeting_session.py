@@ -27,6 +27,7 @@ import hashlib
 import importlib.util
 import os
 import sys
+import threading
 import time
 import types
 from collections.abc import Callable, Sequence
@@ -65,13 +66,16 @@ def _realpath(path: str | os.PathLike[str]) -> str:
 
 
 class LineTracer:
-    """Which lines of the target files run while it is on (``sys.settrace``, target frames only)."""
+    """Which lines of the target files run while it is on, target frames only: ``sys.settrace``
+    for this thread and ``threading.settrace`` for the threads started meanwhile (a data loader's
+    worker thread, a test's executor), both given back on exit."""
 
     def __init__(self, files: set[str]) -> None:
         self.files = files
         self._names: dict[str, str | None] = {}
         self.lines: dict[str, set[int]] = {}
         self._previous: Any = None
+        self._previous_threading: Any = None
 
     def _file_of(self, filename: str) -> str | None:
         known = self._names.get(filename, "")
@@ -98,11 +102,14 @@ class LineTracer:
     def __enter__(self) -> LineTracer:
         self.lines = {}
         self._previous = sys.gettrace()
+        self._previous_threading = threading.gettrace()
+        threading.settrace(self._trace)
         sys.settrace(self._trace)
         return self
 
     def __exit__(self, *exc: object) -> None:
         sys.settrace(self._previous)
+        threading.settrace(self._previous_threading)
 
 
 @dataclasses.dataclass
@@ -547,6 +554,31 @@ def _child_capture(config: pytest.Config) -> None:
         capman._global_capturing.start_capturing()
 
 
+def _private_hypothesis(items: Sequence[pytest.Item]) -> None:
+    """In the mutant's child: keep the user's own Hypothesis tests out of the user's tree.
+
+    A killed mutant's failing example must not land in the user's example database (it would
+    replay there forever), nor Hypothesis' caches in the project. The storage folder moves to our
+    temporary space (that also moves the default database), and every database a profile or a
+    test's ``@settings`` names becomes an empty in-memory one; the child is thrown away after.
+    """
+    from hypothesis import settings
+    from hypothesis.database import InMemoryExampleDatabase
+
+    from pytest_mlbugs.runner import HYPOTHESIS_STORAGE, private_hypothesis_storage
+
+    HYPOTHESIS_STORAGE.mkdir(parents=True, exist_ok=True)
+    private_hypothesis_storage().__enter__()  # never left: the child exits
+    profile = "mlbugs-target-mutant"
+    settings.register_profile(profile, parent=settings.default, database=InMemoryExampleDatabase())
+    settings.load_profile(profile)
+    for item in items:
+        test = getattr(getattr(item, "obj", None), "__func__", getattr(item, "obj", None))
+        chosen = getattr(test, "_hypothesis_internal_use_settings", None)
+        if isinstance(chosen, settings) and chosen.database is not None:
+            test._hypothesis_internal_use_settings = settings(chosen, database=InMemoryExampleDatabase())  # type: ignore[union-attr]
+
+
 def _mutant_job(
     config: pytest.Config,
     module: types.ModuleType | None,
@@ -562,6 +594,7 @@ def _mutant_job(
 
         started = time.perf_counter()
         _child_capture(config)
+        _private_hypothesis(items)
         if module is not None:
             try:
                 swap_module(module, source, filename=str(target.path))

@@ -74,9 +74,11 @@ def write_project(pytester: pytest.Pytester, ops: str = OPS, tests: str = OPS_TE
     pytester.makepyfile(test_ops=tests)
 
 
-def tree_digest(root: Path) -> str:
+def tree_digest(root: Path, skip: tuple[str, ...] = ()) -> str:
     digest = hashlib.sha256()
     for path in sorted(root.rglob("*")):
+        if path.parent == root and path.name in skip:
+            continue
         if path.is_file() and "__pycache__" not in path.parts and ".pytest_cache" not in path.parts:
             digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()
@@ -308,3 +310,140 @@ def test_kill_9_in_the_middle_of_a_run_leaves_the_users_tree_unchanged(tmp_path:
     os.killpg(process.pid, signal.SIGKILL)
     process.wait()
     assert tree_digest(project) == before
+
+
+# -- the tracer sees threads; Hypothesis writes nothing into the user's tree -------------------
+
+
+def test_line_tracer_records_code_run_in_a_thread_and_removes_itself(tmp_path: Path) -> None:
+    import threading
+
+    from pytest_mlbugs.targeting_session import LineTracer
+
+    module, path = _load(tmp_path, "mlbugs_traced_in_thread", "def double(x):\n    return 2 * x\n")
+    try:
+        tracer = LineTracer({os.path.realpath(path)})
+        with tracer:
+            worker = threading.Thread(target=module.double, args=(3,))
+            worker.start()
+            worker.join()
+        assert tracer.lines == {os.path.realpath(path): {1, 2}}
+        assert threading.gettrace() is None and sys.gettrace() is None
+    finally:
+        del sys.modules["mlbugs_traced_in_thread"]
+
+
+THREADED = textwrap.dedent(
+    """
+    import torch.nn.functional as F
+
+
+    def row_probs(x):
+        return F.softmax(x, dim=-1)
+    """
+)
+
+THREADED_TESTS = textwrap.dedent(
+    """
+    import threading
+
+    import torch
+
+    from minipkg.ops import row_probs
+
+
+    def test_rows_sum_to_one_when_a_worker_thread_computes_them():
+        out = {}
+        worker = threading.Thread(target=lambda: out.setdefault("probs", row_probs(torch.randn(3, 4))))
+        worker.start()
+        worker.join()
+        torch.testing.assert_close(out["probs"].sum(dim=-1), torch.ones(3))
+    """
+)
+
+
+def test_a_mutant_only_a_thread_executes_is_run_against_the_test_that_started_the_thread(
+    pytester: pytest.Pytester,
+) -> None:
+    write_project(pytester, THREADED, THREADED_TESTS)
+    report = pytester.path / "report.json"
+    result = pytester.runpytest_subprocess(
+        *NO_PLUGINS, "--mlbugs-target=minipkg/ops.py", "--mlbugs-mutators=softmax_wrong_dim",
+        f"--mlbugs-report={report}",
+    )  # fmt: skip
+    (mutant,) = json.loads(report.read_text())["files"]["minipkg/ops.py"]["mutants"]
+    assert mutant["coveredBy"] == ["test_ops.py::test_rows_sum_to_one_when_a_worker_thread_computes_them"]
+    assert mutant["status"] == "Killed"
+    assert result.ret == 0
+
+
+HYPOTHESIS_CONFTEST = textwrap.dedent(
+    """
+    from pathlib import Path
+
+    from hypothesis import settings
+    from hypothesis.database import DirectoryBasedExampleDatabase
+
+    # a team profile with an explicit, absolute database in the project
+    settings.register_profile(
+        "team",
+        database=DirectoryBasedExampleDatabase(Path(__file__).parent / ".hypothesis" / "team"),
+        deadline=None,
+    )
+    settings.load_profile("team")
+
+    # as on a machine without Landlock (macOS, older kernels): the child's writes are not confined
+    import pytest_mlbugs.runner
+
+    pytest_mlbugs.runner._confine_writes = lambda writable: False
+    """
+)
+
+HYPOTHESIS_TESTS = textwrap.dedent(
+    """
+    import torch
+    from hypothesis import given, settings, strategies as st
+    from hypothesis.database import DirectoryBasedExampleDatabase
+    from torch import nn
+
+    from minipkg.ops import Scaler, predict
+
+
+    @given(st.integers(1, 4), st.integers(1, 4))
+    def test_predict_rows_sum_to_one(rows, features):
+        probs = predict(nn.Linear(features, 3), torch.randn(rows, features))
+        torch.testing.assert_close(probs.sum(dim=-1), torch.ones(rows))
+        assert not probs.requires_grad
+
+
+    @settings(database=DirectoryBasedExampleDatabase(".hypothesis/explicit"), max_examples=10, deadline=None)
+    @given(st.integers(1, 4))
+    def test_scaler_is_the_identity_at_first(d):
+        x = torch.randn(d)
+        torch.testing.assert_close(Scaler(d)(x), x)
+        assert "scale" in Scaler(d).state_dict()
+    """
+)
+
+
+def test_killed_mutants_leave_no_example_in_the_users_hypothesis_database(pytester: pytest.Pytester) -> None:
+    write_project(pytester, tests=HYPOTHESIS_TESTS)
+    pytester.makeconftest(HYPOTHESIS_CONFTEST)
+    # a target run whose mutators find no site: the clean run and the forced-fail check alone
+    # (Hypothesis caches the literals of every module it thinks local, ours included when
+    # installed in development mode, so a plain run is not the right "before")
+    quiet = pytester.runpytest_subprocess(
+        *NO_PLUGINS, "--mlbugs-target=minipkg/ops.py", "--mlbugs-mutators=zero_grad_missing"
+    )
+    quiet.stdout.fnmatch_lines(["*no mutant: no mutator has a site in the target*"])
+    pytester_output = ("stdout", "stderr")  # runpytest_subprocess writes them here
+    before = tree_digest(pytester.path, skip=pytester_output)
+    entries = sorted(p for p in pytester.path.rglob("*") if ".hypothesis" in p.parts)
+    report = pytester.path.parent / "report.json"
+    result = pytester.runpytest_subprocess(
+        *NO_PLUGINS, "--mlbugs-target=minipkg/ops.py", f"--mlbugs-report={report}"
+    )
+    statuses = [m["status"] for m in json.loads(report.read_text())["files"]["minipkg/ops.py"]["mutants"]]
+    assert statuses.count("Killed") >= 3, result.stdout.str()
+    assert sorted(p for p in pytester.path.rglob("*") if ".hypothesis" in p.parts) == entries
+    assert tree_digest(pytester.path, skip=pytester_output) == before
