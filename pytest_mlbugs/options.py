@@ -270,10 +270,12 @@ def parse_settings(
 
     device = parse_device(_ini_or_option(config, getattr(opt, "mlbugs_device", None), "mlbugs_device"))
     if device != "cpu":
-        if config.getoption("mlbugs_check_mutators", default=False):
-            raise pytest.UsageError(
-                f"{DEVICE}={device}: not supported with --mlbugs-check-mutators; leave it out"
-            )
+        for mode, dest in (
+            ("--mlbugs-check-mutators", "mlbugs_check_mutators"),
+            ("--mlbugs-target", "mlbugs_target"),
+        ):
+            if config.getoption(dest, default=None):
+                raise pytest.UsageError(f"{DEVICE}={device}: not supported with {mode} yet; leave it out")
         # The references run in this process first, which starts CUDA here; a forked child
         # cannot use CUDA after that, so variants are judged in-process on a GPU.
         if str(_ini_or_option(config, opt.mlbugs_isolation, "mlbugs_isolation") or "none").strip() != "none":
