@@ -3,11 +3,12 @@
 Isolation model (docs/isolation.md has the whole story)
 -------------------------------------------------------
 The pytest process imports torch, Hypothesis and the suites once. Each variant is then judged
-in a child forked from it (copy-on-write, so nothing is imported again): the child compiles
-the variant in memory, runs the properties until one fails, sends a small JSON verdict through
-a pipe and leaves with ``os._exit``. Whatever the variant does to global state (grad mode,
-default dtype, RNG, threads) dies with the child; a child that hangs past the time limit is
-killed (``timeout``), one that dies or exits without a verdict is ``error`` (crashed).
+in a process forked from it (copy-on-write, so nothing is imported again): the child compiles
+the variant in memory, runs the properties until one fails and sends a small JSON verdict
+through a pipe. A one-shot child then leaves with ``os._exit``, so whatever the variant did to
+global state (grad mode, default dtype, RNG, threads) dies with it; a child that hangs past the
+time limit is killed (``timeout``), one that dies or exits without a verdict is ``error``
+(crashed).
 
 Before the variant runs, the child works in a private scratch folder (its working directory
 and ``TMPDIR``, removed after the verdict), under an address-space limit
@@ -15,9 +16,11 @@ and ``TMPDIR``, removed after the verdict), under an address-space limit
 change files anywhere but that folder and Hypothesis' private storage. A variant that runs out
 of memory or is refused a write gets an ``error`` verdict, never a detection.
 
-Where ``fork`` does not exist, or with ``--mlbugs-isolation=none``, the same code runs
-in-process under a timer and a guard that restores torch's global state; none of the limits
-above apply there.
+By default (``--mlbugs-isolation=worker``) a forked worker judges variant after variant and
+retires at the first change of its state (:mod:`pytest_mlbugs.workers`); ``fork`` forks a fresh
+child per verdict. Where ``fork`` does not exist, or with ``--mlbugs-isolation=none``, the same
+code runs in-process under a timer, a guard that restores torch's global state, and the memory
+cap (lifted afterwards); the scratch folder and the write confinement do not apply there.
 
 Only a property that really failed on the variant makes it ``detected``. A variant that
 cannot be imported, misses a contract name, raises ``SystemExit``/``KeyboardInterrupt``, or
@@ -393,10 +396,21 @@ def set_child_memory_limit(mib: int) -> None:
     _limits.memory_mib = mib
 
 
+def _address_space_limit(ceiling: int) -> int:
+    """What this process maps now plus the allowance, in bytes, at most ``ceiling`` (-1: none).
+
+    RLIMIT_AS counts mappings, and torch alone maps hundreds of MiB, so a fixed cap would mean
+    different things on different machines."""
+    mapped = 0
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmSize:"):
+            mapped = int(line.split()[1]) * 1024
+    limit = mapped + _limits.memory_mib * 1024 * 1024
+    return limit if ceiling < 0 else min(limit, ceiling)
+
+
 def _limit_memory() -> None:
-    """Cap the child's address space at what it inherited plus its allowance: RLIMIT_AS counts
-    mappings, and torch alone maps hundreds of MiB, so a fixed cap would mean different things
-    on different machines."""
+    """Cap the child's address space at what it inherited plus its allowance, for good."""
     import resource  # Unix only, like fork
 
     with contextlib.suppress(OSError, ValueError):  # a crash leaves no core file behind
@@ -404,15 +418,33 @@ def _limit_memory() -> None:
     if _limits.memory_mib <= 0:
         return
     with contextlib.suppress(OSError, ValueError):
-        mapped = 0
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmSize:"):
-                mapped = int(line.split()[1]) * 1024
-        limit = mapped + _limits.memory_mib * 1024 * 1024
         _, hard = resource.getrlimit(resource.RLIMIT_AS)
-        if hard != resource.RLIM_INFINITY:
-            limit = min(limit, hard)
-        resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+        ceiling = -1 if hard == resource.RLIM_INFINITY else hard
+        resource.setrlimit(resource.RLIMIT_AS, (_address_space_limit(ceiling), hard))
+
+
+@contextlib.contextmanager
+def _memory_cap_in_process() -> Iterator[None]:
+    """The same cap on this process while the body runs, then the soft limit it had: a variant
+    judged in-process that allocates without bound gets a MemoryError, not the machine's memory."""
+    try:
+        import resource
+
+        soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    except (ImportError, OSError, ValueError):
+        yield
+        return
+    capped = False
+    if _limits.memory_mib > 0:
+        with contextlib.suppress(OSError, ValueError):
+            ceiling = -1 if soft == resource.RLIM_INFINITY else soft
+            resource.setrlimit(resource.RLIMIT_AS, (_address_space_limit(ceiling), hard))
+            capped = True
+    try:
+        yield
+    finally:
+        if capped:
+            resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
 
 
 # Landlock (Linux 5.13+): an unprivileged process may give up the right to write files outside
@@ -618,7 +650,7 @@ def _run_in_process(job: Callable[[], Verdict], *, timeout: float) -> Verdict:
         previous = signal.signal(signal.SIGALRM, expire)
         signal.setitimer(signal.ITIMER_REAL, timeout)
     try:
-        with torch_state_guard():
+        with torch_state_guard(), _memory_cap_in_process():
             # as in a forked child: tiny tensors, and an OpenMP pool on a busy machine costs
             # seconds per verdict (the guard gives the thread count back)
             torch.set_num_threads(1)

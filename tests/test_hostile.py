@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_mlbugs.runner import write_sandbox_available
+from pytest_mlbugs.runner import Verdict, run_isolated, write_sandbox_available
 
 #: bug ID -> the statements prepended to ``forward`` (``{outside}``: a folder outside the scratch space)
 HOSTILE = {
@@ -180,14 +180,43 @@ def test_every_hostile_variant_gets_its_verdict_within_its_budget_in_forked_chil
 
 
 def test_in_process_verdicts_restore_torch_state_for_the_next_variant(pytester, tmp_path):
-    names = [*TORCH_STATE, "state_probe", "hostile_keyboard_interrupt", "hostile_system_exit"]
+    names = [
+        *TORCH_STATE,
+        "state_probe",
+        "hostile_keyboard_interrupt",
+        "hostile_system_exit",
+        "hostile_memory",
+    ]
     # Two rounds: every probe of the second round runs after every hostile variant of the first.
     # none of these hangs: a generous budget keeps a busy machine from turning verdicts into timeouts
     report, _ = _session(
-        pytester, tmp_path, names, "--mlbugs-isolation=none", f"--mlbugs-count={2 * len(names)}", timeout=60
+        pytester,
+        tmp_path,
+        names,
+        "--mlbugs-isolation=none",
+        "--mlbugs-memory-limit=512",
+        f"--mlbugs-count={2 * len(names)}",
+        timeout=60,
     )
     verdicts = _verdicts(report)
     assert len(verdicts["state_probe"]) == 2
     assert [v["status"] for v in verdicts["state_probe"]] == ["survived", "survived"], verdicts["state_probe"]
     for name in ("hostile_keyboard_interrupt", "hostile_system_exit"):
         assert {v["status"] for v in verdicts[name]} == {"error"}
+    # the address-space cap holds in-process too
+    assert {v["status"] for v in verdicts["hostile_memory"]} == {"error"}
+    assert all("ran out of memory" in v["message"] for v in verdicts["hostile_memory"])
+
+
+def test_the_in_process_memory_cap_is_lifted_after_the_variant():
+    resource = pytest.importorskip("resource")
+    before = resource.getrlimit(resource.RLIMIT_AS)
+    seen: list[int] = []
+
+    def job() -> Verdict:
+        seen.append(resource.getrlimit(resource.RLIMIT_AS)[0])
+        return Verdict("survived", 0.0)
+
+    assert run_isolated(job, timeout=30, isolation="none").status == "survived"
+    assert seen and seen[0] != resource.RLIM_INFINITY and (before[0] == -1 or seen[0] <= before[0])
+    assert resource.getrlimit(resource.RLIMIT_AS) == before
