@@ -29,6 +29,10 @@ def test_padding_mask_marks_real_tokens_of_the_given_pad_id_on_the_key_axis():
     assert torch.equal(mask[:, 0, 0], torch.tensor([[False, True, False], [True, False, True]]))
 
 
+def test_padding_mask_treats_id_zero_as_padding_by_default():
+    assert torch.equal(padding_mask(torch.tensor([[0, 1, 2]]))[:, 0, 0], torch.tensor([[False, True, True]]))
+
+
 def closed_form_table(max_len: int, d_model: int) -> torch.Tensor:
     table = torch.zeros(max_len, d_model, dtype=torch.float64)
     for pos in range(max_len):
@@ -49,6 +53,10 @@ def test_positional_table_is_a_persistent_buffer_not_a_parameter():
     assert "pe" in dict(pe.named_buffers())
     assert "pe" in pe.state_dict()
     assert not list(pe.parameters())
+
+
+def test_positional_table_holds_512_positions_by_default():
+    assert PositionalEncoding(d_model=8).pe.shape == (1, 512, 8)
 
 
 def test_positional_encoding_is_built_on_the_default_device():
@@ -96,3 +104,20 @@ def test_classifier_applies_dropout_in_train_mode():
     model.dropout.p = 0.5
     ids = torch.randint(1, 20, (4, 6))
     assert not torch.allclose(model(ids), model(ids))
+
+
+def test_classifier_masks_its_own_pad_id_and_a_single_real_token_is_its_own_mean():
+    torch.manual_seed(0)
+    model = Classifier(vocab_size=20, d_model=8, num_heads=2, num_classes=3, pad_token_id=5).eval()
+    ids = torch.tensor([[3, 5, 5, 5], [0, 6, 7, 8]])  # id 0 is a real token here
+    keep = ids != 5
+    x = model.pos(model.embed(ids))
+    x = x + model.attn(model.norm(x), keep[:, None, None, :])
+    pooled = torch.stack([x[0, 0], x[1].mean(dim=0)])
+    torch.testing.assert_close(model(ids), model.head(pooled), atol=1e-5, rtol=1e-5)
+
+
+def test_classifier_computes_in_the_dtype_of_its_weights():
+    torch.manual_seed(0)
+    model = Classifier(vocab_size=20, d_model=8, num_heads=2, num_classes=3).eval().to(torch.bfloat16)
+    assert model(torch.tensor([[3, 4, 0, 0]])).dtype == torch.bfloat16

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 import torch.nn.functional as F
 from tinyclf.train import evaluate, predict_proba, train_epoch
@@ -82,3 +84,12 @@ def test_predict_proba_gives_probabilities_per_row_in_eval_mode_without_a_graph(
         torch.testing.assert_close(probs, F.softmax(model.linear(inputs), dim=1))
         assert model.seen == [(False, False)]
         assert model.training is was_training
+
+
+def test_predict_proba_normalizes_the_last_axis_of_a_batch_of_sequences_without_warnings():
+    model = Recorder()
+    inputs = torch.randn(2, 5, 4)  # (B, T, features): the class axis is the last one
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        probs = predict_proba(model, inputs)
+    torch.testing.assert_close(probs, F.softmax(model.linear(inputs), dim=-1))
