@@ -74,14 +74,12 @@ def configure(config: pytest.Config, registry: Registry) -> None:
     fail_under = _fail_under(config.option.mlbugs_fail_under)
     if not config.option.mlbugs_target:
         raise pytest.UsageError(f"{FAIL_UNDER} needs {TARGET}=PATH: name the code to mutation-test")
-    if getattr(config.option, "numprocesses", None):
-        raise pytest.UsageError(f"{TARGET} forks its own workers; drop -n/--numprocesses")
     if config.option.mlbugs_impl:
         raise pytest.UsageError(f"{TARGET} and {options.IMPL} are separate modes; give one of them")
-    if hasattr(config, "workerinput"):
-        return
     targets = tuple(_check_target(raw) for raw in config.option.mlbugs_target)
-    settings = options.parse_settings(config, registry, seed_from_controller=None)
+    from pytest_mlbugs.session import seed_from_controller
+
+    settings = options.parse_settings(config, registry, seed_from_controller=seed_from_controller(config))
     from pytest_mlbugs.targeting_session import TargetSession
 
     config.pluginmanager.register(

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from _pytest.runner import runtestprotocol
 
 from pytest_mlbugs import __version__, options
 from pytest_mlbugs.targeting import TARGET
@@ -168,6 +169,17 @@ class TargetSession:
         self.from_cache = 0
         self.judged_seconds = 0.0
         self.phase_seconds = 0.0
+        # pytest -n: every worker collects the same mutant items, makes its own clean run, and
+        # judges the items it is handed; the verdicts travel to the controller in the reports
+        self.is_worker = hasattr(config, "workerinput")
+        self.worker: _WorkerState | None = None
+        self.mutants: list[Mutant] = []
+        self.session_started = time.perf_counter()
+
+    @property
+    def distributing(self) -> bool:
+        """Whether this process is an xdist controller, whose workers judge the mutants."""
+        return not self.is_worker and self.config.pluginmanager.getplugin("dsession") is not None
 
     # -- hooks ---------------------------------------------------------------------------------
 
@@ -181,9 +193,86 @@ class TargetSession:
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if self.in_clean_run and report.failed and report.nodeid not in self.clean_failures:
             self.clean_failures.append(report.nodeid)
+        if self.distributing and report.when == "call":
+            for key, value in report.user_properties:
+                if key == VERDICT_KEY and isinstance(value, dict):
+                    self._receive(value)
+
+    # -- pytest -n: the controller ---------------------------------------------------------------
+
+    def pytest_configure_node(self, node: Any) -> None:  # xdist: every worker samples our way
+        node.workerinput["mlbugs_seed"] = self.settings.seed
+
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        self.session_started = time.perf_counter()
+        if self.distributing:  # the files, their sources and the order of the mutants
+            self._resolve_targets()
+            self.mutants = self._mutants()
+
+    def _receive(self, payload: dict[str, Any]) -> None:
+        if payload.get("stopped"):
+            self.stopped = self.stopped or payload["stopped"]
+        self.problems.extend(p for p in payload.get("problems", []) if p not in self.problems)
+        record = payload.get("record")
+        if isinstance(record, dict):
+            self.results.append(record)
+            self.from_cache += bool(record.get("cached"))
+
+    # -- pytest -n: a worker --------------------------------------------------------------------
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(
+        self, session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
+    ) -> None:
+        if not self.is_worker:
+            return
+        self.worker = _WorkerState(user_items=list(items))
+        self._resolve_targets()
+        self.mutants = self._mutants()
+        items[:] = [MutantItem.from_parent(session, name=f"mlbugs-target[{m.id}]", mutant_id=m.id)
+                    for m in self.mutants]  # fmt: skip
 
     @pytest.hookimpl(tryfirst=True)
-    def pytest_runtestloop(self, session: pytest.Session) -> bool:
+    def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> None:
+        """Judge a mutant item before its own set-up: the child runs the user's tests, whose
+        fixtures must not sit under ours."""
+        if not isinstance(item, MutantItem) or self.worker is None:
+            return
+        state = self.worker
+        if not state.prepared:
+            state.prepared = True
+            self._prepare_worker(item.session, state)
+        payload: dict[str, Any] = {"problems": self.problems}
+        if self.stopped:
+            payload["stopped"] = self.stopped
+        else:
+            mutant = next(m for m in self.mutants if m.id == item.mutant_id)
+            assert state.clean is not None
+            tests, future = self._start(mutant, state.by_id, state.clean, state.verdicts, state.modules)
+            if future is not None:
+                self._finish(mutant, tests, future.result(), state.verdicts)
+            payload["record"] = self.results[-1]
+        item.user_properties.append((VERDICT_KEY, payload))
+
+    def _prepare_worker(self, session: pytest.Session, state: _WorkerState) -> None:
+        items = state.user_items
+        state.tests_digest = self._tests_digest(items)
+        cached = self._cache_load(state.tests_digest)
+        state.verdicts = cached.get("verdicts", {})
+        state.by_id = {item.nodeid: item for item in items}
+        active = [m for m in self.mutants if m.ignored_reason is None]
+        if cached.get("clean") and active and all(m.digest in state.verdicts for m in active):
+            state.clean = CleanRun(**cached["clean"])
+        else:
+            state.clean = self._clean_run(session, items, log=False)
+            if state.clean is not None:
+                self.stopped = self._forced_failure_check(items, state.clean)
+        state.modules = self._modules()
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtestloop(self, session: pytest.Session) -> bool | None:
+        if self.is_worker or self.distributing:
+            return None  # xdist's loops hand the mutant items out
         if session.testsfailed and not session.config.option.continue_on_collection_errors:
             raise session.Interrupted(
                 f"{session.testsfailed} error(s) during collection: mlbugs needs the tests to collect cleanly"
@@ -212,12 +301,22 @@ class TargetSession:
             if clean_or_none is None:
                 return
             clean = clean_or_none
-            self._forced_failure_check(items, clean)
+            failed_check = self._forced_failure_check(items, clean)
+            if failed_check is not None:
+                pytest.exit(failed_check, returncode=pytest.ExitCode.INTERNAL_ERROR)
         self._judge(items, clean, mutants, verdicts)
         self._cache_store(tests_digest, clean, verdicts)
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        if self.worker is not None:
+            if self.worker.clean is not None and self.worker.tests_digest:
+                self._cache_store(self.worker.tests_digest, self.worker.clean, self.worker.verdicts)
+            return
+        if self.distributing:
+            order = {m.id: i for i, m in enumerate(self.mutants)}
+            self.results.sort(key=lambda r: order.get(r["id"], len(order)))
+            self.phase_seconds = self.judged_seconds = time.perf_counter() - self.session_started
         if self.settings.report is not None and self.results:
             from pytest_mlbugs.atomicio import write_json_atomically
             from pytest_mlbugs.targeting_report import build_report
@@ -229,6 +328,8 @@ class TargetSession:
                 session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if self.is_worker:
+            return
         from pytest_mlbugs.targeting_report import summary_lines
 
         terminalreporter.section("mlbugs: mutation testing of your code")
@@ -352,11 +453,16 @@ class TargetSession:
     def _cache_store(self, tests_digest: str, clean: CleanRun, verdicts: dict[str, Any]) -> None:
         cache = getattr(self.config, "cache", None)
         if cache is not None:
+            # xdist workers each add theirs (the last of two simultaneous writes wins: a verdict
+            # lost from the cache is judged again next time, never wrong)
+            verdicts = {**self._cache_load(tests_digest).get("verdicts", {}), **verdicts}
             cache.set(
                 CACHE_KEY, {"tests_digest": tests_digest, "clean": clean.to_json(), "verdicts": verdicts}
             )
 
-    def _clean_run(self, session: pytest.Session, items: list[pytest.Item]) -> CleanRun | None:
+    def _clean_run(
+        self, session: pytest.Session, items: list[pytest.Item], *, log: bool = True
+    ) -> CleanRun | None:
         real_to_display = {str(t.path): t.display for t in self.files}
         tracer = LineTracer(set(real_to_display))
         seconds: dict[str, float] = {}
@@ -367,7 +473,12 @@ class TargetSession:
                 nextitem = items[index + 1] if index + 1 < len(items) else None
                 started = time.perf_counter()
                 with tracer:
-                    item.config.hook.pytest_runtest_protocol(item=item, nextitem=nextitem)
+                    if log:
+                        item.config.hook.pytest_runtest_protocol(item=item, nextitem=nextitem)
+                    else:  # an xdist worker: its controller knows only the mutant items
+                        reports = runtestprotocol(item, log=False, nextitem=nextitem)
+                        if any(r.failed for r in reports) and item.nodeid not in self.clean_failures:
+                            self.clean_failures.append(item.nodeid)
                 seconds[item.nodeid] = time.perf_counter() - started
                 lines[item.nodeid] = {real_to_display[f]: sorted(v) for f, v in tracer.lines.items() if v}
                 if session.shouldfail or session.shouldstop:
@@ -410,7 +521,8 @@ class TargetSession:
         job = _mutant_job(self.config, module, target, source, [items[t] for t in tests])
         return PendingVerdict(job, timeout=limit, isolation="fork")
 
-    def _forced_failure_check(self, items: list[pytest.Item], clean: CleanRun) -> None:
+    def _forced_failure_check(self, items: list[pytest.Item], clean: CleanRun) -> str | None:
+        """Why no verdict can be trusted here, or ``None`` when the harness sees failures."""
         by_id = {item.nodeid: item for item in items}
         modules = self._modules()
         covered = False
@@ -424,18 +536,18 @@ class TargetSession:
                 self._limit(clean, tests),
             ).result()  # fmt: skip
             if verdict.status != "detected":
-                pytest.exit(
+                return (
                     f"mlbugs: forced-fail check: with every function of {target.display} raising, its "
                     f"{len(tests)} test(s) were judged {verdict.status} "
                     f"({verdict.detail or 'no failure seen'}); the harness cannot see failures here, "
-                    "so no verdict would be trustworthy",
-                    returncode=pytest.ExitCode.INTERNAL_ERROR,
+                    "so no verdict would be trustworthy"
                 )
         if not covered:
             self.problems.append(
                 f"no collected test executes any line of {', '.join(t.display for t in self.files)}: "
                 "every mutant survives"
             )
+        return None
 
     def _judge(
         self, items: list[pytest.Item], clean: CleanRun, mutants: list[Mutant], verdicts: dict[str, Any]
@@ -446,49 +558,58 @@ class TargetSession:
         pending: collections.deque[tuple[Mutant, list[str], PendingVerdict]] = collections.deque()
         started = time.perf_counter()
 
-        def finish(mutant: Mutant, tests: list[str], verdict: Verdict) -> None:
-            self._record(mutant, tests, verdict.to_json(), cached=False)
-            if verdict.status in ("detected", "survived"):
-                verdicts[mutant.digest] = {"tests": tests, "verdict": verdict.to_json()}
-
         try:
             for mutant in mutants:
-                if mutant.ignored_reason is not None:
-                    self._record(mutant, [], None, cached=False)
+                tests, verdict_future = self._start(mutant, by_id, clean, verdicts, modules)
+                if verdict_future is None:
                     continue
-                tests = [t for t in clean.tests_for(mutant) if t in by_id]
-                hit = verdicts.get(mutant.digest)
-                if hit is not None and hit.get("tests") == tests:
-                    self.from_cache += 1
-                    self._record(mutant, tests, hit["verdict"], cached=True)
-                    continue
-                if not tests:
-                    self._record(mutant, tests, {"status": "survived", "seconds": 0.0, "detail": NO_COVERAGE},
-                                 cached=False)  # fmt: skip
-                    continue
-                module = modules.get(str(mutant.file.path))
-                if module is None:
-                    self._record(mutant, tests, {"status": "error", "seconds": 0.0,
-                                                 "detail": "the target file was never imported as a module"},
-                                 cached=False)  # fmt: skip
-                    continue
-                verdict_future = self._pending(
-                    by_id, module, mutant.file, mutant.source, tests, self._limit(clean, tests)
-                )
-                verdict_future.start()
                 pending.append((mutant, tests, verdict_future))
                 while len(pending) >= jobs:
                     done_mutant, done_tests, future = pending.popleft()
-                    finish(done_mutant, done_tests, future.result())
+                    self._finish(done_mutant, done_tests, future.result(), verdicts)
             while pending:
                 done_mutant, done_tests, future = pending.popleft()
-                finish(done_mutant, done_tests, future.result())
+                self._finish(done_mutant, done_tests, future.result(), verdicts)
         finally:
             for _, _, future in pending:
                 future.cancel()
             self.judged_seconds = time.perf_counter() - started
         order = {m.id: i for i, m in enumerate(mutants)}
         self.results.sort(key=lambda r: order[r["id"]])
+
+    def _start(
+        self, mutant: Mutant, by_id: dict[str, pytest.Item], clean: CleanRun, verdicts: dict[str, Any],
+        modules: dict[str, types.ModuleType],
+    ) -> tuple[list[str], PendingVerdict | None]:  # fmt: skip
+        """Record the mutant's verdict when it needs no child (ignored, cached, no test, no
+        module); otherwise start its child and give it back."""
+        if mutant.ignored_reason is not None:
+            self._record(mutant, [], None, cached=False)
+            return [], None
+        tests = [t for t in clean.tests_for(mutant) if t in by_id]
+        hit = verdicts.get(mutant.digest)
+        if hit is not None and hit.get("tests") == tests:
+            self.from_cache += 1
+            self._record(mutant, tests, hit["verdict"], cached=True)
+            return tests, None
+        if not tests:
+            self._record(
+                mutant, tests, {"status": "survived", "seconds": 0.0, "detail": NO_COVERAGE}, cached=False
+            )
+            return tests, None
+        module = modules.get(str(mutant.file.path))
+        if module is None:
+            detail = "the target file was never imported as a module"
+            self._record(mutant, tests, {"status": "error", "seconds": 0.0, "detail": detail}, cached=False)
+            return tests, None
+        future = self._pending(by_id, module, mutant.file, mutant.source, tests, self._limit(clean, tests))
+        future.start()
+        return tests, future
+
+    def _finish(self, mutant: Mutant, tests: list[str], verdict: Verdict, verdicts: dict[str, Any]) -> None:
+        self._record(mutant, tests, verdict.to_json(), cached=False)
+        if verdict.status in ("detected", "survived"):
+            verdicts[mutant.digest] = {"tests": tests, "verdict": verdict.to_json()}
 
     def _record(
         self, mutant: Mutant, tests: list[str], verdict: dict[str, Any] | None, *, cached: bool
@@ -523,6 +644,38 @@ class TargetSession:
         if not judged:
             return None
         return 100.0 * sum(r["status"] == "detected" for r in judged) / len(judged)
+
+
+#: the key under which a mutant item's verdict travels from an xdist worker to the controller
+VERDICT_KEY = "mlbugs_target"
+
+
+class MutantItem(pytest.Item):
+    """One mutant, as an xdist worker's item: judged before its set-up (see
+    ``TargetSession.pytest_runtest_protocol``); fails only when no verdict can be trusted."""
+
+    def __init__(self, *, mutant_id: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.mutant_id = mutant_id
+
+    def runtest(self) -> None:
+        for key, value in self.user_properties:
+            if key == VERDICT_KEY and isinstance(value, dict) and value.get("stopped"):
+                pytest.fail(value["stopped"], pytrace=False)
+
+    def reportinfo(self) -> tuple[str, int | None, str]:
+        return "mlbugs-target", None, self.name
+
+
+@dataclasses.dataclass
+class _WorkerState:
+    user_items: list[pytest.Item]
+    prepared: bool = False
+    tests_digest: str = ""
+    clean: CleanRun | None = None
+    verdicts: dict[str, Any] = dataclasses.field(default_factory=dict)
+    by_id: dict[str, pytest.Item] = dataclasses.field(default_factory=dict)
+    modules: dict[str, types.ModuleType] = dataclasses.field(default_factory=dict)
 
 
 def _mutant_json(mutant: Mutant) -> dict[str, Any]:
@@ -595,6 +748,11 @@ def _mutant_job(
         started = time.perf_counter()
         _child_capture(config)
         _private_hypothesis(items)
+        # the same one-line failure whether forked inside a runtest hook (an xdist worker) or not:
+        # pytest's assertion plugin adds its comparison details only inside the hook
+        from _pytest.assertion import util as assertion_util
+
+        assertion_util._reprcompare = assertion_util._assertion_pass = None
         if module is not None:
             try:
                 swap_module(module, source, filename=str(target.path))

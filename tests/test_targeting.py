@@ -447,3 +447,38 @@ def test_killed_mutants_leave_no_example_in_the_users_hypothesis_database(pytest
     assert statuses.count("Killed") >= 3, result.stdout.str()
     assert sorted(p for p in pytester.path.rglob("*") if ".hypothesis" in p.parts) == entries
     assert tree_digest(pytester.path, skip=pytester_output) == before
+
+
+# -- pytest -n ------------------------------------------------------------------------------------
+
+
+def test_xdist_gives_the_serial_runs_verdicts_and_report(pytester: pytest.Pytester) -> None:
+    write_project(pytester)
+    reports = {}
+    for name, extra in (("serial", ()), ("xdist", ("-n", "2"))):
+        report = pytester.path / f"{name}.json"
+        result = pytester.runpytest_subprocess(
+            *NO_PLUGINS,
+            *extra,
+            "--mlbugs-seed=7",
+            "--mlbugs-target=minipkg/ops.py",
+            f"--mlbugs-report={report}",
+        )
+        assert result.ret == 0, result.stdout.str()
+        reports[name] = json.loads(report.read_text())
+        for mutant in reports[name]["files"]["minipkg/ops.py"]["mutants"]:
+            del mutant["duration"]  # timings differ, nothing else may
+    statuses = [m["status"] for m in reports["serial"]["files"]["minipkg/ops.py"]["mutants"]]
+    assert "Killed" in statuses and "Survived" in statuses
+    assert reports["xdist"] == reports["serial"]
+    result.stdout.fnmatch_lines(["*mutation score: *% (* of * mutants detected*"])
+
+
+def test_under_xdist_a_failing_clean_run_still_stops_every_verdict(pytester: pytest.Pytester) -> None:
+    write_project(pytester, tests=OPS_TESTS + "\n\ndef test_already_broken():\n    assert False\n")
+    result = pytester.runpytest_subprocess(*NO_PLUGINS, "-n", "2", "--mlbugs-target=minipkg/ops.py")
+    result.stdout.fnmatch_lines(
+        ["*the clean run failed: 1 test(s) fail without any mutant: test_ops.py::test_already_broken*"]
+    )
+    assert "mutation score" not in result.stdout.str()
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
