@@ -7,8 +7,9 @@ Runs one real ``pytest --mlbugs-seed=...`` subprocess in an empty folder with a 
 plugin that counts, at ``pytest_configure`` and again at ``pytest_unconfigure``, the process'
 open file descriptors (``/proc/self/fd``), its threads (``threading.active_count()``), its
 unreaped children, and the scratch folders that forked verdicts left behind. Reported: wall
-time, the peak RSS of the pytest process (VmHWM, polled), a verdict for every variant (from the
-JSON report), and those counts. Exits non-zero when a variant has no verdict or something leaked.
+time, the peak RSS of the pytest process and of its forked workers (VmHWM, polled), a verdict
+for every variant (from the JSON report), and those counts. Exits non-zero when a variant has
+no verdict or something leaked.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import textwrap
 import time
 from pathlib import Path
 
-from bench_session import peak_rss_mb  # benchmarks run as scripts: their folder is on sys.path
+from bench_session import children, peak_rss_mb  # benchmarks run as scripts: their folder is on sys.path
 
 COUNTING_CONFTEST = textwrap.dedent(
     """
@@ -98,9 +99,11 @@ def main() -> int:
         log = (workdir / "output.txt").open("wb")
         started = time.perf_counter()
         process = subprocess.Popen(command, cwd=workdir, stdout=log, stderr=subprocess.STDOUT)
-        peak = 0.0
+        peak = worker_peak = 0.0
         while process.poll() is None:
             peak = max(peak, peak_rss_mb(process.pid) or 0.0)
+            for child in children(process.pid):
+                worker_peak = max(worker_peak, peak_rss_mb(child) or 0.0)
             time.sleep(0.2)
         wall = time.perf_counter() - started
         log.close()
@@ -118,7 +121,7 @@ def main() -> int:
     print(f"wall time: {wall:.0f} s ({len(variants) / wall:.1f} variants/s, torch import included)")
     print(f"verdicts: {len(variants)} of {args.count} variants: {dict(sorted(statuses.items()))}")
     print(f"verdict time: median {seconds[len(seconds) // 2] * 1000:.0f} ms, max {seconds[-1]:.2f} s")
-    print(f"peak RSS of the pytest process: {peak:.0f} MiB")
+    print(f"peak RSS of the pytest process: {peak:.0f} MiB; of a forked worker: {worker_peak:.0f} MiB")
     for key in ("fds", "threads", "unreaped_children", "scratch_folders"):
         print(f"{key}: {counts['start'][key]} at start, {counts['end'][key]} at the end")
     opened = sorted(set(counts["end"]["fd_targets"]) - set(counts["start"]["fd_targets"]))
