@@ -11,14 +11,16 @@ def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
     return pytester.runpytest_subprocess("-p", "no:cacheprovider", "-p", "no:benchmark", *args)
 
 
-def test_a_builtin_mutator_passes_its_check(pytester):
-    result = run(pytester, "--mlbugs-check-mutators", "--mlbugs-mutators=softmax_wrong_dim", "-v")
-    result.assert_outcomes(passed=1)
+@pytest.mark.parametrize("xdist", [(), ("-n", "2")], ids=["serial", "xdist"])
+def test_a_builtin_mutator_passes_its_check(pytester, xdist):
+    mutators = "--mlbugs-mutators=softmax_wrong_dim,residual_dropped"
+    result = run(pytester, "--mlbugs-check-mutators", mutators, "-v", *xdist)
+    result.assert_outcomes(passed=2)
     result.stdout.fnmatch_lines(
         [
-            "mlbugs: --mlbugs-check-mutators --mlbugs-seed=0 (1 mutators over *",
-            "*mlbugs-check::softmax_wrong_dim PASSED*",
-            "1 of 1 mutators pass their check",
+            "mlbugs: --mlbugs-check-mutators --mlbugs-seed=0 (2 mutators over *",
+            "*PASSED*mlbugs-check::*" if xdist else "*mlbugs-check::softmax_wrong_dim PASSED*",
+            "2 of 2 mutators pass their check",
         ]
     )
 
