@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-from collections.abc import Sequence
+import json
+from collections.abc import Callable, Collection, Iterator, Sequence
 from typing import Any
 
 import libcst as cst
@@ -21,7 +22,15 @@ from pytest_mlbugs.mutation import MutatorError, Site, apply_sites, find_sites, 
 from pytest_mlbugs.practice_grading import exercise_filename, grading_filename
 from pytest_mlbugs.practice_rewrites import identifiers, qualified_function_names, rewrite
 from pytest_mlbugs.registry import Registry
-from pytest_mlbugs.runner import derive_seed
+from pytest_mlbugs.runner import (
+    DETECTED,
+    PASSED,
+    PendingVerdict,
+    Verdict,
+    derive_seed,
+    fork_available,
+    judge_variant,
+)
 
 #: difficulty -> (fewest bugs, most bugs, which bugs are preferred)
 DIFFICULTIES: dict[str, tuple[int, int, str]] = {
@@ -32,6 +41,8 @@ DIFFICULTIES: dict[str, tuple[int, int, str]] = {
 DEFAULT_DIFFICULTY = "medium"
 
 _ATTEMPTS = 16
+#: seconds one candidate exercise may take to fail its suite before another is tried
+JUDGE_TIMEOUT = 60.0
 
 
 class ExerciseError(Exception):
@@ -73,39 +84,202 @@ def header(component: str, contract: str, names: Sequence[str]) -> str:
     )
 
 
-def make_exercise(registry: Registry, component_name: str, *, seed: int, difficulty: str) -> Exercise:
+def make_exercise(
+    registry: Registry,
+    component_name: str,
+    *,
+    seed: int,
+    difficulty: str,
+    allowed: Collection[str] | None = None,
+    isolation: str = "fork",
+    timeout: float = JUDGE_TIMEOUT,
+) -> Exercise:
+    """The exercise of one component (see :func:`make_exercises`); :class:`ExerciseError`
+    when it has none."""
+    exercises, problems = make_exercises(
+        registry, [component_name], seed=seed, difficulty=difficulty, allowed=allowed,
+        isolation=isolation, timeout=timeout,
+    )  # fmt: skip
+    if component_name in problems:
+        raise ExerciseError(problems[component_name])
+    return exercises[component_name]
+
+
+def make_exercises(
+    registry: Registry,
+    component_names: Sequence[str],
+    *,
+    seed: int,
+    difficulty: str,
+    allowed: Collection[str] | None = None,
+    isolation: str = "fork",
+    timeout: float = JUDGE_TIMEOUT,
+) -> tuple[dict[str, Exercise], dict[str, str]]:
+    """One exercise per component, each one that its property suite really fails.
+
+    The candidates of a component (:func:`candidate_exercises`) are judged in seed order, as
+    written (header and surface rewrites included), with the Hypothesis seeds that grading
+    uses; the first that a property fails on is the exercise. A candidate whose bugs survive
+    the suite, break the harness or time out is passed over, so the same seed still gives the
+    same exercise. ``allowed`` restricts the bug IDs that may be hidden. Returns the exercises
+    and, for each component that has none, why.
+
+    All the components are judged in one forked child (``isolation`` other than ``"none"``),
+    each candidate under its own in-process time limit there: a child per candidate would pay
+    Hypothesis' and torch's warm-up once per component. Should that child die (a crash), each
+    candidate is judged again in a child of its own.
+    """
+    problems: dict[str, str] = {}
+    firsts: dict[str, tuple[int, Exercise]] = {}
+    for name in dict.fromkeys(component_names):
+        try:
+            firsts[name] = _first_candidate(registry, name, seed=seed, difficulty=difficulty, allowed=allowed)
+        except ExerciseError as exc:
+            problems[name] = str(exc)
+
+    def candidates(name: str) -> Iterator[tuple[int, Exercise]]:
+        return _candidates(
+            registry, name, seed=seed, difficulty=difficulty, allowed=allowed, first=firsts[name]
+        )
+
+    def choose(judge: Callable[[Exercise], bool]) -> dict[str, int | None]:
+        return {
+            name: next((attempt for attempt, exercise in candidates(name) if judge(exercise)), None)
+            for name in firsts
+        }
+
+    def in_process(exercise: Exercise) -> bool:
+        return _fails(registry, exercise, seed=seed, timeout=timeout, isolation="none")
+
+    if not firsts:
+        chosen: dict[str, int | None] = {}
+    elif isolation == "none" or not fork_available():
+        chosen = choose(in_process)
+    else:
+        batch = PendingVerdict(
+            lambda: Verdict(PASSED, 0.0, [], json.dumps(choose(in_process))),
+            timeout=timeout * len(firsts) * 2,
+            isolation="fork",
+        ).result()
+        if batch.status == PASSED:
+            chosen = json.loads(batch.detail)
+        else:  # the child died: one child per candidate, so that only the culprit is lost
+            chosen = choose(
+                lambda exercise: _fails(registry, exercise, seed=seed, timeout=timeout, isolation="fork")
+            )
+    exercises = {}
+    for name, attempt in chosen.items():
+        if attempt is None:
+            problems[name] = f"no bug set tried in {name} makes its property suite fail"
+        else:
+            exercises[name] = next(exercise for index, exercise in candidates(name) if index == attempt)
+    return exercises, problems
+
+
+def _fails(registry: Registry, exercise: Exercise, *, seed: int, timeout: float, isolation: str) -> bool:
+    """Whether a property of the suite really fails on the exercise as written."""
+    component = registry.components[exercise.component]
+    layers = [bug["layer"] for bug in exercise.bugs]
+    verdict = PendingVerdict(
+        lambda: judge_variant(
+            component,
+            exercise.source,
+            module_name=f"_mlbugs_practice_candidate_{exercise.component}",
+            filename=exercise.filename,
+            seed=seed,
+            layers=layers,
+        ),
+        timeout=timeout,
+        isolation=isolation,
+    ).result()
+    return verdict.status == DETECTED
+
+
+def candidate_exercises(
+    registry: Registry,
+    component_name: str,
+    *,
+    seed: int,
+    difficulty: str,
+    allowed: Collection[str] | None = None,
+) -> Iterator[Exercise]:
+    """The component's possible exercises for the seed, best first, before any judging."""
+    first = _first_candidate(registry, component_name, seed=seed, difficulty=difficulty, allowed=allowed)
+    for _, exercise in _candidates(
+        registry, component_name, seed=seed, difficulty=difficulty, allowed=allowed, first=first
+    ):
+        yield exercise
+
+
+def _first_candidate(
+    registry: Registry, component_name: str, *, seed: int, difficulty: str, allowed: Collection[str] | None
+) -> tuple[int, Exercise]:
+    for found in _candidates(registry, component_name, seed=seed, difficulty=difficulty, allowed=allowed):
+        return found
+    raise ExerciseError(f"no combination of bugs in {component_name} produced valid code")
+
+
+def _candidates(
+    registry: Registry,
+    component_name: str,
+    *,
+    seed: int,
+    difficulty: str,
+    allowed: Collection[str] | None = None,
+    first: tuple[int, Exercise] | None = None,
+) -> Iterator[tuple[int, Exercise]]:
+    """(attempt, exercise) for every distinct bug set the seed picks, in attempt order.
+
+    ``first`` is the first of them, already made: it is not made again.
+    """
     component = registry.components[component_name]
     module = parse(component.reference_source)
-    mutators = {m.bug_id: m for m in registry.mutators_for(component_name)}
+    mutators = {
+        m.bug_id: m for m in registry.mutators_for(component_name) if allowed is None or m.bug_id in allowed
+    }
     sites = {k: v for k, v in find_sites(module, mutators.values()).items() if v}
     if not sites:
-        raise ExerciseError(f"no mutator finds a site in {component_name}")
+        which = "allowed bug" if allowed is not None else "mutator"
+        raise ExerciseError(f"no {which} finds a site in {component_name}")
     fewest, most, preference = DIFFICULTIES[difficulty]
     preferred = [
         bug_id for bug_id in sites if preference == "any" or mutators[bug_id].loud == (preference == "loud")
     ] or list(sites)
     wanted = fewest + derive_seed(seed, "practice-count", component_name) % (most - fewest + 1)
+    tried: set[frozenset[tuple[str, int]]] = set()
     for attempt in range(_ATTEMPTS):
         label = (seed, "practice", component_name, difficulty, attempt)
 
         def order(ids: Sequence[str], label: tuple[object, ...] = label) -> list[str]:
             return sorted(ids, key=lambda name: derive_seed(*label, "order", name))
 
+        # the second half of the attempts drops the difficulty's preference: should every
+        # preferred bug survive the suite here, the others still make an exercise
+        first_choice = preferred if attempt < _ATTEMPTS // 2 else list(sites)
         chosen: list[Site] = []
-        for bug_id in order(preferred) + order([b for b in sites if b not in preferred]):
+        for bug_id in order(first_choice) + order([b for b in sites if b not in first_choice]):
             if len(chosen) == wanted:
                 break
             free = [s for s in sites[bug_id] if not any(s.overlaps(c) for c in chosen)]
             if free:
                 chosen.append(free[derive_seed(*label, "site", bug_id) % len(free)])
+        keys = frozenset(s.key for s in chosen)
+        if keys in tried:
+            continue  # the same bugs again: judged already
+        tried.add(keys)
+        if first is not None and attempt == first[0]:
+            yield first
+            continue
         try:
             buggy = apply_sites(module, mutators, [s.key for s in chosen])
         except MutatorError:
             continue  # these bugs do not compose here; the next attempt picks others
-        return _finish(
-            registry, component_name, module, mutators, chosen, buggy, seed=seed, difficulty=difficulty
+        yield (
+            attempt,
+            _finish(
+                registry, component_name, module, mutators, chosen, buggy, seed=seed, difficulty=difficulty
+            ),
         )
-    raise ExerciseError(f"no combination of bugs in {component_name} produced valid code")
 
 
 def _finish(

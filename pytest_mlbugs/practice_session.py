@@ -14,8 +14,8 @@ Safety rules, in the order they are checked:
 from __future__ import annotations
 
 import os
-import random
 import time
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ from pytest_mlbugs.practice import (
     DEFAULT_FOLDER,
     DIFFICULTY,
     HINT,
+    INTERVIEW,
     PRACTICE,
     PRACTICE_NEW,
     REVEAL,
@@ -35,10 +36,10 @@ from pytest_mlbugs.practice import (
 from pytest_mlbugs.practice_exercises import (
     DEFAULT_DIFFICULTY,
     DIFFICULTIES,
-    ExerciseError,
+    Exercise,
     interview_component,
     interview_prompt,
-    make_exercise,
+    make_exercises,
 )
 from pytest_mlbugs.practice_grading import (
     GIVEN_UP,
@@ -55,7 +56,8 @@ from pytest_mlbugs.practice_grading import (
     progress_lines,
     save_state,
 )
-from pytest_mlbugs.registry import Registry, builtin_registry
+from pytest_mlbugs.registry import Registry
+from pytest_mlbugs.runner import derive_seed
 
 PLUGIN_NAME = "mlbugs-practice"
 #: seconds to wait before each file write: lets the tests kill a run in the middle of writing
@@ -110,12 +112,13 @@ class PracticeSession:
         difficulty = opt.mlbugs_difficulty or (state or {}).get("difficulty", DEFAULT_DIFFICULTY)
         if difficulty not in DIFFICULTIES:
             raise pytest.UsageError(f"{DIFFICULTY}={difficulty}: choose one of {', '.join(DIFFICULTIES)}")
-        if opt.mlbugs_seed is not None:
-            seed = options._integer(options.SEED, opt.mlbugs_seed, minimum=0, what="a non-negative integer")
-        elif state is not None:
-            seed = int(state["seed"])
+        # the shared options (seed, count, mutators, components, timeout, isolation) mean here
+        # what they mean in a seeded session, and bad values get the same one-line errors
+        settings = options.parse_settings(config, registry, seed_from_controller=None)
+        if settings.seed_was_given or state is None:
+            seed = settings.seed
         else:
-            seed = random.SystemRandom().randrange(10**6)
+            seed = int(state["seed"])
         lines: list[str] = []
         if state is not None and (
             opt.mlbugs_practice_new or (state["seed"], state["difficulty"]) != (seed, difficulty)
@@ -134,15 +137,16 @@ class PracticeSession:
                 f"{PRACTICE}={folder}: is not empty and holds no exercises; give an empty or new folder"
             )
 
-        known = sorted(builtin_registry().components)
-        if opt.mlbugs_components is not None:
-            components = list(
-                options._names(options.COMPONENTS, opt.mlbugs_components, known=known, kind="component")
-            )
-        elif state is not None:
-            components = sorted(state["exercises"])
-        else:
-            components = known
+        named = settings.components if opt.mlbugs_components is not None else None
+        allowed = frozenset(settings.mutators) if opt.mlbugs_mutators is not None else None
+        components = choose_components(
+            registry,
+            named=named,
+            allowed=allowed,
+            count=settings.count,
+            previous=None if state is None else sorted(state["exercises"]),
+            seed=seed,
+        )
         if opt.mlbugs_interview:
             components = [interview_component(components, seed=seed)]
 
@@ -151,12 +155,27 @@ class PracticeSession:
         if state is None:
             state = {"version": STATE_VERSION, "seed": seed, "difficulty": difficulty, "created": now,
                      "interview": None, "exercises": {}}  # fmt: skip
-        writes = _plan_writes(registry, folder, state, components, seed=seed, difficulty=difficulty, now=now)
+        writes, left_out = _plan_writes(
+            registry,
+            folder,
+            state,
+            components,
+            settings=settings,
+            allowed=allowed,
+            components_named=named is not None,
+            seed=seed,
+            difficulty=difficulty,
+            now=now,
+        )
+        lines.extend(left_out)
         if opt.mlbugs_interview:
             name = components[0]
             interview = state.get("interview")
+            if name not in state["exercises"]:
+                raise pytest.UsageError(f"{INTERVIEW}: {left_out[0]}; give another {options.SEED}")
             if not interview or interview["exercise"] != name:
-                exercise = make_exercise(registry, name, seed=seed, difficulty=difficulty)
+                entry = state["exercises"][name]
+                exercise = Exercise(name, entry["component"], "", "", tuple(decode_key(entry["key"])))
                 state["interview"] = {
                     "exercise": name,
                     "prompt": interview_prompt(exercise),
@@ -226,17 +245,65 @@ class PracticeSession:
             session.exitstatus = pytest.ExitCode.OK
 
 
+def choose_components(
+    registry: Registry,
+    *,
+    named: Sequence[str] | None,
+    allowed: Collection[str] | None,
+    count: int | None,
+    previous: Sequence[str] | None,
+    seed: int,
+) -> list[str]:
+    """The components that get an exercise this run, in the order named, else sorted.
+
+    Named with ``--mlbugs-components``, else those of the folder's earlier runs, else every
+    registered component (extensions included). ``--mlbugs-mutators`` leaves out a component
+    that none of its bugs applies to (a usage error when it was named); ``--mlbugs-count=N``
+    keeps N of them, chosen by the seed.
+    """
+    if named is not None:
+        components = list(named)
+    elif previous and count is None:
+        components = [name for name in previous if name in registry.components]
+    else:
+        components = sorted(registry.components)
+    if allowed is not None:
+        usable = {
+            name for name in components if any(m.bug_id in allowed for m in registry.mutators_for(name))
+        }
+        for name in components:
+            if named is not None and name not in usable:
+                mine = ", ".join(sorted(m.bug_id for m in registry.mutators_for(name))) or "none"
+                raise pytest.UsageError(
+                    f"{options.MUTATORS}: none of these bugs applies to {name}; add one of its bugs "
+                    f"({mine}) or leave {name} out of {options.COMPONENTS}"
+                )
+        components = [name for name in components if name in usable]
+        if not components:
+            raise pytest.UsageError(
+                f"{options.MUTATORS}: none of these bugs applies to any component; see {options.LIST}"
+            )
+    if count is not None:
+        picked = set(sorted(components, key=lambda name: derive_seed(seed, "practice-pick", name))[:count])
+        components = [name for name in components if name in picked]
+    return components
+
+
 def _plan_writes(
     registry: Registry,
     folder: Path,
     state: dict[str, Any],
     components: list[str],
     *,
+    settings: options.Settings,
+    allowed: Collection[str] | None,
+    components_named: bool,
     seed: int,
     difficulty: str,
     now: float,
-) -> list[tuple[Path, str | None, str | None]]:
-    """Add the new exercises to ``state``; (path, text, recorded hash) of every file to ensure.
+) -> tuple[list[tuple[Path, str | None, str | None]], list[str]]:
+    """Add the new exercises to ``state``; (path, text, recorded hash) of every file to ensure,
+    and a line for each component left out.
 
     A text of ``None`` marks a file that is there and needs nothing, unless the user edited it.
     """
@@ -244,16 +311,37 @@ def _plan_writes(
         (folder / "conftest.py", practice_grading.CONFTEST, state.get("conftest_sha256"))
     ]
     state["conftest_sha256"] = digest(practice_grading.CONFTEST)
+    complete = []
+    missing = []
     for name in components:
         entry = state["exercises"].get(name)
         if entry is not None and (folder / entry["file"]).exists() and (folder / entry["test_file"]).exists():
+            complete.append(name)
+        else:
+            missing.append(name)
+    exercises, problems = make_exercises(
+        registry,
+        missing,
+        seed=seed,
+        difficulty=difficulty,
+        allowed=allowed,
+        isolation="none" if settings.isolation == "none" else "fork",
+        timeout=settings.timeout,
+    )
+    left_out = []
+    for name, problem in problems.items():
+        if components_named:
+            raise pytest.UsageError(f"{options.COMPONENTS}: {problem}; leave {name} out")
+        left_out.append(f"no exercise for {name}: {problem}")
+    for name in components:
+        entry = state["exercises"].get(name)
+        if name in complete:
             # nothing to write, so nothing to regenerate; still say which files hold the user's edits
             writes.append((folder / entry["file"], None, entry["sha256"]))
             continue
-        try:
-            exercise = make_exercise(registry, name, seed=seed, difficulty=difficulty)
-        except ExerciseError as exc:
-            raise pytest.UsageError(f"{options.COMPONENTS}: {exc}; leave {name} out") from None
+        if name not in exercises:
+            continue
+        exercise = exercises[name]
         test_text = grading_module(name)
         if entry is None:
             entry = {
@@ -273,7 +361,7 @@ def _plan_writes(
             state["exercises"][name] = entry
         writes.append((folder / entry["file"], exercise.source, entry["sha256"]))
         writes.append((folder / entry["test_file"], test_text, entry["test_sha256"]))
-    return writes
+    return writes, left_out
 
 
 def _foreign_entries(folder: Path) -> list[str]:

@@ -6,8 +6,11 @@ each run to a few seconds.
 
 from __future__ import annotations
 
+import fnmatch
+import functools
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -16,9 +19,10 @@ from pathlib import Path
 
 import pytest
 
-from pytest_mlbugs.practice_exercises import make_exercise
-from pytest_mlbugs.practice_grading import CONFTEST, STATE_FILE, exercise_filename, grading_module
-from pytest_mlbugs.registry import builtin_registry
+from pytest_mlbugs.practice_exercises import Exercise, make_exercise
+from pytest_mlbugs.practice_grading import CONFTEST, STATE_FILE, decode_key, exercise_filename, grading_module
+from pytest_mlbugs.practice_session import choose_components
+from pytest_mlbugs.registry import Registry, builtin_registry
 
 REGISTRY = builtin_registry()
 PLUGINS = ("-p", "no:cacheprovider", "-p", "no:benchmark")
@@ -33,19 +37,25 @@ def state(folder: Path) -> dict:
     return json.loads((folder / STATE_FILE).read_text())
 
 
+@functools.cache
+def exercise_of(name: str, seed: int, difficulty: str = "medium") -> Exercise:
+    """As practice mode makes it; judged in a forked child, as practice mode judges it: judged
+    in this process, torch's lazy imports would land in pytester's sys.modules snapshot, which
+    drops them after the test, and torch refuses to register its operator libraries twice."""
+    return make_exercise(REGISTRY, name, seed=seed, difficulty=difficulty)
+
+
 def expected_files(seed: int, names: tuple[str, ...], difficulty: str = "medium") -> dict[str, str]:
     files = {"conftest.py": CONFTEST}
     for name in names:
-        exercise = make_exercise(REGISTRY, name, seed=seed, difficulty=difficulty)
+        exercise = exercise_of(name, seed, difficulty)
         files[exercise.filename] = exercise.source
         files[exercise.test_filename] = grading_module(name)
     return files
 
 
 def solve(folder: Path, name: str, *, seed: int, difficulty: str = "medium") -> None:
-    (folder / exercise_filename(name)).write_text(
-        make_exercise(REGISTRY, name, seed=seed, difficulty=difficulty).solution
-    )
+    (folder / exercise_filename(name)).write_text(exercise_of(name, seed, difficulty).solution)
 
 
 def test_practice_writes_exercises_that_pytest_dir_grades_until_they_are_solved(
@@ -114,7 +124,7 @@ def test_another_seed_is_refused_and_practice_new_moves_the_old_set_aside(pytest
 def test_hints_are_progressive_and_reveal_marks_the_exercise_given_up(pytester: pytest.Pytester) -> None:
     folder = pytester.path / "ex"
     assert run(pytester, "--mlbugs-seed=5", "--mlbugs-practice=ex", "--mlbugs-components=masks").ret == 0
-    bug = make_exercise(REGISTRY, "masks", seed=5, difficulty="medium").bugs[0]
+    bug = exercise_of("masks", 5, "medium").bugs[0]
     first = run(pytester, "--mlbugs-practice=ex", "--mlbugs-hint=masks")
     assert first.ret == 0
     first.stdout.fnmatch_lines([f"*bug 1: look at the {bug['layer']} layer*"])
@@ -150,6 +160,23 @@ def test_bad_practice_options_are_one_line_usage_errors(pytester: pytest.Pyteste
     result = run(pytester, "--mlbugs-practice=ex", "--mlbugs-difficulty=extreme")
     assert result.ret == 4
     assert usage_errors(result) == ["ERROR: --mlbugs-difficulty=extreme: choose one of easy, medium, hard"]
+    # the shared options are checked as the seeded session checks them
+    for args, error in (
+        (
+            ["--mlbugs-mutators=no_such_bug"],
+            "ERROR: --mlbugs-mutators: unknown bug ID no_such_bug; run pytest --mlbugs-list to see the bug*",
+        ),
+        (
+            ["--mlbugs-components=attention", "--mlbugs-mutators=causal_mask_off_by_one"],
+            "ERROR: --mlbugs-mutators: none of these bugs applies to attention; add one of its bugs (*) "
+            "or leave attention out of --mlbugs-components",
+        ),
+    ):
+        refused = run(pytester, "--mlbugs-seed=1", "--mlbugs-practice=ex", *args)
+        assert refused.ret == 4, args
+        (line,) = usage_errors(refused)
+        assert fnmatch.fnmatch(line, error), line
+    assert not (pytester.path / "ex").exists()
     pytester.makepyfile(mine="x = 1\n")
     (pytester.path / "own").mkdir()
     (pytester.path / "own" / "notes.txt").write_text("mine")
@@ -223,3 +250,88 @@ def test_a_run_killed_while_writing_leaves_no_torn_file_and_the_next_run_complet
     for name, text in expected.items():
         assert (folder / name).read_text() == text
     assert set(state(folder)["exercises"]) == {"masks", "data"}
+
+
+def test_mutators_restrict_the_hidden_bugs_and_count_caps_the_exercises(pytester: pytest.Pytester) -> None:
+    allowed = "--mlbugs-mutators=causal_mask_off_by_one,split_indices_overlap,unbiased_variance"
+    result = run(pytester, "--mlbugs-seed=6", "--mlbugs-practice=ex", allowed, "--mlbugs-count=2")
+    assert result.ret == 0, result.stdout.str() + result.stderr.str()
+    exercises = state(pytester.path / "ex")["exercises"]
+    expected = choose_components(
+        REGISTRY,
+        named=None,
+        allowed={"causal_mask_off_by_one", "split_indices_overlap", "unbiased_variance"},
+        count=2,
+        previous=None,
+        seed=6,
+    )
+    assert sorted(exercises) == expected
+    assert set(expected) <= {"masks", "data", "normalization"}
+    for entry in exercises.values():
+        assert {bug["id"] for bug in decode_key(entry["key"])} <= {
+            "causal_mask_off_by_one",
+            "split_indices_overlap",
+            "unbiased_variance",
+        }
+
+
+def test_count_picks_by_seed_and_every_registered_component_is_offered(monkeypatch) -> None:
+    registry = _with_example()
+    every = choose_components(registry, named=None, allowed=None, count=None, previous=None, seed=1)
+    assert every == sorted([*REGISTRY.components, "label_smoothing"])
+    picks = {
+        tuple(choose_components(registry, named=None, allowed=None, count=3, previous=None, seed=seed))
+        for seed in range(8)
+    }
+    assert all(len(p) == 3 and set(p) <= set(every) for p in picks)
+    assert len(picks) > 1, "the seed does not choose"
+    only = choose_components(
+        registry, named=None, allowed={"smoothing_not_divided_by_classes"}, count=None, previous=None, seed=1
+    )
+    assert only == ["label_smoothing"]
+
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "mlbugs_plugin_example"
+
+
+def _with_example() -> Registry:
+    """The built-in registry plus the worked example's component and mutator, imported from the tree."""
+    sys.path.insert(0, str(EXAMPLE))
+    try:
+        from mlbugs_plugin_example.component import component
+        from mlbugs_plugin_example.mutators import SmoothingNotDividedByClasses
+    finally:
+        sys.path.remove(str(EXAMPLE))
+    registry = builtin_registry()
+    registry.add_component(component())
+    registry.add_mutator(SmoothingNotDividedByClasses)
+    return registry
+
+
+def test_an_installed_extension_component_gets_an_exercise_that_its_folder_grades(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    site = pytester.path.parent / f"{pytester.path.name}-site"
+    shutil.copytree(EXAMPLE / "mlbugs_plugin_example", site / "mlbugs_plugin_example")
+    info = site / "mlbugs_plugin_example-0.1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: mlbugs-plugin-example\nVersion: 0.1.0\n")
+    (info / "entry_points.txt").write_text(
+        "[pytest_mlbugs.components]\nlabel_smoothing = mlbugs_plugin_example.component:component\n\n"
+        "[pytest_mlbugs.mutators]\n"
+        "smoothing_not_divided_by_classes = mlbugs_plugin_example.mutators:SmoothingNotDividedByClasses\n"
+    )
+    monkeypatch.setenv("PYTHONPATH", str(site))
+    folder = pytester.path / "ex"
+    written = run(pytester, "--mlbugs-seed=2", "--mlbugs-practice=ex", "--mlbugs-components=label_smoothing")
+    assert written.ret == 0, written.stdout.str() + written.stderr.str()
+    exercise = make_exercise(_with_example(), "label_smoothing", seed=2, difficulty="medium")
+    assert (folder / "exercise_label_smoothing.py").read_text() == exercise.source
+
+    graded = run(pytester, "ex")
+    assert graded.ret == 1
+    graded.stdout.fnmatch_lines(["*label_smoothing.* does not hold:*"])
+    (folder / "exercise_label_smoothing.py").write_text(exercise.solution)
+    solved = run(pytester, "ex")
+    assert solved.ret == 0, solved.stdout.str()
+    solved.stdout.fnmatch_lines(["label_smoothing: solved, every property holds"])
