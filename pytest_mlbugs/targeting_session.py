@@ -86,26 +86,42 @@ class LineTracer:
             self._names[filename] = known
         return known
 
-    def _trace(self, frame: types.FrameType, event: str, arg: Any) -> Any:
-        path = self._file_of(frame.f_code.co_filename)
-        if path is None:
-            return None
-        lines = self.lines.setdefault(path, set())
-        lines.add(frame.f_lineno)
+    def _tracer(self) -> Callable[[types.FrameType, str, Any], Any]:
+        """The global trace function: called for every Python call while tracing (torch's
+        layers included), so it does one dictionary lookup for a file it has seen before and
+        returns at once for a file that is not a target."""
+        names = self._names
+        file_of = self._file_of
+        lines_of = self.lines
 
-        def local(frame: types.FrameType, event: str, arg: Any) -> Any:
-            if event == "line":
-                lines.add(frame.f_lineno)
+        def trace(frame: types.FrameType, event: str, arg: Any) -> Any:
+            filename = frame.f_code.co_filename
+            path = names.get(filename, "")
+            if path is None:
+                return None
+            if path == "":
+                path = file_of(filename)
+                if path is None:
+                    return None
+            lines = lines_of.setdefault(path, set())
+            lines.add(frame.f_lineno)
+
+            def local(frame: types.FrameType, event: str, arg: Any) -> Any:
+                if event == "line":
+                    lines.add(frame.f_lineno)
+                return local
+
             return local
 
-        return local
+        return trace
 
     def __enter__(self) -> LineTracer:
         self.lines = {}
         self._previous = sys.gettrace()
         self._previous_threading = threading.gettrace()
-        threading.settrace(self._trace)
-        sys.settrace(self._trace)
+        trace = self._tracer()
+        threading.settrace(trace)
+        sys.settrace(trace)
         return self
 
     def __exit__(self, *exc: object) -> None:
