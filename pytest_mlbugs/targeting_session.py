@@ -25,11 +25,13 @@ import collections
 import dataclasses
 import hashlib
 import importlib.util
+import json
 import os
 import sys
 import threading
 import time
 import types
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -49,6 +51,7 @@ from pytest_mlbugs.targeting_mutants import (
 )
 
 if TYPE_CHECKING:
+    from pytest_mlbugs.mutation import Mutator
     from pytest_mlbugs.registry import Registry
     from pytest_mlbugs.runner import PendingVerdict, Verdict
 
@@ -304,16 +307,22 @@ class TargetSession:
 
     def _run(self, session: pytest.Session) -> None:
         self.files = self._resolve_targets()
-        mutants = self._mutants()
+        mutants_found = self._mutants_meanwhile()
         items = list(session.items)
         tests_digest = self._tests_digest(items)
         cached = self._cache_load(tests_digest)
         verdicts: dict[str, Any] = cached.get("verdicts", {})
-        active = [m for m in mutants if m.ignored_reason is None]
-        if cached.get("clean") and active and all(m.digest in verdicts for m in active):
+        all_cached = False
+        if mutants_found is None:  # known from the cache: a clean run may not be needed
+            mutants = self._mutants()
+            active = [m for m in mutants if m.ignored_reason is None]
+            all_cached = bool(active) and all(m.digest in verdicts for m in active)
+        if cached.get("clean") and all_cached:
             clean = CleanRun(**cached["clean"])
         else:
             clean_or_none = self._clean_run(session, items)
+            if mutants_found is not None:
+                mutants = mutants_found()
             if clean_or_none is None:
                 return
             clean = clean_or_none
@@ -403,33 +412,90 @@ class TargetSession:
         self.files = list(files.values())
         return self.files
 
-    def _mutants(self) -> list[Mutant]:
+    def _selected_mutators(self) -> list[Mutator]:
         selected = [self.registry.mutators[bug_id] for bug_id in self.settings.mutators]
         if self.config.option.mlbugs_components is not None:
             wanted = set(self.settings.components)
             selected = [m for m in selected if wanted.intersection(m.components)]
-        everything: list[Mutant] = []
+        return selected
+
+    def _mutant_entries(self, *, compute: bool) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
+        """Per target file, its mutants as the cache keeps them: ``(entries, stored, missing)``,
+        ``missing`` the keys of the files not in the cache (found here when ``compute``)."""
+        selected = self._selected_mutators()
         cache = getattr(self.config, "cache", None)
         stored = cache.get(MUTANTS_CACHE_KEY, {}) if cache is not None else {}
-        fresh: dict[str, Any] = {}
+        if not isinstance(stored, dict):
+            stored = {}
+        entries: dict[str, Any] = {}
+        missing: list[str] = []
         for target in self.files:
             key = hashlib.sha256(
                 "\x1f".join(
                     [__version__, target.display, target.source, *(m.bug_id for m in selected)]
                 ).encode()
             ).hexdigest()
-            entry = stored.get(key) if isinstance(stored, dict) else None
+            entry = stored.get(key)
             if entry is None:
+                missing.append(key)
+                if not compute:
+                    continue
                 found, problems = mutants_of(target, selected, module_label=target.display)
                 entry = {"problems": problems, "mutants": [_mutant_json(m) for m in found]}
-            fresh[key] = entry
+            entries[key] = entry
+        return entries, stored, missing
+
+    def _mutants_meanwhile(self) -> Callable[[], list[Mutant]] | None:
+        """Start finding the mutants of files the cache does not hold in a forked child (libcst
+        work, a core of its own) while this process makes the clean run; the function returned
+        waits for them. ``None`` where the cache holds them all, or fork does not exist."""
+        _, _, missing = self._mutant_entries(compute=False)
+        if not missing or not hasattr(os, "fork"):
+            return None
+        read_fd, write_fd = os.pipe()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # forking a threaded process
+            pid = os.fork()
+        if pid == 0:  # the child: compute, write, leave without running any pytest hook
+            status = 70
+            try:
+                os.close(read_fd)
+                payload = json.dumps(self._mutant_entries(compute=True)[0]).encode()
+                with os.fdopen(write_fd, "wb") as pipe:
+                    pipe.write(payload)
+                status = 0
+            finally:
+                os._exit(status)
+        os.close(write_fd)
+
+        def gather() -> list[Mutant]:
+            with os.fdopen(read_fd, "rb") as pipe:
+                payload = pipe.read()
+            _, wait_status = os.waitpid(pid, 0)
+            try:
+                entries = json.loads(payload) if os.waitstatus_to_exitcode(wait_status) == 0 else None
+            except ValueError:
+                entries = None
+            return self._mutants(entries if isinstance(entries, dict) else None)
+
+        return gather
+
+    def _mutants(self, entries: dict[str, Any] | None = None) -> list[Mutant]:
+        """The mutants of the targets (``entries``: as a child found them), sampled by the seed."""
+        if entries is None:
+            entries, stored, _ = self._mutant_entries(compute=True)
+        else:
+            _, stored, _ = self._mutant_entries(compute=False)
+        everything: list[Mutant] = []
+        for target, entry in zip(self.files, entries.values(), strict=True):
             everything.extend(
                 Mutant(file=target, **{**fields, "changed_lines": tuple(fields["changed_lines"])})
                 for fields in entry["mutants"]
             )
             self.problems.extend(entry["problems"])
-        if cache is not None and fresh != stored:
-            cache.set(MUTANTS_CACHE_KEY, fresh)
+        cache = getattr(self.config, "cache", None)
+        if cache is not None and entries != stored:
+            cache.set(MUTANTS_CACHE_KEY, entries)
         active = [m for m in everything if m.ignored_reason is None]
         chosen = {id(m) for m in sample(active, self.settings.count, self.settings.seed)}
         self.ignored = [m for m in everything if m.ignored_reason is not None]
