@@ -335,3 +335,23 @@ def test_an_installed_extension_component_gets_an_exercise_that_its_folder_grade
     solved = run(pytester, "ex")
     assert solved.ret == 0, solved.stdout.str()
     solved.stdout.fnmatch_lines(["label_smoothing: solved, every property holds"])
+
+
+def test_grading_under_xdist_gives_the_serial_verdicts(pytester: pytest.Pytester) -> None:
+    """``pytest -n 2 DIR`` grades as ``pytest DIR`` does: the same properties fail, the same
+    exercises are solved, and the progress table agrees."""
+    assert run(pytester, "--mlbugs-seed=42", "--mlbugs-practice=ex", COMPONENTS).ret == 0
+    solve(pytester.path / "ex", "data", seed=42)
+
+    def verdicts(result: pytest.RunResult) -> tuple[list[str], list[str]]:
+        lines = result.stdout.lines
+        failed = sorted(line.split()[1] for line in lines if line.startswith("FAILED "))
+        table = sorted(line.split()[:2] for line in lines if line.split()[:1] in (["masks"], ["data"]))
+        return failed, [" ".join(row) for row in table]
+
+    serial = run(pytester, "ex", "-rf")
+    parallel = run(pytester, "ex", "-rf", "-n", "2")
+    assert serial.ret == parallel.ret == 1
+    assert verdicts(serial)[0], serial.stdout.str()  # masks is still unsolved: something fails
+    assert verdicts(parallel) == verdicts(serial)
+    assert "data solved" in verdicts(serial)[1] and "masks unsolved" in verdicts(serial)[1]
