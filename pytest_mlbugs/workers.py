@@ -156,7 +156,7 @@ def _torch_switches() -> tuple[Any, ...]:
     module_hooks = torch.nn.modules.module
     return (
         dataclasses.astuple(runner._torch_state()),
-        hash(torch.random.get_rng_state().numpy().tobytes()),
+        hash(bytes(torch.random.get_rng_state().tolist())),  # no numpy: torch does not need it
         torch.is_inference_mode_enabled(),
         torch.is_autocast_enabled("cpu"),
         _optional_count("_len_torch_function_stack"),
