@@ -337,6 +337,8 @@ class _Worker:
     #: the seconds the fork took, charged to the worker's first verdict
     fork_seconds: float
     buffer: bytes = b""
+    #: set once the worker is reaped after a kill
+    wait_status: int | None = None
 
     @classmethod
     def fork(cls) -> _Worker:
@@ -375,13 +377,14 @@ class _Worker:
         _pool.reap_later(self)
 
     def kill(self) -> int:
-        """Kill the worker now; its wait status."""
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(self.pid, signal.SIGKILL)
-        self._close_pipes()
-        _, status = os.waitpid(self.pid, 0)
-        shutil.rmtree(self.scratch, ignore_errors=True)
-        return status
+        """Kill the worker now (again: a no-op); its wait status."""
+        if self.wait_status is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGKILL)
+            self._close_pipes()
+            _, self.wait_status = os.waitpid(self.pid, 0)
+            shutil.rmtree(self.scratch, ignore_errors=True)
+        return self.wait_status
 
 
 class _Pool:

@@ -194,3 +194,20 @@ def test_cancelling_a_started_job_kills_its_worker_and_leaves_no_child():
     assert pending.result().status == ERROR
     with pytest.raises(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
+
+
+def test_a_job_interrupted_while_waiting_can_still_be_cancelled():
+    """Ctrl-C while the parent waits kills the worker; the session's clean-up then cancels the
+    same job again without tripping over the reaped worker."""
+    pending = PendingVerdict(lambda: time.sleep(3600) or probe(), timeout=60, isolation="worker")
+    pending.start()
+    previous = signal.signal(signal.SIGALRM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    signal.setitimer(signal.ITIMER_REAL, 0.3)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            pending.result()
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    pending.cancel()
+    assert pending.result().status == ERROR
