@@ -665,18 +665,32 @@ def _run_in_process(job: Callable[[], Verdict], *, timeout: float) -> Verdict:
             signal.signal(signal.SIGALRM, previous)
 
 
+def fork_quietly() -> int:
+    """``os.fork()``. Python 3.12+ warns about forking a threaded process (xdist's worker is
+    one); our children touch no lock another thread could hold: they compute, write, _exit."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return os.fork()
+
+
+def become_verdict_child(scratch: Path) -> None:
+    """In a freshly forked child or worker: silent, one torch thread, in ``scratch``, limited."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    os.dup2(devnull, 2)
+    os.close(devnull)
+    torch.set_num_threads(1)  # the parent's OpenMP pool does not survive fork
+    # pytest's faulthandler writes to its own copy of the terminal: a crash is a verdict here
+    faulthandler.disable()
+    _enter_scratch(scratch)
+
+
 def _child(job: Callable[[], Verdict], write_fd: int, scratch: Path) -> None:
     """The body of a forked child; never returns (``os._exit``: threads the variant started,
     daemon or not, cannot keep it alive)."""
     status = 70
     try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, 1)
-        os.dup2(devnull, 2)
-        torch.set_num_threads(1)  # the parent's OpenMP pool does not survive fork
-        # pytest's faulthandler writes to its own copy of the terminal: a crash is a verdict here
-        faulthandler.disable()
-        _enter_scratch(scratch)
+        become_verdict_child(scratch)
         try:
             verdict = job()
         except BaseException as exc:
@@ -719,11 +733,7 @@ class _Child:
         scratch = _new_scratch()
         read_fd, write_fd = os.pipe()
         started = time.perf_counter()
-        with warnings.catch_warnings():
-            # Python 3.12+ warns about forking a threaded process (xdist's worker is one); the
-            # child touches no lock another thread could hold: it computes, writes, _exits.
-            warnings.simplefilter("ignore", DeprecationWarning)
-            pid = os.fork()
+        pid = fork_quietly()
         if pid == 0:
             os.close(read_fd)
             _child(job, write_fd, scratch)

@@ -31,7 +31,6 @@ import sys
 import threading
 import time
 import types
-import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -452,10 +451,10 @@ class TargetSession:
         _, _, missing = self._mutant_entries(compute=False)
         if not missing or not hasattr(os, "fork"):
             return None
+        from pytest_mlbugs.runner import fork_quietly
+
         read_fd, write_fd = os.pipe()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)  # forking a threaded process
-            pid = os.fork()
+        pid = fork_quietly()
         if pid == 0:  # the child: compute, write, leave without running any pytest hook
             status = 70
             try:

@@ -29,7 +29,6 @@ import collections
 import contextlib
 import ctypes
 import dataclasses
-import faulthandler
 import gc
 import itertools
 import json
@@ -280,13 +279,7 @@ def _serve(commands: int, answers: int, scratch: Path) -> None:
     status = 70
     try:
         _die_with_parent()
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, 1)
-        os.dup2(devnull, 2)
-        os.close(devnull)
-        torch.set_num_threads(1)
-        faulthandler.disable()
-        runner._enter_scratch(scratch)
+        runner.become_verdict_child(scratch)
         baseline: Fingerprint | None = None
         for served in itertools.count(1):
             raw = _read_exactly(commands, _KEY.size)
@@ -346,9 +339,7 @@ class _Worker:
         command_read, command_write = os.pipe()
         answer_read, answer_write = os.pipe()
         started = time.perf_counter()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)  # forking a threaded process
-            pid = os.fork()
+        pid = runner.fork_quietly()
         if pid == 0:
             os.close(command_write)
             os.close(answer_read)
