@@ -136,56 +136,66 @@ def test_the_example_is_found_when_really_installed(pytester):
 # broken mutators
 
 
-class _Broken(Mutator):
-    """A deliberately broken mutator for these tests."""
+#: the broken mutators, as source: defined in this module for the in-process tests, and written
+#: into a conftest for the subprocess ones (one text for both)
+BROKEN_SOURCE = textwrap.dedent(
+    '''
+    class _Broken(Mutator):
+        """A deliberately broken mutator for these tests."""
 
-    components = ("attention",)
-    category = Category.SHAPES
-    layer = Layer.SHAPES
-    description = "broken on purpose"
-    symptom = hint = fix = "none"
-    node_types = (cst.Call,)
-
-
-class raises_on_calls(_Broken):
-    """Raises on the first call it is offered."""
-
-    bug_id = "raises_on_calls"
-
-    def mutations(self, node):
-        raise RuntimeError("the matcher has a bug")
+        components = ("attention",)
+        category = Category.SHAPES
+        layer = Layer.SHAPES
+        description = "broken on purpose"
+        symptom = hint = fix = "none"
+        node_types = (cst.Call,)
 
 
-class loops_forever(_Broken):
-    """Never returns."""
+    class raises_on_calls(_Broken):
+        """Raises on the first call it is offered."""
 
-    bug_id = "loops_forever"
+        bug_id = "raises_on_calls"
 
-    def mutations(self, node):
-        while True:
-            pass
-
-
-class returns_a_string(_Broken):
-    """Returns source text where libcst nodes belong."""
-
-    bug_id = "returns_a_string"
-
-    def mutations(self, node):
-        return ["x + 1"]
+        def mutations(self, node):
+            raise RuntimeError("the matcher has a bug")
 
 
-class never_compiles(_Broken):
-    """Turns ``import math`` into a ``break`` outside any loop: no variant compiles."""
+    class loops_forever(_Broken):
+        """Never returns."""
 
-    bug_id = "never_compiles"
-    node_types = (cst.SimpleStatementLine,)
+        bug_id = "loops_forever"
 
-    def mutations(self, node):
-        if cst.Module([]).code_for_node(node).strip() == "import math":
-            return (node.with_changes(body=[cst.Break()]),)
-        return ()
+        def mutations(self, node):
+            while True:
+                pass
 
+
+    class returns_a_string(_Broken):
+        """Returns source text where libcst nodes belong."""
+
+        bug_id = "returns_a_string"
+
+        def mutations(self, node):
+            return ["x + 1"]
+
+
+    class never_compiles(_Broken):
+        """Turns ``import math`` into a ``break`` outside any loop: no variant compiles."""
+
+        bug_id = "never_compiles"
+        node_types = (cst.SimpleStatementLine,)
+
+        def mutations(self, node):
+            if cst.Module([]).code_for_node(node).strip() == "import math":
+                return (node.with_changes(body=[cst.Break()]),)
+            return ()
+    '''
+)
+_broken: dict[str, object] = {"cst": cst, "Category": Category, "Layer": Layer, "Mutator": Mutator}
+exec(BROKEN_SOURCE, _broken)
+raises_on_calls, loops_forever, returns_a_string, never_compiles = (
+    _broken[name] for name in ("raises_on_calls", "loops_forever", "returns_a_string", "never_compiles")
+)
 
 BROKEN = (raises_on_calls, loops_forever, returns_a_string, never_compiles)
 
@@ -216,50 +226,20 @@ def test_broken_mutators_are_reported_and_the_others_get_exactly_their_usual_var
     assert [(v.source, v.bugs) for v in variants] == [(v.source, v.bugs) for v in expected]
 
 
-CONFTEST_WITH_BROKEN_MUTATORS = textwrap.dedent(
-    '''
-    import libcst as cst
+CONFTEST_WITH_BROKEN_MUTATORS = (
+    "import libcst as cst\n\n"
+    "import pytest_mlbugs.mutation\n"
+    "from pytest_mlbugs.api import Category, Layer, Mutator\n\n"
+    "pytest_mlbugs.mutation.MUTATOR_TIME_LIMIT = 1.0\n"
+    + BROKEN_SOURCE
+    + textwrap.dedent(
+        """
 
-    import pytest_mlbugs.mutation
-    from pytest_mlbugs.api import Category, Layer, Mutator
-
-    pytest_mlbugs.mutation.MUTATOR_TIME_LIMIT = 1.0
-
-
-    class _Broken(Mutator):
-        """A deliberately broken mutator."""
-
-        components = ("attention",)
-        category = Category.SHAPES
-        layer = Layer.SHAPES
-        description = "broken on purpose"
-        symptom = hint = fix = "none"
-        node_types = (cst.Call,)
-
-
-    class raises_on_calls(_Broken):
-        """Raises."""
-
-        bug_id = "raises_on_calls"
-
-        def mutations(self, node):
-            raise RuntimeError("the matcher has a bug")
-
-
-    class loops_forever(_Broken):
-        """Never returns."""
-
-        bug_id = "loops_forever"
-
-        def mutations(self, node):
-            while True:
-                pass
-
-
-    def pytest_mlbugs_register(registry):
-        registry.add_mutator(raises_on_calls)
-        registry.add_mutator(loops_forever, origin="my-team")
-    '''
+        def pytest_mlbugs_register(registry):
+            registry.add_mutator(raises_on_calls)
+            registry.add_mutator(loops_forever, origin="my-team")
+        """
+    )
 )
 
 
