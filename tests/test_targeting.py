@@ -272,6 +272,79 @@ def test_bad_options_are_one_line_usage_errors(pytester: pytest.Pytester) -> Non
     assert result.ret == pytest.ExitCode.USAGE_ERROR
 
 
+#: user code with the two guide bugs no reference's property suite reaches through a log:
+#: a log guarded by an epsilon, and a classifier loss
+LOSSES = textwrap.dedent(
+    """
+    import torch
+    import torch.nn.functional as F
+
+
+    def predictive_entropy(probs):
+        return -(probs * torch.log(probs + 1e-12)).sum(dim=-1)
+
+
+    def classification_loss(logits, targets):
+        return F.cross_entropy(logits, targets)
+    """
+)
+
+LOSSES_WEAK_TESTS = textwrap.dedent(
+    """
+    import torch
+
+    from minipkg.ops import classification_loss, predictive_entropy
+
+
+    def test_entropy_is_not_negative():
+        assert (predictive_entropy(torch.softmax(torch.randn(4, 3), dim=-1)) >= 0).all()
+
+
+    def test_loss_is_a_positive_scalar():
+        assert classification_loss(torch.randn(4, 3), torch.tensor([0, 1, 2, 0])).item() > 0
+    """
+)
+
+LOSSES_STRONG_TESTS = textwrap.dedent(
+    """
+    import math
+
+    import torch
+
+    from minipkg.ops import classification_loss, predictive_entropy
+
+
+    def test_a_certain_prediction_has_zero_entropy_and_a_uniform_one_log_c():
+        entropy = predictive_entropy(torch.tensor([[1.0, 0.0, 0.0], [1 / 3, 1 / 3, 1 / 3]]))
+        torch.testing.assert_close(entropy, torch.tensor([0.0, math.log(3)]))
+
+
+    def test_loss_is_the_negative_log_likelihood_of_the_targets():
+        logits, targets = torch.randn(4, 3), torch.tensor([0, 1, 2, 0])
+        expected = -torch.log_softmax(logits, dim=-1)[torch.arange(4), targets].mean()
+        torch.testing.assert_close(classification_loss(logits, targets), expected)
+    """
+)
+
+
+def test_log_epsilon_and_classifier_loss_bugs_are_made_in_user_code(pytester: pytest.Pytester) -> None:
+    pytester.mkpydir("minipkg")
+    pytester.path.joinpath("minipkg", "ops.py").write_text(LOSSES)
+    pytester.makepyfile(test_weak=LOSSES_WEAK_TESTS, test_strong=LOSSES_STRONG_TESTS)
+    verdicts = {}
+    for suite in ("test_weak.py", "test_strong.py"):
+        report = pytester.path / f"{suite}.json"
+        pytester.runpytest_subprocess(
+            *NO_PLUGINS, suite, "--mlbugs-target=minipkg/ops.py", f"--mlbugs-report={report}",
+            "--mlbugs-mutators=epsilon_missing,mse_on_class_logits",
+        )  # fmt: skip
+        mutants = json.loads(report.read_text())["mlbugs"]["mutants"]
+        verdicts[suite] = sorted((m["bug_id"], m["status"]) for m in mutants)
+    bugs = ("epsilon_missing", "mse_on_class_logits")
+    assert verdicts["test_weak.py"] == [(bug, "survived") for bug in bugs]
+    assert verdicts["test_strong.py"] == [(bug, "detected") for bug in bugs]
+
+
 def test_weak_suite_lets_bugs_survive_and_the_strong_suite_catches_them_all(tmp_path: Path) -> None:
     project = tmp_path / "example"
     shutil.copytree(EXAMPLE, project, ignore=shutil.ignore_patterns("__pycache__", ".pytest_cache"))
