@@ -81,6 +81,8 @@ class MseOnClassLogits(Mutator):
         "loss = cross_entropy(logits, y)\n",
         "def ce(z, t, lp):\n    return -lp.gather(-1, t.unsqueeze(-1)).mean()\n",
         "def kl(z, t):\n    lp = z.log_softmax(-1)\n    return (lp.exp() * lp).sum()\n",
+        "def nll0(z):\n    lp = z.log_softmax(-1)\n    return -lp[:, 0].mean()\n",
+        "def nll0(z, rows):\n    lp = z.log_softmax(-1)\n    return -lp[rows, 0].mean()\n",
     )
 
     def mutations(self, node: cst.CSTNode) -> Sequence[Replacement]:
@@ -182,8 +184,9 @@ class _NllRewriter(cst.CSTTransformer):
             targets = _gathered_targets(found[1].value)
             return None if targets is None else _squared_error(self.prefix, self.logits, targets, keepdim)
         if isinstance(expr, cst.Subscript) and self._reads_name(expr.value) and len(expr.slice) == 2:
-            last = expr.slice[1].slice
-            if isinstance(last, cst.Index):
+            rows, last = expr.slice[0].slice, expr.slice[1].slice
+            # lp[rows, targets] picks a class per row; lp[:, 0] is one class's column
+            if isinstance(rows, cst.Index) and isinstance(last, cst.Index) and _names(last.value):
                 return _squared_error(self.prefix, self.logits, last.value, False)
         return None
 
