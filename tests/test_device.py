@@ -11,7 +11,9 @@ the moved ones) fails here, on a machine without a GPU.
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -108,7 +110,10 @@ class SimulatedAccelerator:
     as CPU scalars do with CUDA tensors; ``meta`` tensors are left alone."""
 
     def __init__(self) -> None:
-        self.tagged: dict[int, bool] = {}
+        # storage address -> (on the accelerator, the storage itself, weakly); the allocator
+        # reuses a freed storage's address, so a tag whose storage is gone is stale and must not
+        # pass to the next storage that lands there
+        self.tagged: dict[int, tuple[bool, weakref.ref[torch.UntypedStorage]]] = {}
         self.mixes = 0
         self.puts = 0
         sim = self
@@ -143,12 +148,18 @@ class SimulatedAccelerator:
 
     def is_tagged(self, t: torch.Tensor) -> bool:
         key = self.key(t)
-        return key is not None and self.tagged.get(key, False)
+        if key is None or key not in self.tagged:
+            return False
+        value, storage = self.tagged[key]
+        if storage() is not t.untyped_storage():
+            del self.tagged[key]  # the tagged storage was freed and its address reused
+            return False
+        return value
 
     def tag(self, t: torch.Tensor, value: bool) -> None:
         key = self.key(t)
         if key is not None:
-            self.tagged[key] = value
+            self.tagged[key] = (value, weakref.ref(t.untyped_storage()))
 
     def dispatch(self, func: Any, args: Any, kwargs: Any) -> Any:
         name = str(func.name()).split("::")[-1]
@@ -217,6 +228,28 @@ def test_the_simulator_catches_what_cuda_would(monkeypatch: pytest.MonkeyPatch) 
         x[0] = torch.ones(3)  # so is copying into a device tensor
         _ = devices.to_cpu(x) + torch.ones(4, 3)
         assert sim.mixes == 3
+
+
+def test_a_freed_storages_tag_does_not_pass_to_a_tensor_at_its_address() -> None:
+    """The allocator reuses addresses: a CPU tensor that lands where a moved one was freed is
+    still on the CPU (before, such a tensor made a suite fail here now and then). A storage
+    kept alive by a view or by a parameter wrapped around it keeps its place."""
+    sim = SimulatedAccelerator()
+    gone = torch.ones(2)
+    freed = weakref.ref(gone.untyped_storage())
+    del gone
+    gc.collect()
+    assert freed() is None
+    fresh = torch.zeros(2)
+    key = sim.key(fresh)
+    assert key is not None
+    sim.tagged[key] = (True, freed)  # what a moved tensor freed at this address left behind
+    assert not sim.is_tagged(fresh)
+    moved = sim.put(fresh)
+    view, wrapped = moved[1:], torch.nn.Parameter(moved)
+    del moved
+    gc.collect()
+    assert sim.is_tagged(view) and sim.is_tagged(wrapped)
 
 
 @pytest.mark.parametrize("component", COMPONENTS)
