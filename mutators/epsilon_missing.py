@@ -58,6 +58,7 @@ class EpsilonMissing(Mutator):
         "y = (v + eps) ** 2\n",
         "y = torch.exp(p + eps)\n",
         "y = torch.log(p + num_steps)\n",
+        "y = torch.log(p + 0x1F)\n",
     )
 
     def mutations(self, node: cst.CSTNode) -> Sequence[Replacement]:
@@ -79,9 +80,8 @@ class EpsilonMissing(Mutator):
 
 
 def _is_epsilon(expr: cst.BaseExpression) -> bool:
-    if isinstance(expr, cst.Float | cst.Integer):
-        value = float(expr.value.replace("_", ""))
-        return 0 < value <= _LARGEST_EPSILON
+    if isinstance(expr, cst.Float):  # no integer literal is small enough
+        return 0 < float(expr.value) <= _LARGEST_EPSILON
     if isinstance(expr, cst.Attribute):
         expr = expr.attr
     if isinstance(expr, cst.Name):
