@@ -81,6 +81,7 @@ class MseOnClassLogits(Mutator):
         "loss = cross_entropy(logits, y)\n",
         "def ce(z, t, lp):\n    return -lp.gather(-1, t.unsqueeze(-1)).mean()\n",
         "def kl(z, t):\n    lp = z.log_softmax(-1)\n    return (lp.exp() * lp).sum()\n",
+        "def ce(model, x, t):\n    lp = F.log_softmax(model(x), -1)\n    return F.nll_loss(lp, t)\n",
         "def nll0(z):\n    lp = z.log_softmax(-1)\n    return -lp[:, 0].mean()\n",
         "def nll0(z, rows):\n    lp = z.log_softmax(-1)\n    return -lp[rows, 0].mean()\n",
     )
@@ -116,7 +117,8 @@ class MseOnClassLogits(Mutator):
                 continue
             name, value = assigned
             logits = _log_softmax_operand(value)
-            if logits is None:
+            # the logits are read again, once per use: a call (model(x)) would run again
+            if not isinstance(logits, cst.Name | cst.Attribute):
                 continue
             rewriter = _NllRewriter(name, logits, prefix)
             rest = [_rewritten(later, rewriter) for later in lines[i + 1 :]]
