@@ -5,6 +5,7 @@ from collections.abc import Sequence
 import libcst as cst
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
+from pytest_mlbugs.mutators._loops import names_in
 from pytest_mlbugs.mutators._numerics import atom_code, code, is_module_call, operand
 from pytest_mlbugs.mutators._patterns import argument, callee_name, dotted_name, single_assignment
 
@@ -110,7 +111,6 @@ class MseOnClassLogits(Mutator):
         if not isinstance(node.body, cst.IndentedBlock):
             return ()
         lines = list(node.body.body)
-        prefix = "F" if "F" in _heads(node) else "torch.nn.functional"
         for i, line in enumerate(lines):
             assigned = single_assignment(line)
             if assigned is None:
@@ -120,11 +120,12 @@ class MseOnClassLogits(Mutator):
             # the logits are read again, once per use: a call (model(x)) would run again
             if not isinstance(logits, cst.Name | cst.Attribute):
                 continue
+            prefix = "F" if "F" in _heads(node) else "torch.nn.functional"
             rewriter = _NllRewriter(name, logits, prefix)
             rest = [_rewritten(later, rewriter) for later in lines[i + 1 :]]
             if not rewriter.rewritten:
                 continue
-            still_used = any(name in _names(later) for later in rest)
+            still_used = any(name in names_in(later) for later in rest)
             kept = [line] if still_used else []
             body = node.body.with_changes(body=[*lines[:i], *kept, *rest])
             return (node.with_changes(body=body),)
@@ -188,7 +189,7 @@ class _NllRewriter(cst.CSTTransformer):
         if isinstance(expr, cst.Subscript) and self._reads_name(expr.value) and len(expr.slice) == 2:
             rows, last = expr.slice[0].slice, expr.slice[1].slice
             # lp[rows, targets] picks a class per row; lp[:, 0] is one class's column
-            if isinstance(rows, cst.Index) and isinstance(last, cst.Index) and _names(last.value):
+            if isinstance(rows, cst.Index) and isinstance(last, cst.Index) and names_in(last.value):
                 return _squared_error(self.prefix, self.logits, last.value, False)
         return None
 
@@ -254,14 +255,3 @@ def _heads(node: cst.CSTNode) -> set[str]:
 
     node.visit(Collect())
     return heads
-
-
-def _names(node: cst.CSTNode) -> set[str]:
-    names: set[str] = set()
-
-    class Collect(cst.CSTVisitor):
-        def visit_Name(self, name: cst.Name) -> None:
-            names.add(name.value)
-
-    node.visit(Collect())
-    return names
