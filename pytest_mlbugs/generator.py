@@ -7,7 +7,10 @@ byte-identical variants in every process, on every machine and every xdist worke
 The default session applies every selected mutator once, at a site the seed picks, in an order
 the seed shuffles; ``count`` beyond that goes round again with fresh picks. With
 ``max_bugs=K`` each variant carries between 1 and K bugs (the seed decides) at sites that do
-not overlap, the extra bugs drawn from other mutators of the same component.
+not overlap, the extra bugs drawn from other mutators of the same component: first from bug
+families (categories) the variant does not have yet, then, when the component has too few
+families, from the others. A variant of several bugs also carries each bug written alone, so
+that the verdict can say which of them the suite would catch on its own.
 
 A broken mutator (it raises, overruns its time limit, or never yields a variant that compiles)
 is left out and reported in ``broken`` (bug ID -> reason) instead of ending the session; the
@@ -61,6 +64,8 @@ class Variant:
     source: str
     reference_source: str
     reference_path: str
+    #: with several bugs, the reference with each one alone (in the order of ``bugs``)
+    solo_sources: tuple[str, ...] = ()
 
     @cached_property
     def digest(self) -> str:
@@ -241,14 +246,22 @@ def _make_variant(
         first = _choose(pick, sites_here[bug_id])
         chosen = [first]
         others = pick.shuffled([b for b in sites_here if b != bug_id and b in allowed])
-        for other in others:
-            if len(chosen) == wanted:
-                break
-            if index.compile_problem(other, component_name) is not None:
-                continue  # a broken mutator must not spoil this one's variants
-            candidates = [s for s in sites_here[other] if not any(s.overlaps(c) for c in chosen)]
-            if candidates:
-                chosen.append(_choose(pick, candidates))
+        families = {registry.mutators[bug_id].category}
+        # Bugs of families the variant lacks first: a data bug beside a numerics bug is the
+        # realistic mix, and the harder one for a suite to tell apart.
+        for new_family_only in (True, False):
+            for other in others:
+                if len(chosen) == wanted:
+                    break
+                category = registry.mutators[other].category
+                if any(c.bug_id == other for c in chosen) or (new_family_only and category in families):
+                    continue
+                if index.compile_problem(other, component_name) is not None:
+                    continue  # a broken mutator must not spoil this one's variants
+                candidates = [s for s in sites_here[other] if not any(s.overlaps(c) for c in chosen)]
+                if candidates:
+                    chosen.append(_choose(pick, candidates))
+                    families.add(category)
         variant = _build(registry, index, component, chosen)
         if variant is None:
             continue
@@ -267,16 +280,27 @@ def _choose(pick: _Pick, sites: Sequence[Site]) -> Site:
 
 
 def _build(registry: Registry, index: SiteIndex, component: Component, chosen: list[Site]) -> Variant | None:
+    module = index.modules[component.name]
+    ordered = sorted(chosen, key=lambda s: (s.start_line, s.start_column, s.bug_id))
     try:
         source = apply_sites(
-            index.modules[component.name],
-            {s.bug_id: registry.mutators[s.bug_id] for s in chosen},
-            [s.key for s in chosen],
+            module, {s.bug_id: registry.mutators[s.bug_id] for s in chosen}, [s.key for s in chosen]
+        )
+        solos = (
+            tuple(apply_sites(module, {s.bug_id: registry.mutators[s.bug_id]}, [s.key]) for s in ordered)
+            if len(ordered) > 1
+            else ()
         )
     except MutatorError:
         return None  # a site whose rewrite does not compile, or bugs that do not compose
-    bugs = tuple(Bug.at(s) for s in sorted(chosen, key=lambda s: (s.start_line, s.start_column, s.bug_id)))
-    return Variant(component.name, bugs, source, component.reference_source, component.reference_path)
+    return Variant(
+        component.name,
+        tuple(Bug.at(s) for s in ordered),
+        source,
+        component.reference_source,
+        component.reference_path,
+        solos,
+    )
 
 
 def all_single_bug_variants(registry: Registry, components: Sequence[str]) -> list[Variant]:

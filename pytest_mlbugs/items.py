@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ import torch
 
 from pytest_mlbugs.generator import Variant
 from pytest_mlbugs.registry import Component, Registry
+from pytest_mlbugs.report import describe_alone
 from pytest_mlbugs.runner import (
     DETECTED,
     PASSED,
@@ -144,6 +146,7 @@ class VariantItem(JudgedItem):
             filename=variant.filename,
             seed=derive_seed(self.run_options.seed, variant.digest),
             layers=[self.registry.mutators[bug.bug_id].layer.value for bug in variant.bugs],
+            solo_sources=variant.solo_sources,
         )
 
     def runtest(self) -> None:
@@ -161,7 +164,10 @@ class VariantItem(JudgedItem):
             "ordinal": self.ordinal,
             "id": variant.digest,
             "component": variant.component,
-            "bugs": [bug.to_json() for bug in variant.bugs],
+            "bugs": [
+                bug.to_json() | (dataclasses.asdict(alone) if alone else {})
+                for bug, alone in itertools.zip_longest(variant.bugs, verdict.bugs)
+            ],
             "categories": sorted({self.registry.mutators[b.bug_id].category.value for b in variant.bugs}),
             "status": verdict.status,
             "seconds": round(verdict.seconds, 4),
@@ -182,10 +188,12 @@ class VariantItem(JudgedItem):
             )
         else:
             lines.append(f"{verdict.status.upper()}: {verdict.detail} (not counted as a detection)")
-        for bug in self.variant.bugs:
+        for bug, alone in itertools.zip_longest(self.variant.bugs, verdict.bugs):
             mutator = self.registry.mutators[bug.bug_id]
             lines.append(f"  bug {bug.bug_id} (line {bug.line}): {mutator.description}")
             lines.append(f"    symptom: {mutator.symptom}")
+            if alone is not None:
+                lines.append(f"    alone: {describe_alone(alone.alone, alone.caught_by)}")
         lines.append("")
         lines.append(self.variant.diff.rstrip())
         return "\n".join(lines)

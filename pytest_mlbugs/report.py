@@ -9,6 +9,7 @@ with pytest-mlbugs' own details under ``mlbugs``.
 from __future__ import annotations
 
 import collections
+import dataclasses
 import importlib.metadata
 import platform
 from collections.abc import Iterable, Mapping
@@ -16,7 +17,10 @@ from typing import Any
 
 from pytest_mlbugs import __version__
 from pytest_mlbugs.registry import Registry
-from pytest_mlbugs.runner import DETECTED, ERROR, SURVIVED, TIMEOUT
+from pytest_mlbugs.runner import DETECTED, ERROR, SURVIVED, TIMEOUT, BugVerdict
+
+#: what a variant of several bugs reports of each bug, judged alone
+BUG_VERDICT_FIELDS = tuple(field.name for field in dataclasses.fields(BugVerdict))
 
 _SCHEMA_STATUS = {
     DETECTED: "Killed",
@@ -52,6 +56,44 @@ class Results:
             return None
         detected = sum(v["status"] == DETECTED for v in self.variants)
         return 100.0 * detected / len(self.variants)
+
+
+def describe_alone(status: str, caught_by: str | None) -> str:
+    """What the verdict on one bug of a variant of several, judged alone, means."""
+    if status == DETECTED:
+        return f"caught on its own by {caught_by}"
+    if status == SURVIVED:
+        return "not caught on its own: the suite misses it once the other bugs are fixed"
+    return "could not be judged on its own (the harness raised)"
+
+
+def several_bugs_lines(results: Results) -> list[str]:
+    """Whether the suite told the bugs of each variant of several apart: each bug judged alone,
+    and the bugs that the property failing on the whole variant also fails on."""
+    judged = [v for v in results.sorted_variants() if any("alone" in bug for bug in v["bugs"])]
+    if not judged:
+        return []
+    bugs = [bug for variant in judged for bug in variant["bugs"]]
+    caught = sum(bug["alone"] == DETECTED for bug in bugs)
+    pointed = sum(bug["pointed_to"] for bug in bugs)
+    unexplained = sum(v["status"] == DETECTED and not any(b["pointed_to"] for b in v["bugs"]) for v in judged)
+    lines = [
+        f"variants of several bugs: {len(judged)}, with {len(bugs)} bugs: {caught} caught on their own, "
+        f"{pointed} pointed to by the property that failed on the whole variant"
+    ]
+    if unexplained:
+        lines.append(
+            f"  {unexplained} detected variant(s) whose failing property fails on none of their bugs "
+            "alone: the bugs only show together"
+        )
+    for variant in judged:
+        for bug in variant["bugs"]:
+            if bug["alone"] != DETECTED:
+                lines.append(
+                    f"  {variant['component']} variant {variant['id']} ({variant['status']}): "
+                    f"{bug['id']} at line {bug['line']} {describe_alone(bug['alone'], bug['caught_by'])}"
+                )
+    return lines
 
 
 def summary_lines(results: Results) -> list[str]:
@@ -99,6 +141,7 @@ def summary_lines(results: Results) -> list[str]:
             f"detection score: {score:.1f}% ({detected} of {sum(totals.values())} variants detected; "
             "timeouts and errors are not detections)"
         )
+    lines.extend(several_bugs_lines(results))
     failing_refs = [r for r in results.references if r["status"] != "passed"]
     if results.references:
         lines.append(
@@ -167,7 +210,10 @@ def build_report(
                     # the variant's place in the whole session: shards' reports merge by it
                     "ordinal": v["ordinal"],
                     "component": v["component"],
-                    "bugs": [{"id": b["id"], "line": b["line"]} for b in v["bugs"]],
+                    "bugs": [
+                        {key: b[key] for key in ("id", "line", *BUG_VERDICT_FIELDS) if key in b}
+                        for b in v["bugs"]
+                    ],
                     "status": v["status"],
                     "seconds": v["seconds"],
                     "first_failing_property": v["property"],

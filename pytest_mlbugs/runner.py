@@ -89,12 +89,27 @@ class PropertyFailure:
 
 
 @dataclasses.dataclass
+class BugVerdict:
+    """How the suite sees one bug of a variant of several, judged on the reference with that
+    bug alone: whether the suite tells it apart from the others."""
+
+    #: the verdict on the bug alone: detected, survived or error
+    alone: str
+    #: the property that caught the bug alone
+    caught_by: str | None = None
+    #: whether the property that failed on the whole variant also fails on this bug alone
+    pointed_to: bool = False
+
+
+@dataclasses.dataclass
 class Verdict:
     status: str
     seconds: float
     #: the first failing property (variants) or every failing one (references)
     failures: list[PropertyFailure] = dataclasses.field(default_factory=list)
     detail: str = ""
+    #: a variant of several bugs: each bug judged alone, in the variant's order of bugs
+    bugs: list[BugVerdict] = dataclasses.field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -102,7 +117,8 @@ class Verdict:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Verdict:
         failures = [PropertyFailure(**f) for f in data.get("failures", [])]
-        return cls(data["status"], data["seconds"], failures, data.get("detail", ""))
+        bugs = [BugVerdict(**b) for b in data.get("bugs", [])]
+        return cls(data["status"], data["seconds"], failures, data.get("detail", ""), bugs)
 
 
 def derive_seed(*parts: object) -> int:
@@ -317,8 +333,15 @@ def judge_variant(
     filename: str,
     seed: int,
     layers: Sequence[str] = (),
+    solo_sources: Sequence[str] = (),
 ) -> Verdict:
-    """Run the suite against a variant until a property fails (in the current process)."""
+    """Run the suite against a variant until a property fails (in the current process).
+
+    A variant of several bugs comes with each bug written alone (``solo_sources``, one per
+    entry of ``layers``): each is judged too, so that the verdict says which bugs the suite
+    catches on their own and which of them the failing property points to. The variant's
+    status is that of the whole variant alone: detected when any property fails on it.
+    """
     started = time.perf_counter()
 
     def done(status: str, failures: Sequence[PropertyFailure] = (), detail: str = "") -> Verdict:
@@ -331,14 +354,66 @@ def judge_variant(
     missing = component.suite.missing_names(impl)
     if missing:
         return done(ERROR, detail=f"the variant no longer defines {', '.join(missing)}")
-    for prop in order_properties(component.suite.properties, layers):
-        try:
-            failure = check_property(prop, impl, seed=derive_seed(seed, prop.qualified_name))
-        except HarnessError as exc:
-            return done(ERROR, detail=str(exc))
+    try:
+        failure = _first_failure(impl, order_properties(component.suite.properties, layers), seed=seed)
+    except HarnessError as exc:
+        return done(ERROR, detail=str(exc))
+    verdict = done(SURVIVED) if failure is None else done(DETECTED, [failure])
+    if len(solo_sources) > 1:
+        pointer = None if failure is None else failure.property
+        verdict.bugs = [
+            _judge_bug_alone(
+                component,
+                solo,
+                module_name=f"{module_name}_bug{number}",
+                filename=f"{filename}, bug {number} alone",
+                seed=seed,
+                layer=layer,
+                pointer=pointer,
+            )
+            for number, (solo, layer) in enumerate(zip(solo_sources, layers, strict=True), start=1)
+        ]
+        verdict.seconds = time.perf_counter() - started
+    return verdict
+
+
+def _first_failure(impl: Any, properties: Sequence[Property], *, seed: int) -> PropertyFailure | None:
+    """The first of ``properties`` that fails on ``impl``; raises :class:`HarnessError`."""
+    for prop in properties:
+        failure = check_property(prop, impl, seed=derive_seed(seed, prop.qualified_name))
         if failure is not None:
-            return done(DETECTED, [failure])
-    return done(SURVIVED)
+            return failure
+    return None
+
+
+def _judge_bug_alone(
+    component: Component,
+    source: str,
+    *,
+    module_name: str,
+    filename: str,
+    seed: int,
+    layer: str,
+    pointer: str | None,
+) -> BugVerdict:
+    """One bug of a variant of several, alone: the property that failed on the whole variant
+    (``pointer``) is tried first, so that one check says both whether it points to this bug
+    and, when it does, what caught the bug alone."""
+    try:
+        impl = load_source(source, name=module_name, filename=filename)
+    except Exception:
+        return BugVerdict(ERROR)
+    if component.suite.missing_names(impl):
+        return BugVerdict(ERROR)
+    properties = order_properties(component.suite.properties, [layer])
+    properties.sort(key=lambda p: p.name != pointer)  # stable: the rest keep their order
+    try:
+        failure = _first_failure(impl, properties, seed=seed)
+    except HarnessError:
+        return BugVerdict(ERROR)
+    if failure is None:
+        return BugVerdict(SURVIVED)
+    return BugVerdict(DETECTED, failure.property, pointed_to=failure.property == pointer)
 
 
 def judge_reference(component: Component, *, module_name: str, seed: int) -> Verdict:

@@ -167,6 +167,48 @@ def test_a_surviving_variant_fails_with_its_diff_and_description(pytester):
     )
 
 
+def test_a_variant_of_several_bugs_says_which_bug_the_suite_would_miss_on_its_own(pytester):
+    # An equivalent rewrite composed with a real bug: the variant is detected (a property
+    # failed), and the report and the summary say the rewrite is not caught on its own.
+    pytester.makeconftest(CONFTEST_WITH_TEST_MUTATORS)
+    result = run(
+        pytester,
+        "--mlbugs-seed=3",
+        "--mlbugs-components=attention",
+        "--mlbugs-mutators=equivalent_dropout_rewrite,attention_scale_dropped",
+        "--mlbugs-count=6",
+        "--mlbugs-max-bugs=2",
+        "--mlbugs-report=report.json",
+    )
+    variants = json.loads(Path(pytester.path, "report.json").read_text())["mlbugs"]["variants"]
+    pairs = [v for v in variants if len(v["bugs"]) == 2]
+    assert pairs, "the seed drew no variant of two bugs"
+    for variant in pairs:
+        assert variant["status"] == "detected"
+        bugs = {bug["id"]: bug for bug in variant["bugs"]}
+        assert bugs["equivalent_dropout_rewrite"] | {"line": 0} == {
+            "id": "equivalent_dropout_rewrite",
+            "line": 0,
+            "alone": "survived",
+            "caught_by": None,
+            "pointed_to": False,
+        }
+        scale = bugs["attention_scale_dropped"]
+        assert scale["alone"] == "detected" and scale["pointed_to"]
+        assert scale["caught_by"] == variant["first_failing_property"]
+    for variant in variants:
+        if len(variant["bugs"]) == 1:
+            assert set(variant["bugs"][0]) == {"id", "line"}
+    result.stdout.fnmatch_lines(
+        [
+            f"variants of several bugs: {len(pairs)}, with {2 * len(pairs)} bugs: {len(pairs)} caught on "
+            f"their own, {len(pairs)} pointed to by the property that failed on the whole variant",
+            "  attention variant * (detected): equivalent_dropout_rewrite at line * not caught on its own: "
+            "the suite misses it once the other bugs are fixed",
+        ]
+    )
+
+
 def test_errors_and_timeouts_are_never_detections(pytester):
     pytester.makeconftest(CONFTEST_WITH_TEST_MUTATORS)
     result = run(
