@@ -6,8 +6,9 @@
 Each session is a real ``pytest --mlbugs-seed=...`` subprocess in an empty folder. Reported:
 wall time (torch import included), variants verified per second, the median and 90th
 percentile verdict time per variant (from the JSON report), the peak RSS of the pytest
-process (VmHWM, polled from /proc), and the largest peak RSS of a forked worker (counted alone:
-most of its pages are the parent's, shared copy-on-write).
+process (VmHWM, polled from /proc), the largest peak RSS of a forked worker (counted alone:
+most of its pages are the parent's, shared copy-on-write), and, for the bugs of variants of
+several, how many the suite caught alone and how many the failing property points to.
 
     python benchmarks/bench_session.py --isolation fork   # a fresh child per verdict instead
 """
@@ -71,6 +72,8 @@ def run_session(args: list[str], workdir: Path) -> dict[str, float]:
     data = json.loads(report.read_text())
     seconds = [v["seconds"] for v in data["mlbugs"]["variants"]]
     statuses = [v["status"] for v in data["mlbugs"]["variants"]]
+    # the bugs of variants of several, each judged alone
+    judged = [b for v in data["mlbugs"]["variants"] for b in v["bugs"] if "alone" in b]
     return {
         "variants": len(seconds),
         "wall_s": wall,
@@ -81,6 +84,9 @@ def run_session(args: list[str], workdir: Path) -> dict[str, float]:
         "worker_peak_rss_mb": worker_peak,
         "detected": statuses.count("detected"),
         "score": data["mlbugs"]["score"],
+        "bugs_judged_alone": len(judged),
+        "caught_alone": sum(b["alone"] == "detected" for b in judged),
+        "pointed_to": sum(b["pointed_to"] for b in judged),
     }
 
 
@@ -110,14 +116,14 @@ def main() -> None:
             rows.append((f"{size} variants, up to {options.max_bugs} bugs", run_session(args, workdir)))
     print(
         f"{'session':32} {'variants':>8} {'wall s':>8} {'var/s':>7} {'median ms':>10} {'p90 ms':>8} "
-        f"{'peak MB':>8} {'worker MB':>9} {'score %':>8}"
+        f"{'peak MB':>8} {'worker MB':>9} {'score %':>8}  bugs alone: caught/pointed to/judged"
     )
     for name, row in rows:
         print(
             f"{name:32} {row['variants']:>8.0f} {row['wall_s']:>8.1f} {row['variants_per_s']:>7.1f} "
             f"{row['median_verdict_ms']:>10.1f} {row['p90_verdict_ms']:>8.1f} {row['peak_rss_mb']:>8.0f} "
             f"{row['worker_peak_rss_mb']:>9.0f} "
-            f"{row['score']:>8.1f}"
+            f"{row['score']:>8.1f}  {row['caught_alone']}/{row['pointed_to']}/{row['bugs_judged_alone']}"
         )
 
 

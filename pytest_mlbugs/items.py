@@ -277,8 +277,7 @@ class PropertyItem(pytest.Item):
             [
                 f"{self.impl_path} breaks the {prop.component} contract: {prop.name}",
                 textwrap.fill(f"What it means: {prop.meaning}", width=100, subsequent_indent="  "),
-                f"Debugging layer {prop.layer.step} of 7 ({prop.layer.value}); in training you would see: "
-                f"{prop.symptom}",
+                f"{prop.layer_line.capitalize()}; in training you would see: {prop.symptom}",
                 "",
             ]
         )

@@ -161,6 +161,7 @@ def _load_exercise(path: Path) -> Any:
 
 def grade(test_file: str, exercise: str, property_name: str, record: Callable[[str, object], None]) -> None:
     """Check one property of the suite against the exercise file beside ``test_file``."""
+    from pytest_mlbugs.mutation import Layer
     from pytest_mlbugs.runner import (
         DETECTED,
         ERROR,
@@ -203,6 +204,7 @@ def grade(test_file: str, exercise: str, property_name: str, record: Callable[[s
             f"{prop.qualified_name} does not hold: {failure.message}\n"
             f"  what it means: {prop.meaning}\n"
             f"  in training this shows as: {prop.symptom}\n"
+            f"  {prop.layer_line} in the procedure {' -> '.join(layer.value for layer in Layer)}\n"
             f"  a failing case: {failure.case}",
             pytrace=False,
         )

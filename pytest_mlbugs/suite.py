@@ -43,6 +43,11 @@ class Property:
     def qualified_name(self) -> str:
         return f"{self.component}.{self.name}"
 
+    @property
+    def layer_line(self) -> str:
+        """Where a failure sits in the ordered debugging procedure (data first, evaluation last)."""
+        return f"debugging layer {self.layer.step} of {len(Layer)} ({self.layer.value})"
+
     def run_once(self, impl: Any, case: Any = None) -> None:
         """Check one case (or the case-free property) directly, outside Hypothesis."""
         if self.cases is None:

@@ -71,7 +71,13 @@ def test_practice_writes_exercises_that_pytest_dir_grades_until_they_are_solved(
     graded = run(pytester, "ex")  # no --mlbugs option: the folder grades itself
     assert graded.ret == 1
     graded.stdout.fnmatch_lines(
-        ["*does not hold:*", "*in training this shows as:*", "*mlbugs practice progress*"]
+        [
+            "*does not hold:*",
+            "*in training this shows as:*",
+            "*debugging layer ? of 7 (*) in the procedure data -> target -> shapes -> loss -> numerics -> "
+            "updates -> evaluation",
+            "*mlbugs practice progress*",
+        ]
     )
 
     solve(folder, "masks", seed=42)
