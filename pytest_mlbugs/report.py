@@ -58,6 +58,10 @@ class Results:
         return 100.0 * detected / len(self.variants)
 
 
+#: bugs not caught alone that the terminal summary names; the JSON report has them all
+MAX_MISSED_SHOWN = 20
+
+
 def describe_alone(status: str, caught_by: str | None) -> str:
     """What the verdict on one bug of a variant of several, judged alone, means."""
     if status == DETECTED:
@@ -86,13 +90,18 @@ def several_bugs_lines(results: Results) -> list[str]:
             f"  {unexplained} detected variant(s) whose failing property fails on none of their bugs "
             "alone: the bugs only show together"
         )
-    for variant in judged:
-        for bug in variant["bugs"]:
-            if bug["alone"] != DETECTED:
-                lines.append(
-                    f"  {variant['component']} variant {variant['id']} ({variant['status']}): "
-                    f"{bug['id']} at line {bug['line']} {describe_alone(bug['alone'], bug['caught_by'])}"
-                )
+    missed = [
+        f"  {variant['component']} variant {variant['id']} ({variant['status']}): "
+        f"{bug['id']} at line {bug['line']} {describe_alone(bug['alone'], bug['caught_by'])}"
+        for variant in judged
+        for bug in variant["bugs"]
+        if bug["alone"] != DETECTED
+    ]
+    lines.extend(missed[:MAX_MISSED_SHOWN])
+    if len(missed) > MAX_MISSED_SHOWN:
+        lines.append(
+            f"  ... and {len(missed) - MAX_MISSED_SHOWN} more (every bug is in --mlbugs-report's JSON)"
+        )
     return lines
 
 

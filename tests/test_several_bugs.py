@@ -9,6 +9,7 @@ import pytest
 from pytest_mlbugs.generator import SiteIndex, Variant, all_single_bug_variants, plan_session
 from pytest_mlbugs.mutation import Site
 from pytest_mlbugs.registry import builtin_registry
+from pytest_mlbugs.report import Results, several_bugs_lines
 from pytest_mlbugs.runner import (
     DETECTED,
     SURVIVED,
@@ -188,3 +189,31 @@ def test_a_bug_the_suite_misses_alone_is_reported_though_the_variant_is_detected
     first, second = verdict.bugs
     assert first.alone == DETECTED and first.pointed_to and first.caught_by == verdict.failures[0].property
     assert second.alone == SURVIVED and not second.pointed_to and second.caught_by is None
+
+
+def test_the_summary_counts_the_bugs_names_twenty_missed_ones_and_the_variants_no_bug_explains():
+    results = Results()
+
+    def add(ordinal: int, bugs: list[dict[str, object]]) -> None:
+        results.add(
+            {"kind": "variant", "ordinal": ordinal, "id": f"v{ordinal}", "component": "masks"}
+            | {"status": DETECTED, "bugs": bugs}
+        )
+
+    caught = {"id": "real", "line": 1, "alone": DETECTED, "caught_by": "p", "pointed_to": True}
+    missed = {"id": "hidden", "line": 2, "alone": SURVIVED, "caught_by": None, "pointed_to": False}
+    for ordinal in range(25):
+        add(ordinal, [caught, missed])
+    add(25, [caught | {"pointed_to": False}, caught | {"id": "other", "pointed_to": False}])
+    add(26, [{"id": "single", "line": 3}])
+    lines = several_bugs_lines(results)
+    assert lines[:2] == [
+        "variants of several bugs: 26, with 52 bugs: 27 caught on their own, "
+        "25 pointed to by the property that failed on the whole variant",
+        "  1 detected variant(s) whose failing property fails on none of their bugs alone: "
+        "the bugs only show together",
+    ]
+    named = [line for line in lines if "hidden at line 2 not caught on its own" in line]
+    assert len(named) == 20
+    assert lines[-1] == "  ... and 5 more (every bug is in --mlbugs-report's JSON)"
+    assert several_bugs_lines(Results()) == []
