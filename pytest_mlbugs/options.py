@@ -40,7 +40,8 @@ HELP = {
     COUNT: "number of variants in the session (default: every selected mutator once)",
     MUTATORS: "comma-separated bug IDs to draw from (default: all; see --mlbugs-list)",
     COMPONENTS: "comma-separated components to mutate (default: all; see --mlbugs-list)",
-    MAX_BUGS: "each variant carries between 1 and this many bugs at distinct sites (default 1)",
+    MAX_BUGS: "each variant carries between 1 and this many bugs at distinct sites, from different bug "
+    "families where the component has them, and each bug is judged alone too (default 1)",
     REPORT: "write a JSON report (mutation-testing-report-schema) to this path",
     LIST: "print the catalogue of bugs and exit",
     IMPL: "run COMPONENT's property suite against your file: COMPONENT=PATH (repeatable)",
