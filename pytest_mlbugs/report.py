@@ -73,7 +73,7 @@ def describe_alone(status: str, caught_by: str | None) -> str:
 
 def several_bugs_lines(results: Results) -> list[str]:
     """Whether the suite told the bugs of each variant of several apart: each bug judged alone,
-    and the bugs that the property failing on the whole variant also fails on."""
+    and the bugs on which the case that failed on the whole variant fails again."""
     judged = [v for v in results.sorted_variants() if any("alone" in bug for bug in v["bugs"])]
     if not judged:
         return []
@@ -82,12 +82,12 @@ def several_bugs_lines(results: Results) -> list[str]:
     pointed = sum(bug["pointed_to"] for bug in bugs)
     unexplained = sum(v["status"] == DETECTED and not any(b["pointed_to"] for b in v["bugs"]) for v in judged)
     lines = [
-        f"variants of several bugs: {len(judged)}, with {len(bugs)} bugs: {caught} caught on their own, "
-        f"{pointed} pointed to by the property that failed on the whole variant"
+        f"variants of several bugs: {len(judged)}, with {len(bugs)} bugs: {caught} caught on their own; "
+        f"the case that failed on the whole variant fails again on {pointed} of them alone"
     ]
     if unexplained:
         lines.append(
-            f"  {unexplained} detected variant(s) whose failing property fails on none of their bugs "
+            f"  {unexplained} detected variant(s) whose failing case fails on none of their bugs "
             "alone: the bugs only show together"
         )
     missed = [

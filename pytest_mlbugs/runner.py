@@ -49,7 +49,7 @@ import traceback
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from hypothesis import HealthCheck, Phase, Verbosity, example, given, settings
@@ -97,7 +97,8 @@ class BugVerdict:
     alone: str
     #: the property that caught the bug alone
     caught_by: str | None = None
-    #: whether the property that failed on the whole variant also fails on this bug alone
+    #: whether the case that failed on the whole variant fails on this bug alone too: the
+    #: variant's failure points to this bug
     pointed_to: bool = False
 
 
@@ -275,14 +276,28 @@ def first_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {head}" if head else type(exc).__name__
 
 
+class Counterexample(NamedTuple):
+    """A property that failed, how, and the case it failed on (to replay it elsewhere)."""
+
+    prop: Property
+    failure: PropertyFailure
+    case: Any
+
+
 def check_property(prop: Property, impl: Any, *, seed: int) -> PropertyFailure | None:
     """Run ``prop`` the verdict way; the first real failure, or ``None`` when it holds."""
-    failures: list[PropertyFailure] = []
+    found = find_counterexample(prop, impl, seed=seed)
+    return None if found is None else found.failure
+
+
+def find_counterexample(prop: Property, impl: Any, *, seed: int) -> Counterexample | None:
+    """:func:`check_property`, with the case that failed."""
+    found: list[Counterexample] = []
     refusals: list[str] = []
 
     def record(case: Any, exc: BaseException) -> None:
-        if not failures:
-            failures.append(PropertyFailure(prop.name, first_line(exc), repr(case)))
+        if not found:
+            found.append(Counterexample(prop, PropertyFailure(prop.name, first_line(exc), repr(case)), case))
             refusal = limit_refusal(exc)
             if refusal is not None:
                 refusals.append(refusal)
@@ -293,12 +308,28 @@ def check_property(prop: Property, impl: Any, *, seed: int) -> PropertyFailure |
     except Exception as exc:
         if refusals:
             raise HarnessError(f"{refusals[0]} in {prop.qualified_name}; not a detection") from exc
-        if failures:
-            return failures[0]
+        if found:
+            return found[0]
         if isinstance(exc, HypothesisException):
             raise HarnessError(f"Hypothesis could not run {prop.qualified_name}: {first_line(exc)}") from exc
         raise HarnessError(f"{prop.qualified_name} broke the harness: {first_line(exc)}") from exc
-    return failures[0] if failures else None
+    return found[0] if found else None
+
+
+def replays(counterexample: Counterexample, impl: Any) -> bool:
+    """Whether ``impl`` fails the counterexample's property on the same case (no Hypothesis:
+    a case is plain data, the property builds its tensors from it)."""
+    try:
+        with torch_state_guard():
+            counterexample.prop.run_once(impl, counterexample.case)
+    except HypothesisException:
+        return False  # a property that needs Hypothesis' context (assume, note) cannot replay
+    except Exception as exc:
+        refusal = limit_refusal(exc)
+        if refusal is not None:
+            raise HarnessError(f"{refusal} in {counterexample.prop.qualified_name}; not a detection") from exc
+        return True
+    return False
 
 
 def limit_refusal(exc: BaseException) -> str | None:
@@ -339,8 +370,8 @@ def judge_variant(
 
     A variant of several bugs comes with each bug written alone (``solo_sources``, one per
     entry of ``layers``): each is judged too, so that the verdict says which bugs the suite
-    catches on their own and which of them the failing property points to. The variant's
-    status is that of the whole variant alone: detected when any property fails on it.
+    catches on their own and which of them the variant's failure points to. The variant's
+    own status does not depend on them: detected when any property fails on the whole variant.
     """
     started = time.perf_counter()
 
@@ -355,12 +386,11 @@ def judge_variant(
     if missing:
         return done(ERROR, detail=f"the variant no longer defines {', '.join(missing)}")
     try:
-        failure = _first_failure(impl, order_properties(component.suite.properties, layers), seed=seed)
+        found = _first_failure(impl, order_properties(component.suite.properties, layers), seed=seed)
     except HarnessError as exc:
         return done(ERROR, detail=str(exc))
-    verdict = done(SURVIVED) if failure is None else done(DETECTED, [failure])
+    verdict = done(SURVIVED) if found is None else done(DETECTED, [found.failure])
     if len(solo_sources) > 1:
-        pointer = None if failure is None else failure.property
         verdict.bugs = [
             _judge_bug_alone(
                 component,
@@ -369,7 +399,7 @@ def judge_variant(
                 filename=f"{filename}, bug {number} alone",
                 seed=seed,
                 layer=layer,
-                pointer=pointer,
+                counterexample=found,
             )
             for number, (solo, layer) in enumerate(zip(solo_sources, layers, strict=True), start=1)
         ]
@@ -377,12 +407,12 @@ def judge_variant(
     return verdict
 
 
-def _first_failure(impl: Any, properties: Sequence[Property], *, seed: int) -> PropertyFailure | None:
+def _first_failure(impl: Any, properties: Sequence[Property], *, seed: int) -> Counterexample | None:
     """The first of ``properties`` that fails on ``impl``; raises :class:`HarnessError`."""
     for prop in properties:
-        failure = check_property(prop, impl, seed=derive_seed(seed, prop.qualified_name))
-        if failure is not None:
-            return failure
+        found = find_counterexample(prop, impl, seed=derive_seed(seed, prop.qualified_name))
+        if found is not None:
+            return found
     return None
 
 
@@ -394,26 +424,25 @@ def _judge_bug_alone(
     filename: str,
     seed: int,
     layer: str,
-    pointer: str | None,
+    counterexample: Counterexample | None,
 ) -> BugVerdict:
-    """One bug of a variant of several, alone: the property that failed on the whole variant
-    (``pointer``) is tried first, so that one check says both whether it points to this bug
-    and, when it does, what caught the bug alone."""
+    """One bug of a variant of several, alone. The case that failed on the whole variant is
+    replayed first: when it fails here too, the variant's failure points to this bug and the
+    bug is caught alone, in one call of the property; otherwise the suite runs as for any
+    variant, the bug's own debugging layer first."""
     try:
         impl = load_source(source, name=module_name, filename=filename)
     except Exception:
         return BugVerdict(ERROR)
     if component.suite.missing_names(impl):
         return BugVerdict(ERROR)
-    properties = order_properties(component.suite.properties, [layer])
-    properties.sort(key=lambda p: p.name != pointer)  # stable: the rest keep their order
     try:
-        failure = _first_failure(impl, properties, seed=seed)
+        if counterexample is not None and replays(counterexample, impl):
+            return BugVerdict(DETECTED, counterexample.prop.name, pointed_to=True)
+        found = _first_failure(impl, order_properties(component.suite.properties, [layer]), seed=seed)
     except HarnessError:
         return BugVerdict(ERROR)
-    if failure is None:
-        return BugVerdict(SURVIVED)
-    return BugVerdict(DETECTED, failure.property, pointed_to=failure.property == pointer)
+    return BugVerdict(SURVIVED) if found is None else BugVerdict(DETECTED, found.prop.name)
 
 
 def judge_reference(component: Component, *, module_name: str, seed: int) -> Verdict:

@@ -202,7 +202,7 @@ def test_a_variant_of_several_bugs_says_which_bug_the_suite_would_miss_on_its_ow
     result.stdout.fnmatch_lines(
         [
             f"variants of several bugs: {len(pairs)}, with {2 * len(pairs)} bugs: {len(pairs)} caught on "
-            f"their own, {len(pairs)} pointed to by the property that failed on the whole variant",
+            f"their own; the case that failed on the whole variant fails again on {len(pairs)} of them alone",
             "  attention variant * (detected): equivalent_dropout_rewrite at line * not caught on its own: "
             "the suite misses it once the other bugs are fixed",
         ]

@@ -1,12 +1,13 @@
 """Variants of several bugs (``--mlbugs-max-bugs=K``): the extra bugs come from other families,
 and the verdict judges each bug alone, saying whether the suite told the bugs apart and which of
-them the failing property points to."""
+them the failure of the whole variant points to."""
 
 from __future__ import annotations
 
 import pytest
 
 from pytest_mlbugs.generator import SiteIndex, Variant, all_single_bug_variants, plan_session
+from pytest_mlbugs.loader import load_source
 from pytest_mlbugs.mutation import Site
 from pytest_mlbugs.registry import builtin_registry
 from pytest_mlbugs.report import Results, several_bugs_lines
@@ -14,8 +15,8 @@ from pytest_mlbugs.runner import (
     DETECTED,
     SURVIVED,
     Verdict,
-    check_property,
     derive_seed,
+    find_counterexample,
     judge_variant,
     run_isolated,
 )
@@ -108,10 +109,9 @@ def judge(variant: Variant, *, solos: bool) -> Verdict:
     return run_isolated(job, timeout=120, isolation="fork")
 
 
-def judge_alone_by_hand(variant: Variant, number: int, pointer: str | None) -> tuple[str, bool]:
-    """The bug alone judged as a variant of its own, and whether ``pointer`` fails on it."""
-    from pytest_mlbugs.loader import load_source
-
+def judge_alone_by_hand(variant: Variant, number: int, pointer: str) -> tuple[str, bool]:
+    """The bug alone judged as a variant of its own, and whether the case on which ``pointer``
+    failed on the whole variant makes it fail on the bug alone too."""
     component = REGISTRY.components[variant.component]
     bug = variant.bugs[number]
     source = variant.solo_sources[number]
@@ -126,11 +126,15 @@ def judge_alone_by_hand(variant: Variant, number: int, pointer: str | None) -> t
             seed=SEED,
             layers=[REGISTRY.mutators[bug.bug_id].layer.value],
         )
-        if pointer is not None:
-            impl = load_source(source, name=f"{name}_pointer", filename=f"<{name} pointer>")
-            (prop,) = [p for p in component.suite.properties if p.name == pointer]
-            failure = check_property(prop, impl, seed=derive_seed(SEED, prop.qualified_name))
-            verdict.detail = "fails" if failure is not None else "holds"
+        (prop,) = [p for p in component.suite.properties if p.name == pointer]
+        whole = load_source(variant.source, name=f"{name}_whole", filename=f"<{name} whole>")
+        found = find_counterexample(prop, whole, seed=derive_seed(SEED, prop.qualified_name))
+        assert found is not None
+        alone = load_source(source, name=f"{name}_pointer", filename=f"<{name} pointer>")
+        try:
+            prop.run_once(alone, found.case)
+        except Exception:
+            verdict.detail = "fails"
         return verdict
 
     verdict = run_isolated(job, timeout=120, isolation="fork")
@@ -147,9 +151,9 @@ def test_each_bug_judged_alone_agrees_with_judging_it_as_a_variant_of_its_own(va
     pointer = verdict.failures[0].property
     assert len(verdict.bugs) == len(variant.bugs)
     for number, alone in enumerate(verdict.bugs):
-        status, pointer_fails = judge_alone_by_hand(variant, number, pointer)
+        status, replay_fails = judge_alone_by_hand(variant, number, pointer)
         assert alone.alone == status
-        assert alone.pointed_to == pointer_fails
+        assert alone.pointed_to == replay_fails
         assert (alone.caught_by is not None) == (status == DETECTED)
         if alone.pointed_to:
             assert alone.caught_by == pointer
@@ -208,9 +212,9 @@ def test_the_summary_counts_the_bugs_names_twenty_missed_ones_and_the_variants_n
     add(26, [{"id": "single", "line": 3}])
     lines = several_bugs_lines(results)
     assert lines[:2] == [
-        "variants of several bugs: 26, with 52 bugs: 27 caught on their own, "
-        "25 pointed to by the property that failed on the whole variant",
-        "  1 detected variant(s) whose failing property fails on none of their bugs alone: "
+        "variants of several bugs: 26, with 52 bugs: 27 caught on their own; "
+        "the case that failed on the whole variant fails again on 25 of them alone",
+        "  1 detected variant(s) whose failing case fails on none of their bugs alone: "
         "the bugs only show together",
     ]
     named = [line for line in lines if "hidden at line 2 not caught on its own" in line]
