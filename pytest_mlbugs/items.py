@@ -147,6 +147,7 @@ class VariantItem(JudgedItem):
             seed=derive_seed(self.run_options.seed, variant.digest),
             layers=[self.registry.mutators[bug.bug_id].layer.value for bug in variant.bugs],
             solo_sources=variant.solo_sources,
+            time_limit=self.run_options.timeout,
         )
 
     def runtest(self) -> None:

@@ -68,6 +68,8 @@ def describe_alone(status: str, caught_by: str | None) -> str:
         return f"caught on its own by {caught_by}"
     if status == SURVIVED:
         return "not caught on its own: the suite misses it once the other bugs are fixed"
+    if status == TIMEOUT:
+        return "no verdict on its own within its share of --mlbugs-timeout (it hangs alone?)"
     return "could not be judged on its own (the harness raised)"
 
 

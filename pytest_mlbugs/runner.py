@@ -93,7 +93,7 @@ class BugVerdict:
     """How the suite sees one bug of a variant of several, judged on the reference with that
     bug alone: whether the suite tells it apart from the others."""
 
-    #: the verdict on the bug alone: detected, survived or error
+    #: the verdict on the bug alone: detected, survived, timeout or error
     alone: str
     #: the property that caught the bug alone
     caught_by: str | None = None
@@ -365,6 +365,7 @@ def judge_variant(
     seed: int,
     layers: Sequence[str] = (),
     solo_sources: Sequence[str] = (),
+    time_limit: float | None = None,
 ) -> Verdict:
     """Run the suite against a variant until a property fails (in the current process).
 
@@ -372,6 +373,9 @@ def judge_variant(
     entry of ``layers``): each is judged too, so that the verdict says which bugs the suite
     catches on their own and which of them the variant's failure points to. The variant's
     own status does not depend on them: detected when any property fails on the whole variant.
+    With ``time_limit`` (the seconds the whole job may take) the bugs alone share what the
+    variant left of it, so that a bug that hangs alone is a ``timeout`` of its own, never the
+    variant's.
     """
     started = time.perf_counter()
 
@@ -391,8 +395,12 @@ def judge_variant(
         return done(ERROR, detail=str(exc))
     verdict = done(SURVIVED) if found is None else done(DETECTED, [found.failure])
     if len(solo_sources) > 1:
-        verdict.bugs = [
-            _judge_bug_alone(
+        for number, (solo, layer) in enumerate(zip(solo_sources, layers, strict=True), start=1):
+            budget = None
+            if time_limit is not None:
+                left = time_limit - (time.perf_counter() - started)
+                budget = SOLO_SHARE * left / (len(solo_sources) - number + 1)
+            judged = _judge_bug_alone(
                 component,
                 solo,
                 module_name=f"{module_name}_bug{number}",
@@ -400,11 +408,45 @@ def judge_variant(
                 seed=seed,
                 layer=layer,
                 counterexample=found,
+                budget=budget,
             )
-            for number, (solo, layer) in enumerate(zip(solo_sources, layers, strict=True), start=1)
-        ]
+            verdict.bugs.append(judged)
         verdict.seconds = time.perf_counter() - started
     return verdict
+
+
+#: the part of a job's time left that the bugs alone may use, so that the variant's own verdict
+#: still reaches the parent before the job's limit
+SOLO_SHARE = 0.8
+
+
+class _BugAloneTimeout(BaseException):
+    """A bug judged alone outran its share of the job's time (not an ``Exception``)."""
+
+
+@contextlib.contextmanager
+def _time_share(seconds: float | None) -> Iterator[None]:
+    """Raise :class:`_BugAloneTimeout` in the body after ``seconds``, then give back the timer
+    that was running (the in-process mode's own limit), less the time spent."""
+    usable = threading.current_thread() is threading.main_thread() and hasattr(signal, "setitimer")
+    if seconds is None or not usable:
+        yield
+        return
+    outer, _interval = signal.getitimer(signal.ITIMER_REAL)
+    entered = time.perf_counter()
+
+    def expire(signum: int, frame: Any) -> None:
+        raise _BugAloneTimeout()
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, max(seconds, 1e-3))
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+        if outer:
+            signal.setitimer(signal.ITIMER_REAL, max(outer - (time.perf_counter() - entered), 1e-3))
 
 
 def _first_failure(impl: Any, properties: Sequence[Property], *, seed: int) -> Counterexample | None:
@@ -425,23 +467,29 @@ def _judge_bug_alone(
     seed: int,
     layer: str,
     counterexample: Counterexample | None,
+    budget: float | None,
 ) -> BugVerdict:
     """One bug of a variant of several, alone. The case that failed on the whole variant is
     replayed first: when it fails here too, the variant's failure points to this bug and the
     bug is caught alone, in one call of the property; otherwise the suite runs as for any
     variant, the bug's own debugging layer first."""
     try:
-        impl = load_source(source, name=module_name, filename=filename)
-    except Exception:
-        return BugVerdict(ERROR)
-    if component.suite.missing_names(impl):
-        return BugVerdict(ERROR)
-    try:
-        if counterexample is not None and replays(counterexample, impl):
-            return BugVerdict(DETECTED, counterexample.prop.name, pointed_to=True)
-        found = _first_failure(impl, order_properties(component.suite.properties, [layer]), seed=seed)
-    except HarnessError:
-        return BugVerdict(ERROR)
+        with _time_share(budget):
+            try:
+                impl = load_source(source, name=module_name, filename=filename)
+            except Exception:
+                return BugVerdict(ERROR)
+            if component.suite.missing_names(impl):
+                return BugVerdict(ERROR)
+            try:
+                if counterexample is not None and replays(counterexample, impl):
+                    return BugVerdict(DETECTED, counterexample.prop.name, pointed_to=True)
+                properties = order_properties(component.suite.properties, [layer])
+                found = _first_failure(impl, properties, seed=seed)
+            except HarnessError:
+                return BugVerdict(ERROR)
+    except _BugAloneTimeout:
+        return BugVerdict(TIMEOUT)
     return BugVerdict(SURVIVED) if found is None else BugVerdict(DETECTED, found.prop.name)
 
 

@@ -82,8 +82,24 @@ CONFTEST_WITH_TEST_MUTATORS = textwrap.dedent(
             return (node.with_changes(body=body),)
 
 
+    class init_raises(_Base):
+        """Building the module raises: every property fails at once, before forward runs."""
+
+        bug_id = "init_raises"
+        category = Category.STATE_DEVICE
+        description = "raise in __init__"
+        node_types = (cst.FunctionDef,)
+
+        def mutations(self, node):
+            if node.name.value != "__init__":
+                return ()
+            fail = cst.parse_statement("raise ValueError('broken on purpose')\\n")
+            body = node.body.with_changes(body=(fail, *node.body.body))
+            return (node.with_changes(body=body),)
+
+
     def pytest_mlbugs_register(registry):
-        for cls in (equivalent_dropout_rewrite, import_breaks, forward_hangs):
+        for cls in (equivalent_dropout_rewrite, import_breaks, forward_hangs, init_raises):
             registry.add_mutator(cls, origin="tests conftest")
     '''
 )
@@ -206,6 +222,39 @@ def test_a_variant_of_several_bugs_says_which_bug_the_suite_would_miss_on_its_ow
             "  attention variant * (detected): equivalent_dropout_rewrite at line * not caught on its own: "
             "the suite misses it once the other bugs are fixed",
         ]
+    )
+
+
+@pytest.mark.parametrize("isolation", ["worker", "fork", "none"])
+def test_a_bug_that_hangs_alone_times_out_alone_and_the_variant_stays_detected(pytester, isolation):
+    # forward_hangs beside init_raises: the whole variant fails at construction, before forward
+    # loops; judged alone, forward_hangs loops, and only its own verdict is a timeout.
+    pytester.makeconftest(CONFTEST_WITH_TEST_MUTATORS)
+    result = run(
+        pytester,
+        "--mlbugs-seed=3",
+        "--mlbugs-components=attention",
+        "--mlbugs-mutators=init_raises,forward_hangs",
+        "--mlbugs-count=4",
+        "--mlbugs-max-bugs=2",
+        "--mlbugs-timeout=4",
+        f"--mlbugs-isolation={isolation}",
+        "--mlbugs-report=report.json",
+    )
+    variants = json.loads(Path(pytester.path, "report.json").read_text())["mlbugs"]["variants"]
+    pairs = [v for v in variants if len(v["bugs"]) == 2]
+    assert pairs, "the seed drew no variant of two bugs"
+    for variant in variants:
+        if [bug["id"] for bug in variant["bugs"]] == ["forward_hangs"]:
+            assert variant["status"] == "timeout"  # the time limit still holds for the rest
+    for variant in pairs:
+        assert variant["status"] == "detected"
+        assert variant["seconds"] < 4
+        bugs = {bug["id"]: bug for bug in variant["bugs"]}
+        assert bugs["forward_hangs"]["alone"] == "timeout"
+        assert bugs["init_raises"]["alone"] == "detected" and bugs["init_raises"]["pointed_to"]
+    result.stdout.fnmatch_lines(
+        ["*forward_hangs at line * no verdict on its own within its share of --mlbugs-timeout*"]
     )
 
 
