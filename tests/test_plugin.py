@@ -364,6 +364,41 @@ def test_impl_failure_shows_the_counterexample_and_what_it_means(pytester):
     assert result.ret == pytest.ExitCode.TESTS_FAILED
 
 
+#: contracts 9-13, the debugging guide's components
+GUIDE_COMPONENTS = ("numerics", "metrics", "data", "normalization", "optimization")
+
+
+def test_impl_runs_each_guide_contract_against_a_users_file_and_names_the_layer_of_a_failure(pytester):
+    # A correct file per component passes every property; a file with one bug (the first site
+    # of the kill matrix for that component) fails, naming the layer and the symptom.
+    from pytest_mlbugs.generator import all_single_bug_variants
+
+    registry = builtin_registry()
+    buggy = {}
+    for variant in all_single_bug_variants(registry, GUIDE_COMPONENTS):
+        buggy.setdefault(variant.component, variant)
+    correct_args, buggy_args = [], []
+    for name in GUIDE_COMPONENTS:
+        pytester.path.joinpath(f"my_{name}.py").write_text(registry.components[name].reference_source)
+        pytester.path.joinpath(f"buggy_{name}.py").write_text(buggy[name].source)
+        correct_args.append(f"--mlbugs-impl={name}=my_{name}.py")
+        buggy_args.append(f"--mlbugs-impl={name}=buggy_{name}.py")
+    properties = sum(len(registry.components[name].suite.properties) for name in GUIDE_COMPONENTS)
+
+    correct = run(pytester, *correct_args)
+    correct.assert_outcomes(passed=properties)
+
+    broken = run(pytester, *buggy_args)
+    assert broken.ret == pytest.ExitCode.TESTS_FAILED
+    for name in GUIDE_COMPONENTS:
+        broken.stdout.fnmatch_lines(
+            [
+                f"*buggy_{name}.py breaks the {name} contract: *",
+                "Debugging layer * of 7 (*); in training you would see: *",
+            ]
+        )
+
+
 def _tree(root: Path) -> dict[str, bytes]:
     """Every file under ``root`` with its bytes, less what pytester itself writes there (its
     --basetemp folders and the captured stdout/stderr of the subprocess)."""
