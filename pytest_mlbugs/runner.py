@@ -439,14 +439,18 @@ def _time_share(seconds: float | None) -> Iterator[None]:
         raise _BugAloneTimeout()
 
     previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, max(seconds, 1e-3))
+    # never past the outer limit: when that comes first, this bug times out and the outer
+    # timer, given back with nothing left, ends the job as it would have
+    signal.setitimer(signal.ITIMER_REAL, max(min(seconds, outer) if outer else seconds, 1e-3))
     try:
         yield
     finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
-        if outer:
-            signal.setitimer(signal.ITIMER_REAL, max(outer - (time.perf_counter() - entered), 1e-3))
+        try:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+        finally:  # an alarm just before the line above must not leave our handler in place
+            signal.signal(signal.SIGALRM, previous)
+            if outer:
+                signal.setitimer(signal.ITIMER_REAL, max(outer - (time.perf_counter() - entered), 1e-3))
 
 
 def _first_failure(impl: Any, properties: Sequence[Property], *, seed: int) -> Counterexample | None:
