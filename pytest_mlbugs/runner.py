@@ -425,9 +425,12 @@ class _BugAloneTimeout(BaseException):
 
 
 @contextlib.contextmanager
-def _time_share(seconds: float | None) -> Iterator[None]:
-    """Raise :class:`_BugAloneTimeout` in the body after ``seconds``, then give back the timer
-    that was running (the in-process mode's own limit), less the time spent."""
+def _alarm(seconds: float | None, raising: type[BaseException]) -> Iterator[None]:
+    """Raise ``raising`` in the body after ``seconds`` (a ``SIGALRM`` timer; no limit with
+    ``None`` or off the main thread), then give back the timer that was running before (the
+    in-process mode's around a bug alone, pytest-timeout's around a job), less the time spent.
+    An outer limit is never outlasted: when it comes first, the body is ended as after
+    ``seconds`` and the outer timer, given back with nothing left, fires at once."""
     usable = threading.current_thread() is threading.main_thread() and hasattr(signal, "setitimer")
     if seconds is None or not usable:
         yield
@@ -436,11 +439,9 @@ def _time_share(seconds: float | None) -> Iterator[None]:
     entered = time.perf_counter()
 
     def expire(signum: int, frame: Any) -> None:
-        raise _BugAloneTimeout()
+        raise raising()
 
     previous = signal.signal(signal.SIGALRM, expire)
-    # never past the outer limit: when that comes first, this bug times out and the outer
-    # timer, given back with nothing left, ends the job as it would have
     signal.setitimer(signal.ITIMER_REAL, max(min(seconds, outer) if outer else seconds, 1e-3))
     try:
         yield
@@ -478,7 +479,7 @@ def _judge_bug_alone(
     bug is caught alone, in one call of the property; otherwise the suite runs as for any
     variant, the bug's own debugging layer first."""
     try:
-        with _time_share(budget):
+        with _alarm(budget, _BugAloneTimeout):
             try:
                 impl = load_source(source, name=module_name, filename=filename)
             except Exception:
@@ -796,17 +797,8 @@ class PendingVerdict:
 
 def _run_in_process(job: Callable[[], Verdict], *, timeout: float) -> Verdict:
     started = time.perf_counter()
-    use_timer = threading.current_thread() is threading.main_thread() and hasattr(signal, "setitimer")
-    previous: Any = None
-    if use_timer:
-
-        def expire(signum: int, frame: Any) -> None:
-            raise VariantTimeout()
-
-        previous = signal.signal(signal.SIGALRM, expire)
-        signal.setitimer(signal.ITIMER_REAL, timeout)
     try:
-        with torch_state_guard(), _memory_cap_in_process():
+        with _alarm(timeout, VariantTimeout), torch_state_guard(), _memory_cap_in_process():
             # as in a forked child: tiny tensors, and an OpenMP pool on a busy machine costs
             # seconds per verdict (the guard gives the thread count back)
             torch.set_num_threads(1)
@@ -815,10 +807,6 @@ def _run_in_process(job: Callable[[], Verdict], *, timeout: float) -> Verdict:
         return Verdict(TIMEOUT, time.perf_counter() - started, [], f"no verdict within {timeout:g} s")
     except BaseException as exc:  # SystemExit, KeyboardInterrupt from a variant
         return Verdict(ERROR, time.perf_counter() - started, [], f"the variant raised {first_line(exc)}")
-    finally:
-        if use_timer:
-            signal.setitimer(signal.ITIMER_REAL, 0)
-            signal.signal(signal.SIGALRM, previous)
 
 
 def fork_quietly() -> int:

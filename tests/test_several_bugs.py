@@ -4,13 +4,8 @@ them the failure of the whole variant points to."""
 
 from __future__ import annotations
 
-import signal
-import threading
-import time
-
 import pytest
 
-from pytest_mlbugs import runner
 from pytest_mlbugs.generator import SiteIndex, Variant, all_single_bug_variants, plan_session
 from pytest_mlbugs.loader import load_source
 from pytest_mlbugs.mutation import Site
@@ -226,49 +221,3 @@ def test_the_summary_counts_the_bugs_names_twenty_missed_ones_and_the_variants_n
     assert len(named) == 20
     assert lines[-1] == "  ... and 5 more (every bug is in --mlbugs-report's JSON)"
     assert several_bugs_lines(Results()) == []
-
-
-class OuterExpired(Exception):
-    pass
-
-
-def _busy(seconds: float) -> None:
-    until = time.perf_counter() + seconds
-    while time.perf_counter() < until:
-        pass
-
-
-@pytest.fixture
-def outer_timer():
-    """An outer SIGALRM timer and handler, as the in-process mode sets around a job."""
-    if threading.current_thread() is not threading.main_thread():
-        pytest.skip("signal timers need the main thread")
-
-    def expire(signum, frame):
-        raise OuterExpired()
-
-    previous = signal.signal(signal.SIGALRM, expire)
-    yield expire
-    signal.setitimer(signal.ITIMER_REAL, 0)
-    signal.signal(signal.SIGALRM, previous)
-
-
-def test_a_bugs_share_of_time_ends_it_and_gives_the_outer_timer_back(outer_timer):
-    signal.setitimer(signal.ITIMER_REAL, 5.0)
-    with pytest.raises(runner._BugAloneTimeout), runner._time_share(0.05):
-        _busy(2.0)
-    left, _ = signal.getitimer(signal.ITIMER_REAL)
-    assert signal.getsignal(signal.SIGALRM) is outer_timer
-    assert 4.0 < left < 5.0
-
-
-def test_a_bugs_share_never_outlasts_the_outer_limit(outer_timer):
-    signal.setitimer(signal.ITIMER_REAL, 0.05)
-    started = time.perf_counter()
-    with pytest.raises(OuterExpired):
-        try:
-            with runner._time_share(10.0):
-                _busy(5.0)
-        except runner._BugAloneTimeout:
-            _busy(5.0)  # the outer timer, given back with nothing left, fires here
-    assert time.perf_counter() - started < 1.0
