@@ -67,35 +67,33 @@ CONFTEST_WITH_TEST_MUTATORS = textwrap.dedent(
             return ()
 
 
-    class forward_hangs(_Base):
+    class _Prepends(_Base):
+        """Puts ``statement`` first in the method called ``method``."""
+
+        node_types = (cst.FunctionDef,)
+
+        def mutations(self, node):
+            if node.name.value != self.method:
+                return ()
+            body = node.body.with_changes(body=(cst.parse_statement(self.statement), *node.body.body))
+            return (node.with_changes(body=body),)
+
+
+    class forward_hangs(_Prepends):
         """The forward pass never returns: a timeout verdict."""
 
         bug_id = "forward_hangs"
         description = "loop forever in forward"
-        node_types = (cst.FunctionDef,)
-
-        def mutations(self, node):
-            if node.name.value != "forward":
-                return ()
-            loop = cst.parse_statement("while True:\\n    pass\\n")
-            body = node.body.with_changes(body=(loop, *node.body.body))
-            return (node.with_changes(body=body),)
+        method, statement = "forward", "while True:\\n    pass\\n"
 
 
-    class init_raises(_Base):
+    class init_raises(_Prepends):
         """Building the module raises: every property fails at once, before forward runs."""
 
         bug_id = "init_raises"
         category = Category.STATE_DEVICE
         description = "raise in __init__"
-        node_types = (cst.FunctionDef,)
-
-        def mutations(self, node):
-            if node.name.value != "__init__":
-                return ()
-            fail = cst.parse_statement("raise ValueError('broken on purpose')\\n")
-            body = node.body.with_changes(body=(fail, *node.body.body))
-            return (node.with_changes(body=body),)
+        method, statement = "__init__", "raise ValueError('broken on purpose')\\n"
 
 
     def pytest_mlbugs_register(registry):
