@@ -382,13 +382,9 @@ def judge_variant(
     def done(status: str, failures: Sequence[PropertyFailure] = (), detail: str = "") -> Verdict:
         return Verdict(status, time.perf_counter() - started, list(failures), detail)
 
-    try:
-        impl = load_source(source, name=module_name, filename=filename)
-    except Exception as exc:
-        return done(ERROR, detail=f"the variant raised at import: {first_line(exc)}")
-    missing = component.suite.missing_names(impl)
-    if missing:
-        return done(ERROR, detail=f"the variant no longer defines {', '.join(missing)}")
+    impl, problem = _load_variant(component, source, module_name=module_name, filename=filename)
+    if impl is None:
+        return done(ERROR, detail=problem)
     try:
         found = _first_failure(impl, order_properties(component.suite.properties, layers), seed=seed)
     except HarnessError as exc:
@@ -454,6 +450,18 @@ def _alarm(seconds: float | None, raising: type[BaseException]) -> Iterator[None
                 signal.setitimer(signal.ITIMER_REAL, max(outer - (time.perf_counter() - entered), 1e-3))
 
 
+def _load_variant(component: Component, source: str, *, module_name: str, filename: str) -> tuple[Any, str]:
+    """The variant as a module, or ``None`` and why it cannot be judged (an ``error``)."""
+    try:
+        impl = load_source(source, name=module_name, filename=filename)
+    except Exception as exc:
+        return None, f"the variant raised at import: {first_line(exc)}"
+    missing = component.suite.missing_names(impl)
+    if missing:
+        return None, f"the variant no longer defines {', '.join(missing)}"
+    return impl, ""
+
+
 def _first_failure(impl: Any, properties: Sequence[Property], *, seed: int) -> Counterexample | None:
     """The first of ``properties`` that fails on ``impl``; raises :class:`HarnessError`."""
     for prop in properties:
@@ -480,11 +488,8 @@ def _judge_bug_alone(
     variant, the bug's own debugging layer first."""
     try:
         with _alarm(budget, _BugAloneTimeout):
-            try:
-                impl = load_source(source, name=module_name, filename=filename)
-            except Exception:
-                return BugVerdict(ERROR)
-            if component.suite.missing_names(impl):
+            impl, _problem = _load_variant(component, source, module_name=module_name, filename=filename)
+            if impl is None:
                 return BugVerdict(ERROR)
             try:
                 if counterexample is not None and replays(counterexample, impl):
