@@ -383,10 +383,10 @@ def test_impl_runs_each_guide_contract_against_a_users_file_and_names_the_layer_
         buggy_args.append(f"--mlbugs-impl={name}=buggy_{name}.py")
     properties = sum(len(registry.components[name].suite.properties) for name in GUIDE_COMPONENTS)
 
-    correct = run(pytester, *correct_args)
+    correct = run(pytester, "--mlbugs-seed=1", *correct_args)
     correct.assert_outcomes(passed=properties)
 
-    broken = run(pytester, *buggy_args)
+    broken = run(pytester, "--mlbugs-seed=1", *buggy_args)
     assert broken.ret == pytest.ExitCode.TESTS_FAILED
     for name in GUIDE_COMPONENTS:
         broken.stdout.fnmatch_lines(
