@@ -32,7 +32,7 @@ COUNTING_CONFTEST = textwrap.dedent(
     import os
     import threading
 
-    from pytest_mlbugs.runner import SCRATCH_ROOT
+    from pytest_mlbugs.isolation.sandbox import SCRATCH_ROOT
 
 
     def _target(fd):

@@ -88,7 +88,8 @@ def mutator_problems(mutator: Mutator | type[Mutator], registry: Registry | None
     Returns:
         One readable sentence per problem.
     """
-    from pytest_mlbugs.extension_checks import static_problems
+    # imported only when asked: the mutator checks import torch, Hypothesis and the suites
+    from pytest_mlbugs.checking.checks import static_problems
 
     instance = mutator() if isinstance(mutator, type) else mutator
     return static_problems(instance, registry if registry is not None else builtin_registry())

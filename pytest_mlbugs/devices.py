@@ -38,10 +38,6 @@ def set_device(spec: str | torch.device) -> torch.device:
     return _device
 
 
-def on_cpu() -> bool:
-    return _device.type == "cpu"
-
-
 def put(value: T) -> T:
     """``value`` (a tensor, a module, or ``None``) on the session's device; itself on the CPU.
 

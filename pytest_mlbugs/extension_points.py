@@ -19,8 +19,9 @@ from __future__ import annotations
 import dataclasses
 import importlib.metadata
 from collections.abc import Callable
+from typing import Any
 
-from pytest_mlbugs.registry import BUILTIN_ORIGIN, Component, Registry, RegistryError
+from pytest_mlbugs.registry import BUILTIN_ORIGIN, Component, Registry, RegistryError, builtin_registry
 
 MUTATORS_GROUP = "pytest_mlbugs.mutators"
 COMPONENTS_GROUP = "pytest_mlbugs.components"
@@ -81,3 +82,15 @@ def load_entry_points(registry: Registry) -> None:
                 f"{type(loaded).__name__}, not a subclass of pytest_mlbugs.api.Mutator"
             )
         registry.add_mutator(loaded, origin=_origin(ep))
+
+
+def run_registry(config: Any | None) -> Registry:
+    """The catalogue of one pytest run: built in, then installed (entry points), then what the
+    run's conftest files register through ``pytest_mlbugs_register`` (``config``'s hook; none
+    without a config). Every mode builds its registry here; a bad registration raises
+    :class:`RegistryError`."""
+    registry = builtin_registry()
+    load_entry_points(registry)
+    if config is not None:
+        config.hook.pytest_mlbugs_register(registry=registry)
+    return registry

@@ -35,7 +35,7 @@ from pytest_mlbugs.mutation import (
     unified_diff,
 )
 from pytest_mlbugs.registry import BUILTIN_ORIGIN, Component, Registry
-from pytest_mlbugs.runner import derive_seed
+from pytest_mlbugs.seeds import derive_seed
 
 
 @dataclasses.dataclass(frozen=True)

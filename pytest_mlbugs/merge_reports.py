@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_mlbugs.atomicio import write_json_atomically
-from pytest_mlbugs.runner import DETECTED, PASSED
+from pytest_mlbugs.verdict import Status
 
 
 class MergeError(Exception):
@@ -67,7 +67,7 @@ def merge_reports(reports: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
                 mutants[path].append((ordinals[mutant["id"]].popleft(), mutant))
         for reference in report["mlbugs"]["references"]:
             kept = references.get(reference["component"])
-            if kept is None or (kept["status"] == PASSED and reference["status"] != PASSED):
+            if kept is None or (kept["status"] == Status.PASSED and reference["status"] != Status.PASSED):
                 references[reference["component"]] = reference  # a failure anywhere stays visible
     ordinal_counts = collections.Counter(v["ordinal"] for v in variants)
     if any(count > 1 for count in ordinal_counts.values()):
@@ -77,7 +77,7 @@ def merge_reports(reports: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     variants.sort(key=lambda v: v["ordinal"])
     merged["mlbugs"]["variants"] = variants
     merged["mlbugs"]["references"] = [references[name] for name in sorted(references)]
-    detected = sum(v["status"] == DETECTED for v in variants)
+    detected = sum(v["status"] == Status.DETECTED for v in variants)
     merged["mlbugs"]["score"] = 100.0 * detected / len(variants) if variants else None
     return merged
 

@@ -58,7 +58,7 @@ HELP = {
 }
 
 DEFAULT_TIMEOUT = 60.0
-DEFAULT_MEMORY_LIMIT_MIB = 4096  # runner.DEFAULT_MEMORY_LIMIT_MIB; not imported: this module stays light
+DEFAULT_MEMORY_LIMIT_MIB = 4096  # isolation.DEFAULT_MEMORY_LIMIT_MIB; not imported: this module stays light
 #: the largest values accepted, so that a typo fails at once instead of overflowing later
 MAX_SEED = 2**64 - 1
 MAX_TIMEOUT = 7 * 24 * 3600.0
@@ -385,3 +385,12 @@ def _impl_path(path: Path) -> Path:
                 "give the path of a Python source file"
             )
     return path
+
+
+def seed_from_controller(config: pytest.Config) -> int | None:
+    """The seed an xdist controller gave this worker (``workerinput``); ``None`` elsewhere."""
+    workerinput = getattr(config, "workerinput", None)
+    if workerinput is None:
+        return None
+    seed = workerinput.get("mlbugs_seed")
+    return None if seed is None else int(seed)

@@ -9,6 +9,7 @@ points without installing it: a ``.dist-info`` folder next to a copy of the pack
 
 from __future__ import annotations
 
+import importlib.metadata
 import shutil
 import textwrap
 import time
@@ -21,8 +22,9 @@ from pytest_mlbugs import mutation
 from pytest_mlbugs.api import Category, Layer, Mutator
 from pytest_mlbugs.generator import plan_session
 from pytest_mlbugs.registry import builtin_registry
+from tests.support.paths import PLUGIN_EXAMPLE
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "mlbugs_plugin_example"
+EXAMPLE = PLUGIN_EXAMPLE
 EXAMPLE_ORIGIN = "mlbugs-plugin-example 0.1.0"
 
 
@@ -123,10 +125,11 @@ def test_an_entry_point_that_cannot_be_imported_is_a_usage_error_naming_its_pack
 
 
 def test_the_example_is_found_when_really_installed(pytester):
-    pytest.importorskip(
-        "mlbugs_plugin_example",
-        reason="install it first: python -m pip install --no-deps ./examples/mlbugs_plugin_example",
-    )
+    # installed as a distribution, not merely importable (another test imports it from the tree)
+    try:
+        importlib.metadata.distribution("mlbugs-plugin-example")
+    except importlib.metadata.PackageNotFoundError:
+        pytest.skip("install it first: python -m pip install --no-deps ./examples/mlbugs_plugin_example")
     result = run(pytester, "--mlbugs-list")
     assert result.ret == 0
     result.stdout.fnmatch_lines([f"smoothing_not_divided_by_classes *[[]{EXAMPLE_ORIGIN}]"])

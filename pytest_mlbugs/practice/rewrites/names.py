@@ -1,0 +1,159 @@
+"""Locals of every function renamed from a table of synonyms, never to a name in use."""
+
+from __future__ import annotations
+
+import builtins
+import keyword
+
+import libcst as cst
+from libcst.metadata import FunctionScope, MetadataWrapper, ScopeProvider
+
+from pytest_mlbugs.practice.rewrites.syntax import identifiers
+from pytest_mlbugs.seeds import derive_seed
+
+#: how often a local is renamed, in 1/256ths
+RENAME_RATE = 200
+
+#: the synonyms a local may be renamed to; a name without an entry keeps its spelling
+SYNONYMS: dict[str, tuple[str, ...]] = {
+    "X": ("features", "inputs_matrix", "data"),
+    "actual": ("truth", "observed"),
+    "angles": ("phases", "arguments"),
+    "batch": ("minibatch", "chunk", "bsz"),
+    "batch_size": ("n_batch", "bsz", "rows"),
+    "batches": ("minibatches", "chunks"),
+    "best_loss": ("lowest_loss", "best_mean"),
+    "best_state": ("best_weights", "snapshot", "best_checkpoint"),
+    "classes": ("labels_seen", "class_ids"),
+    "clip_coef": ("coef", "ratio", "factor"),
+    "context": ("attended", "mixed", "ctx"),
+    "correct": ("hits", "n_correct", "num_right"),
+    "decay": ("with_decay", "decayed"),
+    "div_term": ("freqs", "inv_freq", "frequencies"),
+    "end": ("stop", "upto"),
+    "epoch_loss": ("mean_loss", "avg_loss"),
+    "epoch_losses": ("per_epoch", "history"),
+    "exps": ("exp_x", "numerators", "e"),
+    "f1": ("f_score", "score"),
+    "grads": ("gradients", "grad_list"),
+    "group": ("chunk", "micro_group"),
+    "group_size": ("chunk_size", "n_in_group"),
+    "groups": ("chunks", "param_groups_"),
+    "inputs": ("xb", "features", "batch_inputs"),
+    "keep": ("kept", "selected", "retain"),
+    "length": ("seq_len_", "n_steps", "steps"),
+    "log_probs": ("logp", "log_p", "lsm"),
+    "loss": ("batch_loss", "objective", "err"),
+    "losses": ("loss_history", "history", "per_batch"),
+    "mask": ("allowed", "keep_mask", "m"),
+    "mean": ("mu", "avg", "center"),
+    "name": ("param_name", "key_name", "n"),
+    "new_len": ("end_pos", "updated_len", "total_len"),
+    "nll": ("neg_log_lik", "per_example"),
+    "no_decay": ("without_decay", "exempt"),
+    "norms": ("per_tensor", "norm_list"),
+    "num_batches": ("n_batches", "steps", "batch_count"),
+    "num_rows": ("n", "n_rows", "count"),
+    "num_test": ("n_test", "test_size"),
+    "ones": ("filled", "full"),
+    "order": ("perm", "permutation", "idx"),
+    "output": ("out", "result", "y_hat"),
+    "outputs": ("logits_", "preds_", "out"),
+    "param": ("p", "weight", "tensor"),
+    "parameters": ("params", "tensors"),
+    "pe": ("table", "encoding", "pos_table"),
+    "peak": ("top", "m", "largest"),
+    "position": ("pos", "positions", "t"),
+    "precision": ("prec", "p_score"),
+    "predicted": ("guesses", "pred", "y_pred"),
+    "predicted_counts": ("pred_counts", "n_predicted"),
+    "predictions": ("preds", "guesses", "pred"),
+    "present": ("seen_classes", "active"),
+    "q": ("queries", "qh", "q_heads"),
+    "k": ("keys", "kh", "k_heads"),
+    "v": ("vals", "vh", "v_heads"),
+    "q_len": ("tq", "n_queries", "len_q"),
+    "recall": ("rec", "r_score"),
+    "safe_targets": ("clamped", "valid_targets", "idx"),
+    "scale": ("factor", "inv_std", "scaling"),
+    "scores": ("logits", "attn", "sim"),
+    "seen": ("visited", "count_so_far"),
+    "shape": ("dims", "size"),
+    "start": ("begin", "offset", "pos0"),
+    "std": ("sigma", "spread", "stdev"),
+    "summed": ("total_exp", "acc"),
+    "supports": ("support", "counts"),
+    "targets": ("labels_", "yb", "y_true"),
+    "total": ("count", "n_total", "seen_examples"),
+    "total_loss": ("running_loss", "loss_sum", "cum_loss"),
+    "total_norm": ("norm", "global_norm", "grad_norm"),
+    "true_positives": ("tp", "hits"),
+    "valid": ("kept", "usable", "active"),
+    "var": ("variance", "sigma2", "spread2"),
+    "was_training": ("prev_mode", "training_before", "mode_before"),
+    "weights": ("probs", "attn_weights", "p_attn"),
+    "x_hat": ("normed", "z", "standardized"),
+    "y": ("target_rows", "labels_"),
+}
+
+
+def qualified_function_names(module: cst.Module) -> dict[int, str]:
+    """``id()`` of every function node -> its qualified name (``Class.method``, ``outer.inner``)."""
+    names: dict[int, str] = {}
+
+    class Walk(cst.CSTVisitor):
+        def __init__(self) -> None:
+            super().__init__()
+            self.stack: list[str] = []
+
+        def visit_ClassDef(self, node: cst.ClassDef) -> None:
+            self.stack.append(node.name.value)
+
+        def leave_ClassDef(self, original_node: cst.ClassDef) -> None:
+            self.stack.pop()
+
+        def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+            self.stack.append(node.name.value)
+            names[id(node)] = ".".join(self.stack)
+
+        def leave_FunctionDef(self, original_node: cst.FunctionDef) -> None:
+            self.stack.pop()
+
+    module.visit(Walk())
+    return names
+
+
+def rename_locals(module: cst.Module, *, seed: int, avoid: set[str]) -> cst.Module:
+    wrapper = MetadataWrapper(module, unsafe_skip_copy=True)  # every node is fresh from a parse
+    scopes = {s for s in wrapper.resolve(ScopeProvider).values() if isinstance(s, FunctionScope)}
+    functions = qualified_function_names(wrapper.module)
+    taken = identifiers(wrapper.module) | avoid | set(dir(builtins)) | set(keyword.kwlist)
+    renamed: dict[int, str] = {}  # id(Name node) -> new spelling
+    for scope in sorted(scopes, key=lambda s: functions.get(id(s.node), "")):
+        qualname = functions.get(id(scope.node))
+        if qualname is None:  # a lambda
+            continue
+        for name in sorted({a.name for a in scope.assignments}):
+            candidates = SYNONYMS.get(name)
+            assignments = list(scope.assignments[name])
+            if not candidates or not all(isinstance(getattr(a, "node", None), cst.Name) for a in assignments):
+                continue  # parameters, imports, names bound by nested defs keep their names
+            choice = derive_seed(seed, "rename", qualname, name)
+            if choice % 256 >= RENAME_RATE:
+                continue
+            free = [c for c in candidates if c not in taken]
+            if not free:
+                continue
+            new = free[(choice >> 8) % len(free)]
+            taken.add(new)
+            for assignment in assignments:
+                renamed[id(getattr(assignment, "node", None))] = new
+                for access in assignment.references:
+                    renamed[id(access.node)] = new
+
+    class Rename(cst.CSTTransformer):
+        def leave_Name(self, original_node: cst.Name, updated_node: cst.Name) -> cst.Name:
+            new = renamed.get(id(original_node))
+            return updated_node if new is None else updated_node.with_changes(value=new)
+
+    return wrapper.module.visit(Rename())

@@ -1,0 +1,1 @@
+"""Report formats shared by the modes: the mutation-testing-report schema (:mod:`.stryker`)."""
