@@ -10,18 +10,61 @@ import pytest
 
 from pytest_mlbugs.mutation import Mutator
 
+#: the first part of the node IDs of the items modes make (``mlbugs::attention::...``,
+#: ``mlbugs-impl[path]::...``, ``mlbugs-check::...``)
+ROOTS = ("mlbugs", "mlbugs-impl[", "mlbugs-check")
+#: node IDs of our items named on the command line, taken out of ``config.args``
+_SELECTED = pytest.StashKey[tuple[str, ...]]()
+
+
+def _is_ours(arg: str) -> bool:
+    head = arg.split("::", 1)[0]
+    return any(head == root or (root.endswith("[") and head.startswith(root)) for root in ROOTS)
+
+
+def claim_node_ids(config: pytest.Config) -> tuple[str, ...]:
+    """Take the node IDs of our items out of the command line's arguments (pytest would look
+    for them as files) and keep them as a selection: ``pytest --mlbugs-seed=42
+    "mlbugs::attention::softmax_wrong_dim[0123abcd]"`` runs that variant alone. An xdist worker
+    gets the controller's selection through ``workerinput``."""
+    if _SELECTED not in config.stash:
+        workerinput = getattr(config, "workerinput", None)
+        if workerinput is not None and "mlbugs_selected" in workerinput:
+            claimed = tuple(workerinput["mlbugs_selected"])
+        else:
+            claimed = tuple(arg for arg in config.args if _is_ours(arg))
+        config.args[:] = [arg for arg in config.args if not _is_ours(arg)]
+        config.stash[_SELECTED] = claimed
+    return config.stash[_SELECTED]
+
+
+def selected(nodeid: str, selection: tuple[str, ...]) -> bool:
+    """Whether ``nodeid`` is named by the selection, as pytest matches node IDs: itself, a node
+    inside it, or every parametrization of it."""
+    return not selection or any(
+        nodeid == chosen or nodeid.startswith((f"{chosen}::", f"{chosen}[")) for chosen in selection
+    )
+
 
 def owns_collection(config: pytest.Config) -> bool:
-    """Whether the run is the mode's alone: no test paths were given on the command line.
+    """Whether the run is the mode's alone: no test paths were given on the command line (node
+    IDs of our own items do not count).
 
     ``pytest --mlbugs-seed=42`` in a project collects only our items; ``pytest tests
     --mlbugs-seed=42`` runs the user's tests beside them.
     """
-    return config.args_source != pytest.Config.ArgsSource.ARGS
+    return config.args_source != pytest.Config.ArgsSource.ARGS or (
+        bool(config.stash.get(_SELECTED, ())) and not config.args
+    )
 
 
 class MadeItems:
-    """Mixin for a mode's plugin object: its :meth:`make_items` become the run's items."""
+    """Mixin for a mode's plugin object: its :meth:`make_items` become the run's items.
+
+    They are made before pytest's own selection runs (``-k``, ``-m``, ``--deselect``, ``--lf``
+    and ``-x`` treat them as any test), and node IDs of ours on the command line select among
+    them (:func:`claim_node_ids`, called when the mode registers).
+    """
 
     config: pytest.Config
 
@@ -33,13 +76,18 @@ class MadeItems:
             return True
         return None
 
-    @pytest.hookimpl(trylast=True)
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_configure_node(self, node: Any) -> None:  # xdist: the workers select the same items
+        node.workerinput["mlbugs_selected"] = list(claim_node_ids(self.config))
+
+    @pytest.hookimpl(tryfirst=True)
     def pytest_collection_modifyitems(
         self, session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
     ) -> None:
         if owns_collection(config):
             items.clear()
-        items.extend(self.make_items(session))
+        selection = claim_node_ids(config)
+        items.extend(item for item in self.make_items(session) if selected(item.nodeid, selection))
 
 
 class MlbugsCollector(pytest.Collector):

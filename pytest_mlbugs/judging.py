@@ -311,6 +311,10 @@ class ReferenceChecks:
         self.timeout = timeout
         self._verdicts: dict[str, Verdict] | None = None
 
+    def keep_only(self, names: set[str]) -> None:
+        """Judge only these components' references: the run selected nothing of the others."""
+        self.components = [c for c in self.components if c.name in names]
+
     def verdicts(self) -> dict[str, Verdict]:
         if self._verdicts is None:
             self._verdicts = {component.name: self._judge(component) for component in self.components}

@@ -18,7 +18,7 @@ import pytest
 
 from pytest_mlbugs import options
 from pytest_mlbugs.checking.options import PLUGIN_NAME
-from pytest_mlbugs.collection import MadeItems, MlbugsCollector
+from pytest_mlbugs.collection import MadeItems, MlbugsCollector, claim_node_ids
 from pytest_mlbugs.generator import Bug, Variant
 from pytest_mlbugs.isolation import PendingVerdict
 from pytest_mlbugs.judging import ReferenceChecks, judge_variant
@@ -244,6 +244,7 @@ class MutatorChecks(MadeItems):
         self.config = config
         self.registry = registry
         self.settings = settings
+        claim_node_ids(config)
         self.plan = self._plan()
         self.outcomes: dict[str, str] = {}
 

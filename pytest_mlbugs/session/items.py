@@ -88,6 +88,10 @@ class VariantItem(JudgedItem):
         self.run_options = run
         self.component: Component = registry.components[variant.component]
 
+    @property
+    def component_name(self) -> str:
+        return self.component.name
+
     def job(self) -> Verdict:
         variant = self.variant
         return judge_variant(
@@ -165,6 +169,10 @@ class ReferenceItem(pytest.Item):
         super().__init__(**kwargs)
         self.component = component
         self.run_options = run
+
+    @property
+    def component_name(self) -> str:
+        return self.component.name
 
     def runtest(self) -> None:
         component = self.component

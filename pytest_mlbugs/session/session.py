@@ -12,7 +12,7 @@ import pytest
 
 from pytest_mlbugs import devices, options
 from pytest_mlbugs.atomicio import write_json_atomically
-from pytest_mlbugs.collection import MadeItems, MlbugsCollector, broken_mutator_items
+from pytest_mlbugs.collection import MadeItems, MlbugsCollector, broken_mutator_items, claim_node_ids
 from pytest_mlbugs.generator import PlanError, plan_session
 from pytest_mlbugs.isolation import set_child_memory_limit, shut_down_workers
 from pytest_mlbugs.judging import ReferenceChecks
@@ -35,7 +35,9 @@ class MlbugsSession(MadeItems):
         self.config = config
         self.registry = registry
         self.settings = settings
+        claim_node_ids(config)
         self.results = Results()
+        self.references: ReferenceChecks | None = None
         set_child_memory_limit(settings.memory_limit_mib)
         # --mlbugs-device: set before anything is forked, so children inherit it; where the
         # device does not exist every item is skipped with this reason (see make_items).
@@ -96,16 +98,20 @@ class MlbugsSession(MadeItems):
     @pytest.hookimpl(optionalhook=True)
     def pytest_configure_node(self, node: Any) -> None:  # xdist: every worker gets our seed
         node.workerinput["mlbugs_seed"] = self.settings.seed
+        super().pytest_configure_node(node)
 
     def make_items(self, session: pytest.Session) -> list[pytest.Item]:
         settings = self.settings
-        references = ReferenceChecks(
+        self.references = ReferenceChecks(
             [self.registry.components[name] for name in settings.components],
             seed=settings.seed,
             timeout=settings.timeout,
         )
         run = RunOptions(
-            seed=settings.seed, timeout=settings.timeout, isolation=settings.isolation, references=references
+            seed=settings.seed,
+            timeout=settings.timeout,
+            isolation=settings.isolation,
+            references=self.references,
         )
         made: list[pytest.Item] = []
         for name, path, module in self.impls:
@@ -184,6 +190,15 @@ class MlbugsSession(MadeItems):
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtestloop(self, session: pytest.Session) -> None:
+        # Only the references of the components whose items were selected (-k, node IDs, --lf)
+        if self.references is not None:
+            self.references.keep_only(
+                {
+                    item.component_name
+                    for item in session.items
+                    if isinstance(item, VariantItem | ReferenceItem)
+                }
+            )
         # Reused workers run the jobs that existed when they were forked: make them all now.
         for item in session.items:
             if isinstance(item, JudgedItem):
