@@ -11,8 +11,8 @@ import pytest
 from pytest_mlbugs.mutation import Mutator
 
 #: the first part of the node IDs of the items modes make (``mlbugs::attention::...``,
-#: ``mlbugs-impl[path]::...``, ``mlbugs-check::...``)
-ROOTS = ("mlbugs", "mlbugs-impl[", "mlbugs-check")
+#: ``mlbugs-impl[path]::...``, ``mlbugs-check::...``, ``mlbugs-target[file:bug:site]``)
+ROOTS = ("mlbugs", "mlbugs-impl[", "mlbugs-check", "mlbugs-target[")
 #: node IDs of our items named on the command line, taken out of ``config.args``
 _SELECTED = pytest.StashKey[tuple[str, ...]]()
 

@@ -69,7 +69,20 @@ def pytest_cmdline_main(config: pytest.Config) -> int | None:
     return 0
 
 
+#: the markers of the items we make, for ``-m`` (registered on every run: cheap, and
+#: ``--strict-markers`` must know them)
+MARKERS = {
+    "mlbugs": "an item made by pytest-mlbugs",
+    "mlbugs_variant": "a buggy variant of a reference, passing when its bug is detected",
+    "mlbugs_reference": "a reference implementation, passing when its whole suite holds",
+    "mlbugs_property": "a property of a contract checked against your file (--mlbugs-impl)",
+    "mlbugs_mutant": "a mutant of your code (--mlbugs-target), passing when your tests detect it",
+}
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    for name, text in MARKERS.items():
+        config.addinivalue_line("markers", f"{name}: {text}")
     if config.option.mlbugs_list:
         return
     for mode in MODE_MODULES:

@@ -82,6 +82,8 @@ class VariantItem(JudgedItem):
         self, *, variant: Variant, ordinal: int, registry: Registry, run: RunOptions, **kwargs: Any
     ) -> None:
         super().__init__(**kwargs)
+        self.add_marker("mlbugs")
+        self.add_marker("mlbugs_variant")
         self.variant = variant
         self.ordinal = ordinal
         self.registry = registry
@@ -167,6 +169,8 @@ class ReferenceItem(pytest.Item):
 
     def __init__(self, *, component: Component, run: RunOptions, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        self.add_marker("mlbugs")
+        self.add_marker("mlbugs_reference")
         self.component = component
         self.run_options = run
 
@@ -215,6 +219,8 @@ class PropertyItem(pytest.Item):
 
     def __init__(self, *, prop: Property, impl: Any, impl_path: str, seed: int, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        self.add_marker("mlbugs")
+        self.add_marker("mlbugs_property")
         self.prop = prop
         self.impl = impl
         self.impl_path = impl_path

@@ -7,13 +7,14 @@ fastest first). A failing test stops everything: verdicts against a red suite me
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import sys
 import threading
 import time
 import types
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import pytest
@@ -113,54 +114,69 @@ class CleanRun:
         return sorted(chosen, key=lambda nodeid: (self.seconds.get(nodeid, 0.0), nodeid))
 
 
+class CleanRecorder:
+    """The clean run as the user's tests run the ordinary way (the terminal shows them): each
+    traced while it runs (:meth:`tracing`), and the failures seen (:meth:`saw`)."""
+
+    def __init__(self, files: Sequence[TargetFile]) -> None:
+        self.real_to_display = {str(t.path): t.display for t in files}
+        self.tracer = LineTracer(set(self.real_to_display))
+        self.seconds: dict[str, float] = {}
+        self.lines: dict[str, dict[str, list[int]]] = {}
+        self.failures: list[str] = []
+
+    @contextlib.contextmanager
+    def tracing(self, item: pytest.Item) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            with self.tracer:
+                yield
+        finally:
+            self.seconds[item.nodeid] = time.perf_counter() - started
+            self.lines[item.nodeid] = {
+                self.real_to_display[f]: sorted(v) for f, v in self.tracer.lines.items() if v
+            }
+
+    def saw(self, report: pytest.TestReport) -> None:
+        if report.failed and report.nodeid not in self.failures:
+            self.failures.append(report.nodeid)
+
+    def covering(self, items: Sequence[pytest.Item]) -> CleanRun | None:
+        """The clean run, when every one of ``items`` ran here; ``None`` otherwise."""
+        if {item.nodeid for item in items} <= set(self.seconds):
+            return CleanRun(dict(self.seconds), dict(self.lines))
+        return None
+
+
 class CleanRunner:
-    """Runs the clean run and collects its failures; while it runs, the session's
-    ``pytest_runtest_logreport`` hook passes every report to :meth:`saw` (a serial run logs
-    through pytest's own protocol, so the terminal shows the user's tests as usual)."""
+    """A clean run without output: every test again, traced, when the visible run did not run
+    them all (some were deselected, or an xdist worker ran only its share) and the cache has
+    none for these tests."""
 
     def __init__(self, files: Sequence[TargetFile]) -> None:
         self.files = files
-        self.failures: list[str] = []
-        self.running = False
-
-    def saw(self, report: pytest.TestReport) -> None:
-        if self.running and report.failed and report.nodeid not in self.failures:
-            self.failures.append(report.nodeid)
 
     def run(
-        self, session: pytest.Session, items: Sequence[pytest.Item], *, log: bool = True
+        self, session: pytest.Session, items: Sequence[pytest.Item], *, log: bool = False
     ) -> tuple[CleanRun | None, str | None]:
-        """The clean run, or ``None`` and why the run must stop."""
+        """The clean run, or ``None`` and why no mutant can be judged."""
         real_to_display = {str(t.path): t.display for t in self.files}
         tracer = LineTracer(set(real_to_display))
         seconds: dict[str, float] = {}
         lines: dict[str, dict[str, list[int]]] = {}
-        self.running = True
-        try:
-            for index, item in enumerate(items):
-                nextitem = items[index + 1] if index + 1 < len(items) else None
-                started = time.perf_counter()
-                with tracer:
-                    if log:
-                        item.config.hook.pytest_runtest_protocol(item=item, nextitem=nextitem)
-                    else:  # an xdist worker: its controller knows only the mutant items
-                        reports = runtestprotocol(item, log=False, nextitem=nextitem)
-                        if any(r.failed for r in reports) and item.nodeid not in self.failures:
-                            self.failures.append(item.nodeid)
-                seconds[item.nodeid] = time.perf_counter() - started
-                lines[item.nodeid] = {real_to_display[f]: sorted(v) for f, v in tracer.lines.items() if v}
-                if session.shouldfail or session.shouldstop:
-                    break
-        finally:
-            self.running = False
-        stopped = None
-        if session.shouldfail or session.shouldstop:
-            stopped = f"the clean run stopped early ({session.shouldfail or session.shouldstop})"
-        if self.failures:
-            stopped = (
-                f"the clean run failed: {len(self.failures)} test(s) fail without any mutant: "
-                f"{', '.join(self.failures)}; fix or deselect them, then run again"
+        failures: list[str] = []
+        for index, item in enumerate(items):
+            nextitem = items[index + 1] if index + 1 < len(items) else None
+            started = time.perf_counter()
+            with tracer:
+                reports = runtestprotocol(item, log=log, nextitem=nextitem)
+            if any(r.failed for r in reports):
+                failures.append(item.nodeid)
+            seconds[item.nodeid] = time.perf_counter() - started
+            lines[item.nodeid] = {real_to_display[f]: sorted(v) for f, v in tracer.lines.items() if v}
+        if failures:
+            return None, (
+                f"the clean run failed: {len(failures)} test(s) fail without any mutant: "
+                f"{', '.join(failures)}; fix or deselect them, then run again"
             )
-        if stopped:
-            return None, stopped
         return CleanRun(seconds, lines), None

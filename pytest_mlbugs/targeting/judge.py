@@ -11,8 +11,6 @@ trusted.
 
 from __future__ import annotations
 
-import collections
-import os
 import sys
 import time
 import types
@@ -122,10 +120,12 @@ def target_modules(files: Sequence[TargetFile]) -> dict[str, types.ModuleType]:
 
 
 class MutantJudge:
-    """Starts and finishes the verdicts of mutants against the tests of one clean run.
+    """The verdicts of mutants against the tests of one clean run.
 
-    ``verdicts`` is the verdict cache (mutant digest -> tests and verdict): a mutant whose
-    tests are the same as when it was judged is not judged again.
+    :meth:`start` hands a mutant to a forked child at once (so that the next mutants are judged
+    while the current one finishes); :meth:`record` waits for it and gives its record.
+    ``verdicts`` is the verdict cache (mutant digest -> tests and verdict): a mutant whose tests
+    are the same as when it was judged is not judged again.
     """
 
     def __init__(
@@ -146,6 +146,8 @@ class MutantJudge:
         #: ``--mlbugs-timeout`` when the user gave it; otherwise relative to the clean times
         self.timeout = timeout
         self.modules = target_modules(results.files)
+        #: mutant ID -> its tests, and its verdict to come (``None``: a record needing no child)
+        self._started: dict[str, tuple[list[str], PendingVerdict | None, dict[str, Any] | None]] = {}
 
     def limit(self, tests: Sequence[str]) -> float:
         if self.timeout is not None:
@@ -174,65 +176,50 @@ class MutantJudge:
                     "so no verdict would be trustworthy"
                 )
         if not covered:
-            self.results.problem(
-                f"no collected test executes any line of {', '.join(t.display for t in self.results.files)}: "
-                "every mutant survives"
-            )
+            files = ", ".join(t.display for t in self.results.files)
+            self.results.problem(f"no collected test executes any line of {files}: every mutant survives")
         return None
 
-    def start(self, mutant: Mutant) -> tuple[list[str], PendingVerdict | None]:
-        """Record the mutant's verdict when it needs no child (ignored, cached, no test, no
-        module); otherwise start its child and give it back."""
-        if mutant.ignored_reason is not None:
-            self.results.record(mutant, [], None, cached=False)
-            return [], None
+    def start(self, mutant: Mutant) -> None:
+        """Start judging ``mutant`` (once): in a child, unless its verdict needs none (ignored,
+        cached, no test, no module)."""
+        if mutant.id in self._started:
+            return
+        record: dict[str, Any] | None = None
+        future: PendingVerdict | None = None
         tests = [t for t in self.clean.tests_for(mutant) if t in self.by_id]
         hit = self.verdicts.get(mutant.digest)
-        if hit is not None and hit.get("tests") == tests:
-            self.results.record(mutant, tests, hit["verdict"], cached=True)
-            return tests, None
-        if not tests:
+        if mutant.ignored_reason is not None:
+            tests = []
+            record = self.results.build_record(mutant, [], None, cached=False)
+        elif hit is not None and hit.get("tests") == tests:
+            record = self.results.build_record(mutant, tests, hit["verdict"], cached=True)
+        elif not tests:
             verdict = Verdict(Status.SURVIVED, 0.0, [], NO_COVERAGE)
-            self.results.record(mutant, tests, verdict.to_json(), cached=False)
-            return tests, None
-        if str(mutant.file.path) not in self.modules:
+            record = self.results.build_record(mutant, tests, verdict.to_json(), cached=False)
+        elif str(mutant.file.path) not in self.modules:
             verdict = Verdict(Status.ERROR, 0.0, [], "the target file was never imported as a module")
-            self.results.record(mutant, tests, verdict.to_json(), cached=False)
-            return tests, None
-        future = self._pending(mutant.file, mutant.source, tests)
-        future.start()
-        return tests, future
+            record = self.results.build_record(mutant, tests, verdict.to_json(), cached=False)
+        else:
+            future = self._pending(mutant.file, mutant.source, tests)
+            future.start()
+        self._started[mutant.id] = (tests, future, record)
 
-    def finish(self, mutant: Mutant, tests: list[str], verdict: Verdict) -> None:
-        self.results.record(mutant, tests, verdict.to_json(), cached=False)
+    def record(self, mutant: Mutant) -> dict[str, Any]:
+        """The mutant's record, once its verdict is in (started now if it was not)."""
+        self.start(mutant)
+        tests, future, record = self._started.pop(mutant.id)
+        if record is not None:
+            return record
+        assert future is not None
+        verdict = future.result()
         if verdict.status in (Status.DETECTED, Status.SURVIVED):
             self.verdicts[mutant.digest] = {"tests": tests, "verdict": verdict.to_json()}
+        return self.results.build_record(mutant, tests, verdict.to_json(), cached=False)
 
-    def judge(self, mutant: Mutant) -> None:
-        """Judge one mutant and wait for it (an xdist worker's item)."""
-        tests, future = self.start(mutant)
-        if future is not None:
-            self.finish(mutant, tests, future.result())
-
-    def judge_all(self, mutants: Sequence[Mutant]) -> None:
-        """Judge every mutant, as many children at a time as this process may use cores."""
-        jobs = max(1, min(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 2, 8))
-        pending: collections.deque[tuple[Mutant, list[str], PendingVerdict]] = collections.deque()
-        started = time.perf_counter()
-        try:
-            for mutant in mutants:
-                tests, future = self.start(mutant)
-                if future is None:
-                    continue
-                pending.append((mutant, tests, future))
-                while len(pending) >= jobs:
-                    done, done_tests, done_future = pending.popleft()
-                    self.finish(done, done_tests, done_future.result())
-            while pending:
-                done, done_tests, done_future = pending.popleft()
-                self.finish(done, done_tests, done_future.result())
-        finally:
-            for _, _, future in pending:
+    def cancel(self) -> None:
+        """Kill the children of mutants whose verdicts nobody will ask for (-x, Ctrl-C)."""
+        for _, future, _ in self._started.values():
+            if future is not None:
                 future.cancel()
-            self.results.judged_seconds = time.perf_counter() - started
-        self.results.order_by(mutants)
+        self._started.clear()

@@ -193,6 +193,14 @@ def sample(mutants: Sequence[Mutant], count: int | None, seed: int) -> list[Muta
     return [m for m in mutants if m.id in chosen]
 
 
+def sample_active(mutants: Sequence[Mutant], count: int | None, seed: int) -> list[Mutant]:
+    """:func:`sample` of the mutants to judge, with every site a pragma ignores kept (it is
+    reported, never judged)."""
+    active = [m for m in mutants if m.ignored_reason is None]
+    chosen = {id(m) for m in sample(active, count, seed)}
+    return [m for m in mutants if id(m) in chosen or m.ignored_reason is not None]
+
+
 def python_files(folder: Path) -> Iterable[Path]:
     skip = {"__pycache__", ".git", ".venv", "venv", "node_modules", ".tox", ".nox"}
     for path in sorted(folder.rglob("*.py")):

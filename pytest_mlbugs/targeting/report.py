@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from pytest_mlbugs.reports import stryker
+from pytest_mlbugs.targeting.items import describe
 from pytest_mlbugs.targeting.results import IGNORED, RECORD_STATUSES, TargetResults
 from pytest_mlbugs.verdict import Status
 
@@ -49,19 +50,11 @@ def summary_lines(results: TargetResults) -> list[str]:
     if survivors:
         lines.append("")
         lines.append(
-            "not detected (fix the tests, or mark an equivalent mutant '# mlbugs: ignore[BUG_ID] reason'):"
+            "not detected (each diff is in its failure above; fix the tests, or mark an equivalent "
+            "mutant '# mlbugs: ignore[BUG_ID] reason'):"
         )
     for r in survivors:
-        how = (
-            r["detail"]
-            if r["status"] != Status.SURVIVED or not r["covered"]
-            else f"{len(r['tests'])} test(s) passed"
-        )
-        lines.append(f"{r['status'].upper()} {r['id']}  {r['file']}:{r['line']}  {r['description']}  ({how})")
-        if r["properties"]:
-            shown = ", ".join(r["properties"][:4]) + (" ..." if len(r["properties"]) > 4 else "")
-            lines.append(f"    would be caught by the {r['layer']} properties of the contract: {shown}")
-        lines.extend("    " + line for line in r["diff"].rstrip("\n").splitlines())
+        lines.append(describe(r)[0])
     ignored = [r for r in records if r["status"] == IGNORED]
     if ignored:
         lines.append("")

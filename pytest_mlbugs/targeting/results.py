@@ -8,8 +8,9 @@ never the session.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
 from typing import Any
+
+import pytest
 
 from pytest_mlbugs.registry import Registry
 from pytest_mlbugs.targeting.mutants import Mutant, TargetFile
@@ -57,10 +58,10 @@ class TargetResults:
         if text not in self.problems:
             self.problems.append(text)
 
-    def record(
+    def build_record(
         self, mutant: Mutant, tests: list[str], verdict: dict[str, Any] | None, *, cached: bool
     ) -> dict[str, Any]:
-        """Add the record of ``mutant``: ``verdict`` as JSON, or ``None`` for an ignored site."""
+        """The record of ``mutant``: ``verdict`` as JSON, or ``None`` for an ignored site."""
         mutator = self.registry.mutators[mutant.bug_id]
         failures = (verdict or {}).get("failures") or []
         record: dict[str, Any] = {
@@ -83,17 +84,37 @@ class TargetResults:
             "cached": cached,
             "properties": catching_properties(self.registry, mutant.bug_id),
         }
-        self.add(record)
         return record
 
     def add(self, record: dict[str, Any]) -> None:
         self.records.append(record)
         self.from_cache += bool(record.get("cached"))
 
-    def order_by(self, mutants: Sequence[Mutant]) -> None:
-        """Put the records in the order of ``mutants`` (verdicts arrive out of order)."""
-        order = {m.id: i for i, m in enumerate(mutants)}
-        self.records.sort(key=lambda r: order.get(r["id"], len(order)))
+    def put_in_order(self) -> None:
+        """Put the records in the order of the mutants (verdicts arrive out of order, from
+        several workers): by file, then as :func:`.mutants.mutants_of` orders a file's."""
+        files = {t.display: i for i, t in enumerate(self.files)}
+        self.records.sort(
+            key=lambda r: (
+                files.get(r["file"], len(files)),
+                r["line"],
+                r["bug_id"],
+                int(r["id"].rsplit(":", 1)[1]),
+            )
+        )
+
+    def exit_status(self, status: int | pytest.ExitCode, *, clean_failed: bool) -> int | pytest.ExitCode:
+        """The run's exit status. Survivors fail the run, as they fail their items;
+        ``--mlbugs-fail-under`` sets a threshold instead: the run passes when the score reaches
+        it and nothing but mutants failed."""
+        score = self.score()
+        if self.fail_under is None or score is None:
+            return status
+        if score < self.fail_under and status == pytest.ExitCode.OK:
+            return pytest.ExitCode.TESTS_FAILED
+        if score >= self.fail_under and status == pytest.ExitCode.TESTS_FAILED and not clean_failed:
+            return pytest.ExitCode.OK
+        return status
 
     def score(self) -> float | None:
         judged = [r for r in self.records if r["status"] != IGNORED]

@@ -1,42 +1,51 @@
-"""The run of ``--mlbugs-target``: a clean run, a forced failure, then one fork per mutant.
+"""The run of ``--mlbugs-target``: the user's tests, then one item per mutant.
 
-1. **Clean run** (:mod:`.coverage`): the collected tests run once, the ordinary way (the
-   terminal shows them), under a line tracer limited to the target files. A failing test stops
-   everything.
-2. **Forced failure** (:meth:`.judge.MutantJudge.forced_failure_check`): for each target file,
-   a mutant whose every function raises must be detected by the tests that execute the file.
-3. **Mutants** (:mod:`.judge`): each judged in a child forked from this warm process, running
-   only the tests that executed its changed lines, fastest first.
+1. **Collection.** The user's tests are collected as usual; the targets' mutants are found (in
+   a forked child started at the session's start, unless pytest's cache holds them) and become
+   :class:`~.items.MutantItem`s after the tests, before pytest's own selection (``-k``, ``-m``,
+   ``--lf``, node IDs) runs.
+2. **Clean run** (:mod:`.coverage`): the user's tests run as they always do, each under a line
+   tracer limited to the targets: which test executes which target line, and how long it takes.
+   Where some of them were deselected (or an xdist worker ran only its share), the clean run is
+   taken from the cache or made again without output.
+3. **Forced failure** (:meth:`.judge.MutantJudge.forced_failure_check`): before the first
+   mutant, a mutant of each target whose every function raises must be detected.
+4. **Mutants** (:mod:`.judge`): each judged in a child forked from this warm process, running
+   only the tests that executed its changed lines, fastest first; the next mutants are started
+   while the current one finishes. A failing test before any mutant stops every verdict.
 
 Nothing is ever written to the user's files: mutants exist only in memory. Verdicts and mutants
-are cached in pytest's cache (:mod:`.cache`). Under ``pytest -n`` the xdist workers judge the
-mutants (:mod:`.distributed`) and the controller gathers their records.
+are cached in pytest's cache (:mod:`.cache`). Under ``pytest -n`` the workers judge the items
+xdist hands them and the controller gathers their records.
 """
 
 from __future__ import annotations
 
+import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import pytest
 
 from pytest_mlbugs import options
 from pytest_mlbugs.atomicio import write_json_atomically
+from pytest_mlbugs.collection import claim_node_ids, selected
 from pytest_mlbugs.mutation import Mutator
 from pytest_mlbugs.registry import Registry
 from pytest_mlbugs.targeting.cache import TargetCache
-from pytest_mlbugs.targeting.coverage import CleanRun, CleanRunner
-from pytest_mlbugs.targeting.distributed import VERDICT_KEY, MutantItem, WorkerState, payloads
+from pytest_mlbugs.targeting.coverage import CleanRecorder, CleanRun, CleanRunner
+from pytest_mlbugs.targeting.items import MutantItem, payloads
 from pytest_mlbugs.targeting.judge import MutantJudge
-from pytest_mlbugs.targeting.mutants import Mutant, TargetError, resolve_targets, sample
+from pytest_mlbugs.targeting.mutants import Mutant, TargetError, resolve_targets, sample_active
 from pytest_mlbugs.targeting.options import TARGET
 from pytest_mlbugs.targeting.report import build_report, summary_lines
 from pytest_mlbugs.targeting.results import TargetResults
 
 
 class TargetSession:
-    """The plugin object of target mode: pytest's hooks, and the serial run loop."""
+    """The plugin object of target mode: collection, the clean run, the mutant items' verdicts,
+    the summary and the report."""
 
     def __init__(
         self,
@@ -51,6 +60,7 @@ class TargetSession:
         self.registry = registry
         self.settings = settings
         self.targets = tuple(targets)
+        claim_node_ids(config)
         timeout_given = config.option.mlbugs_timeout is not None or bool(config.getini("mlbugs_timeout"))
         self.timeout = settings.timeout if timeout_given else None
         self.results = TargetResults(
@@ -61,20 +71,21 @@ class TargetSession:
             fail_under=fail_under,
             project_root=str(config.rootpath),
         )
-        self.clean_runner: CleanRunner | None = None
-        # pytest -n: every worker collects the same mutant items, makes its own clean run, and
-        # judges the items it is handed; the verdicts travel to the controller in the reports
         self.is_worker = hasattr(config, "workerinput")
-        self.worker: WorkerState | None = None
         self.mutants: list[Mutant] = []
-        self.session_started = time.perf_counter()
+        self.user_items: list[pytest.Item] = []
+        self.found_meanwhile: Callable[[], tuple[list[Mutant], list[str]]] | None = None
+        self.recorder: CleanRecorder | None = None
+        self.judge: MutantJudge | None = None
+        self.tests_digest = ""
+        self.phase_started: float | None = None
 
     @property
     def distributing(self) -> bool:
         """Whether this process is an xdist controller, whose workers judge the mutants."""
         return not self.is_worker and self.config.pluginmanager.getplugin("dsession") is not None
 
-    # -- hooks ---------------------------------------------------------------------------------
+    # -- collection ------------------------------------------------------------------------------
 
     def pytest_report_header(self, config: pytest.Config) -> str:
         parts = [f"{TARGET}={t}" for t in self.targets]
@@ -83,87 +94,164 @@ class TargetSession:
             parts.append(f"{options.COUNT}={self.settings.count}")
         return "mlbugs: " + " ".join(parts)
 
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        if self.clean_runner is not None:
-            self.clean_runner.saw(report)
-        if self.distributing:
-            for payload in payloads(report):
-                self._receive(payload)
-
     def pytest_configure_node(self, node: Any) -> None:  # xdist: every worker samples our way
         node.workerinput["mlbugs_seed"] = self.settings.seed
+        node.workerinput["mlbugs_selected"] = list(claim_node_ids(self.config))
 
     def pytest_sessionstart(self, session: pytest.Session) -> None:
-        self.session_started = time.perf_counter()
-        if self.distributing:  # the files, their sources and the order of the mutants
+        # Targets given as paths can be read now: find their mutants in a child while pytest
+        # collects (a module name may need the test paths on sys.path: found after collection).
+        if self.distributing:  # the files the report shows; the workers find the mutants
             self._resolve_targets()
-            self.mutants = self._sampled(*self._cache().mutants())
+        elif all(os.path.exists(t) for t in self.targets):
+            self._resolve_targets()
+            self.found_meanwhile = self._cache().find_meanwhile()
 
-    @pytest.hookimpl(trylast=True)
+    @pytest.hookimpl(tryfirst=True)
     def pytest_collection_modifyitems(
         self, session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
     ) -> None:
-        if not self.is_worker:
-            return
-        self.worker = WorkerState(user_items=list(items))
-        self._resolve_targets()
-        self.mutants = self._sampled(*self._cache().mutants())
-        items[:] = [MutantItem.from_parent(session, name=f"mlbugs-target[{m.id}]", mutant_id=m.id)
-                    for m in self.mutants]  # fmt: skip
-
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> None:
-        """Judge a mutant item before its own set-up: the child runs the user's tests, whose
-        fixtures must not sit under ours."""
-        if not isinstance(item, MutantItem) or self.worker is None:
-            return
-        state = self.worker
-        if state.judge is None and not self.results.stopped:
-            self._prepare_worker(item.session, state)
-        payload: dict[str, Any] = {"problems": self.results.problems}
-        if self.results.stopped:
-            payload["stopped"] = self.results.stopped
-        else:
-            state.judge.judge(next(m for m in self.mutants if m.id == item.mutant_id))
-            payload["record"] = self.results.records[-1]
-        item.user_properties.append((VERDICT_KEY, payload))
-
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_runtestloop(self, session: pytest.Session) -> bool | None:
-        if self.is_worker or self.distributing:
-            return None  # xdist's loops hand the mutant items out
-        if session.testsfailed and not session.config.option.continue_on_collection_errors:
-            raise session.Interrupted(
-                f"{session.testsfailed} error(s) during collection: mlbugs needs the tests to collect cleanly"
+        self.user_items = list(items)
+        if self.distributing:
+            return  # the workers collect the mutant items; this process hands them out
+        if not self.results.files:
+            self._resolve_targets()
+        cache = self._cache()
+        found = self.found_meanwhile() if self.found_meanwhile is not None else cache.mutants()
+        self.mutants = self._sampled(*found)
+        selection = claim_node_ids(config)
+        made = (
+            MutantItem.from_parent(
+                session,
+                name=f"mlbugs-target[{m.id}]",
+                nodeid=f"mlbugs-target[{m.id}]",
+                mutant=m,
+                judge=self._payload,
             )
-        if session.config.option.collectonly:
-            return True
-        phase_started = time.perf_counter()
-        try:
-            self._run(session)
-        finally:
-            self.results.phase_seconds = time.perf_counter() - phase_started
-        return True
+            for m in self.mutants
+        )
+        items.extend(item for item in made if selected(item.nodeid, selection))
+        self.tests_digest = cache.tests_digest(self.user_items)
+
+    # -- the clean run ---------------------------------------------------------------------------
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> Any:
+        if isinstance(item, MutantItem):
+            self._prefetch(item, nextitem)
+        if isinstance(item, MutantItem) or self.judge is not None or self.distributing:
+            return (yield)
+        if self.recorder is None:
+            self.recorder = CleanRecorder(self.results.files)
+        with self.recorder.tracing(item):
+            return (yield)
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        users = not report.nodeid.startswith("mlbugs-target[")
+        if users and (self.distributing or self.judge is None):
+            if self.recorder is None:
+                self.recorder = CleanRecorder(self.results.files)
+            self.recorder.saw(report)
+        for payload in payloads(report):
+            self._receive(payload)
+
+    def _clean_run(self, session: pytest.Session) -> tuple[CleanRun | None, dict[str, Any]]:
+        """The clean run of every collected test, and the cache of verdicts that goes with it."""
+        cache = self._cache()
+        cached = cache.load(self.tests_digest)
+        verdicts: dict[str, Any] = cached.get("verdicts", {})
+        seen = self.recorder.covering(self.user_items) if self.recorder is not None else None
+        if seen is not None:  # every test ran here, traced
+            return seen, verdicts
+        if cached.get("clean"):
+            return CleanRun(**cached["clean"]), verdicts
+        # some tests were deselected, or run by other xdist workers: run them all again, quietly
+        clean, stopped = CleanRunner(self.results.files).run(session, self.user_items, log=False)
+        if stopped is not None:
+            self.results.stopped = stopped
+        return clean, verdicts
+
+    def _start_mutation_phase(self, session: pytest.Session) -> None:
+        """Before the first mutant: the clean run must be green, the forced failure detected."""
+        self.phase_started = time.perf_counter()
+        failures = self._clean_failures()
+        if failures:
+            self.results.stopped = (
+                f"the clean run failed: {len(failures)} test(s) fail without any mutant: "
+                f"{', '.join(failures)}; fix or deselect them, then run again"
+            )
+            return
+        if session.shouldfail or session.shouldstop:
+            self.results.stopped = f"the clean run stopped early ({session.shouldfail or session.shouldstop})"
+            return
+        clean, verdicts = self._clean_run(session)
+        if clean is None:
+            return
+        self.judge = MutantJudge(
+            self.config,
+            self.results,
+            items=self.user_items,
+            clean=clean,
+            verdicts=verdicts,
+            timeout=self.timeout,
+        )
+        failed_check = self.judge.forced_failure_check()
+        if failed_check is not None:
+            self.results.stopped = failed_check
+            pytest.exit(failed_check, returncode=pytest.ExitCode.INTERNAL_ERROR)
+
+    # -- the mutants -----------------------------------------------------------------------------
+
+    def _prefetch(self, item: MutantItem, nextitem: pytest.Item | None) -> None:
+        """Start the item's verdict and the next mutant's, so that two children work at once."""
+        if self.judge is None and self.results.stopped is None:
+            self._start_mutation_phase(item.session)
+        if self.judge is not None:
+            self.judge.start(item.mutant)
+            if isinstance(nextitem, MutantItem):
+                self.judge.start(nextitem.mutant)
+
+    def _payload(self, item: MutantItem) -> dict[str, Any]:
+        payload: dict[str, Any] = {"problems": list(self.results.problems)}
+        if self.judge is None:
+            payload["stopped"] = self.results.stopped or "the mutation phase did not start"
+            return payload
+        started = time.perf_counter()
+        payload["record"] = self.judge.record(item.mutant)
+        self.results.judged_seconds += time.perf_counter() - started
+        return payload
+
+    def _receive(self, payload: dict[str, Any]) -> None:
+        """A mutant item's payload, from this process or (on the controller) from a worker."""
+        if payload.get("stopped"):
+            self.results.stopped = self.results.stopped or payload["stopped"]
+        for problem in payload.get("problems", []):
+            self.results.problem(problem)
+        record = payload.get("record")
+        if isinstance(record, dict):
+            if self.phase_started is None:  # the controller: the first verdict from a worker
+                self.phase_started = time.perf_counter()
+            self.results.add(record)
+            if self.distributing:
+                self.results.judged_seconds += record["seconds"]
+
+    # -- the end ---------------------------------------------------------------------------------
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        if self.worker is not None:
-            judge = self.worker.judge
-            if judge is not None and self.worker.tests_digest:
-                self._cache().store(self.worker.tests_digest, judge.clean, judge.verdicts)
+        if self.judge is not None:
+            self.judge.cancel()  # prefetched, then never run (-x, Ctrl-C)
+            self._cache().store(self.tests_digest, self.judge.clean, self.judge.verdicts)
+        if self.phase_started is not None:
+            self.results.phase_seconds = time.perf_counter() - self.phase_started
+        if self.is_worker:
             return
-        if self.distributing:
-            self.results.order_by(self.mutants)
-            self.results.phase_seconds = self.results.judged_seconds = (
-                time.perf_counter() - self.session_started
-            )
+        self.results.put_in_order()
         if self.settings.report is not None and self.results.records:
             write_json_atomically(self.settings.report, build_report(self.results))
-        score = self.results.score()
-        fail_under = self.results.fail_under
-        if fail_under is not None and score is not None and score < fail_under:
-            if session.exitstatus == pytest.ExitCode.OK:
-                session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        session.exitstatus = self.results.exit_status(
+            session.exitstatus, clean_failed=bool(self._clean_failures())
+        )
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if self.is_worker:
@@ -172,13 +260,16 @@ class TargetSession:
         for line in summary_lines(self.results):
             terminalreporter.write_line(line)
 
-    # -- the steps -----------------------------------------------------------------------------
+    # -- helpers ---------------------------------------------------------------------------------
+
+    def _clean_failures(self) -> list[str]:
+        return self.recorder.failures if self.recorder is not None else []
 
     def _resolve_targets(self) -> None:
         try:
             self.results.files = resolve_targets(self.targets, root=self.config.rootpath, option=TARGET)
         except TargetError as exc:
-            pytest.exit(str(exc), returncode=pytest.ExitCode.USAGE_ERROR)
+            raise pytest.UsageError(str(exc)) from None
 
     def _selected_mutators(self) -> list[Mutator]:
         selected = [self.registry.mutators[bug_id] for bug_id in self.settings.mutators]
@@ -191,80 +282,6 @@ class TargetSession:
         return TargetCache(self.config, self.results.files, self._selected_mutators())
 
     def _sampled(self, everything: list[Mutant], problems: list[str]) -> list[Mutant]:
-        """The mutants sampled by the seed (``--mlbugs-count``), with every ignored site."""
         for problem in problems:
             self.results.problem(problem)
-        active = [m for m in everything if m.ignored_reason is None]
-        chosen = {id(m) for m in sample(active, self.settings.count, self.settings.seed)}
-        return [m for m in everything if id(m) in chosen or m.ignored_reason is not None]
-
-    def _clean_run(self, session: pytest.Session, items: list[pytest.Item], *, log: bool) -> CleanRun | None:
-        self.clean_runner = CleanRunner(self.results.files)
-        try:
-            clean, stopped = self.clean_runner.run(session, items, log=log)
-        finally:
-            self.clean_runner = None
-        self.results.stopped = stopped
-        return clean
-
-    def _judge(self, items: Sequence[pytest.Item], clean: CleanRun, verdicts: dict[str, Any]) -> MutantJudge:
-        return MutantJudge(
-            self.config, self.results, items=items, clean=clean, verdicts=verdicts, timeout=self.timeout
-        )
-
-    def _run(self, session: pytest.Session) -> None:
-        self._resolve_targets()
-        cache = self._cache()
-        found_meanwhile = cache.find_meanwhile()
-        items = list(session.items)
-        tests_digest = cache.tests_digest(items)
-        cached = cache.load(tests_digest)
-        verdicts: dict[str, Any] = cached.get("verdicts", {})
-        all_cached = False
-        if found_meanwhile is None:  # known from the cache: a clean run may not be needed
-            mutants = self._sampled(*cache.mutants())
-            active = [m for m in mutants if m.ignored_reason is None]
-            all_cached = bool(active) and all(m.digest in verdicts for m in active)
-        if cached.get("clean") and all_cached:
-            judge = self._judge(items, CleanRun(**cached["clean"]), verdicts)
-        else:
-            clean = self._clean_run(session, items, log=True)
-            if found_meanwhile is not None:
-                mutants = self._sampled(*found_meanwhile())
-            if clean is None:
-                return
-            judge = self._judge(items, clean, verdicts)
-            failed_check = judge.forced_failure_check()
-            if failed_check is not None:
-                pytest.exit(failed_check, returncode=pytest.ExitCode.INTERNAL_ERROR)
-        judge.judge_all(mutants)
-        cache.store(tests_digest, judge.clean, verdicts)
-
-    # -- pytest -n --------------------------------------------------------------------------------
-
-    def _receive(self, payload: dict[str, Any]) -> None:
-        """A worker's payload, on the controller."""
-        if payload.get("stopped"):
-            self.results.stopped = self.results.stopped or payload["stopped"]
-        for problem in payload.get("problems", []):
-            self.results.problem(problem)
-        record = payload.get("record")
-        if isinstance(record, dict):
-            self.results.add(record)
-
-    def _prepare_worker(self, session: pytest.Session, state: WorkerState) -> None:
-        """A worker's clean run (or the cached one) and forced-failure check, before its first
-        mutant."""
-        items = state.user_items
-        cache = self._cache()
-        state.tests_digest = cache.tests_digest(items)
-        cached = cache.load(state.tests_digest)
-        verdicts = cached.get("verdicts", {})
-        active = [m for m in self.mutants if m.ignored_reason is None]
-        if cached.get("clean") and active and all(m.digest in verdicts for m in active):
-            state.judge = self._judge(items, CleanRun(**cached["clean"]), verdicts)
-            return
-        clean = self._clean_run(session, items, log=False)
-        if clean is not None:
-            state.judge = self._judge(items, clean, verdicts)
-            self.results.stopped = state.judge.forced_failure_check()
+        return sample_active(everything, self.settings.count, self.settings.seed)
