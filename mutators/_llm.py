@@ -9,7 +9,7 @@ is ``x.float()`` as much as ``x.to(torch.float32)``, a cache is ``past_kv`` as m
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import libcst as cst
 import libcst.matchers as m
@@ -282,3 +282,115 @@ def with_bounds(statement: cst.CSTNode, call: cst.Call, bounds: Sequence[cst.Bas
     replaced = new_call if value is call else value.deep_replace(call, new_call)
     assert isinstance(replaced, cst.BaseExpression)
     return with_value(statement, replaced)
+
+
+def cached_concatenation(call: cst.Call) -> tuple[int, int] | None:
+    """For ``torch.cat([past_k, k], dim=d)`` (the cache first, a new tensor second), the index of
+    the axis argument in ``call.args`` and its value; ``None`` for any other call."""
+    if callee_name(call) != "cat" or not call.args:
+        return None
+    pair = call.args[0].value
+    if not isinstance(pair, (cst.List, cst.Tuple)) or len(pair.elements) != 2:
+        return None
+    first, second = (element.value for element in pair.elements)
+    if not mentions_cache(first) or mentions_cache(second):
+        return None
+    return literal_axis(call)
+
+
+def _matmul_query(expr: cst.BaseExpression) -> cst.BaseExpression | None:
+    """``q`` of attention scores ``q @ k.T``, ``torch.matmul(q, k)`` or ``torch.bmm(q, k)``."""
+    if isinstance(expr, cst.BinaryOperation) and isinstance(expr.operator, cst.MatrixMultiply):
+        query = expr.left
+    elif isinstance(expr, cst.Call) and callee_name(expr) in ("matmul", "bmm") and len(expr.args) == 2:
+        query = expr.args[0].value
+    else:
+        return None
+    return query if isinstance(query, (cst.Name, cst.Attribute)) else None
+
+
+def _root_argument(expr: cst.BaseExpression, power: str) -> cst.BaseExpression | None:
+    """``d`` of ``math.sqrt(d)`` / ``sqrt(d)`` (for ``power="0.5"``) or of ``d ** power``."""
+    if power == "0.5" and isinstance(expr, cst.Call) and callee_name(expr) == "sqrt" and len(expr.args) == 1:
+        if dotted_name(expr.func) in ("math.sqrt", "sqrt", "np.sqrt", "numpy.sqrt"):
+            return expr.args[0].value
+    if isinstance(expr, cst.BinaryOperation) and isinstance(expr.operator, cst.Power):
+        exponent = expr.right
+        if power.startswith("-"):
+            if m.matches(exponent, m.UnaryOperation(operator=m.Minus(), expression=m.Float(power[1:]))):
+                return expr.left
+        elif m.matches(exponent, m.Float(power)):
+            return expr.left
+    return None
+
+
+def _with_root_argument(expr: cst.BaseExpression, value: cst.BaseExpression) -> cst.BaseExpression:
+    if isinstance(expr, cst.Call):
+        return expr.with_changes(args=[expr.args[0].with_changes(value=value)])
+    assert isinstance(expr, cst.BinaryOperation)
+    if isinstance(value, cst.BinaryOperation):
+        value = value.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
+    return expr.with_changes(left=value)
+
+
+def scaled_scores(
+    node: cst.BinaryOperation,
+) -> (
+    tuple[cst.BaseExpression, cst.BaseExpression, Callable[[cst.BaseExpression], cst.BinaryOperation]] | None
+):
+    """For attention scores divided by a square root (``q @ k.T / math.sqrt(d)``,
+    ``torch.matmul(q, k) * d ** -0.5``, ``(q @ k.T) * (1.0 / math.sqrt(k.size(-1)))``): the query
+    tensor, the rooted size ``d``, and a function that rebuilds ``node`` with another size."""
+    scores = (
+        node.left.with_changes(lpar=[], rpar=[]) if isinstance(node.left, cst.BinaryOperation) else node.left
+    )
+    query = _matmul_query(scores)
+    if query is None:
+        return None
+    factor = node.right
+    if isinstance(node.operator, cst.Divide):
+        size = _root_argument(factor, "0.5")
+        if size is None:
+            return None
+        return query, size, lambda value: node.with_changes(right=_with_root_argument(factor, value))
+    if not isinstance(node.operator, cst.Multiply):
+        return None
+    size = _root_argument(factor, "-0.5")
+    if size is not None:
+        return query, size, lambda value: node.with_changes(right=_with_root_argument(factor, value))
+    inverse = m.BinaryOperation(left=m.Float() | m.Integer(), operator=m.Divide())
+    if m.matches(factor, inverse):
+        assert isinstance(factor, cst.BinaryOperation)
+        root = factor.right
+        size = _root_argument(root, "0.5")
+        if size is not None:
+            return (
+                query,
+                size,
+                lambda value: node.with_changes(
+                    right=factor.with_changes(right=_with_root_argument(root, value))
+                ),
+            )
+    return None
+
+
+def size_call(tensor: cst.BaseExpression, axis: int) -> cst.Call:
+    """``tensor.size(axis)``."""
+    return cst.Call(
+        func=cst.Attribute(value=tensor, attr=cst.Name("size")),
+        args=[
+            cst.Arg(
+                cst.UnaryOperation(cst.Minus(), cst.Integer(str(-axis)))
+                if axis < 0
+                else cst.Integer(str(axis))
+            )
+        ],
+    )
+
+
+def cache_parameter(function: cst.FunctionDef) -> str | None:
+    """The name of the function's key/value cache parameter (``past_kv``, ``layer_past``...)."""
+    for name in parameter_names(function):
+        if name.lower() in CACHE_NAMES[:-1] or name.lower().startswith("past_"):
+            return name
+    return None
