@@ -394,3 +394,25 @@ def cache_parameter(function: cst.FunctionDef) -> str | None:
         if name.lower() in CACHE_NAMES[:-1] or name.lower().startswith("past_"):
             return name
     return None
+
+
+_FUNCTIONAL = ("F", "nn.functional", "torch.nn.functional", "functional")
+_MODULE_PREFIXES = ("nn", "torch.nn")
+
+
+def renamed_activation(call: cst.Call, renames: dict[str, str]) -> cst.Call | None:
+    """``call`` with its activation renamed by ``renames``: ``F.silu(x)`` -> ``F.gelu(x)``,
+    ``nn.SiLU()`` -> ``nn.GELU()``; only the input is kept (``inplace``, ``approximate`` are not
+    arguments of every activation). ``None`` when ``call`` is no such activation."""
+    func = call.func
+    if not isinstance(func, cst.Attribute) or func.attr.value not in renames:
+        return None
+    owner = dotted_name(func.value)
+    renamed = func.with_changes(attr=cst.Name(renames[func.attr.value]))
+    if func.attr.value[0].isupper():
+        if owner not in _MODULE_PREFIXES:
+            return None
+        return call.with_changes(func=renamed, args=[])
+    if owner not in _FUNCTIONAL or not call.args or call.args[0].keyword is not None:
+        return None
+    return call.with_changes(func=renamed, args=[call.args[0].with_changes(comma=cst.MaybeSentinel.DEFAULT)])
