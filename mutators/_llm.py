@@ -416,3 +416,53 @@ def renamed_activation(call: cst.Call, renames: dict[str, str]) -> cst.Call | No
     if owner not in _FUNCTIONAL or not call.args or call.args[0].keyword is not None:
         return None
     return call.with_changes(func=renamed, args=[call.args[0].with_changes(comma=cst.MaybeSentinel.DEFAULT)])
+
+
+def _only_slice(node: cst.Subscript, lower: int | None, upper: int | None) -> bool:
+    """``x[:, :-1]``, ``x[..., 1:]``, ``x[:, :-1, :]``: one element sliced ``lower:upper`` (literal
+    bounds), every other ``:`` or ``...``."""
+    sliced = 0
+    for element in node.slice:
+        bounds = slice_bounds(element)
+        if bounds is None:
+            if not m.matches(element.slice, m.Index(value=m.Ellipsis())):
+                return False
+            continue
+        if bounds == (None, None):
+            continue
+        low, high = (None if b is None else int_literal(b) for b in bounds)
+        if (low, high) != (lower, upper) or any(b is not None and int_literal(b) is None for b in bounds):
+            return False
+        sliced += 1
+    return sliced == 1 and isinstance(node.value, (cst.Name, cst.Attribute))
+
+
+def next_token_shift(block: cst.IndentedBlock) -> tuple[cst.Subscript, cst.Subscript] | None:
+    """The two slices of a next-token shift among the statements of ``block``: the predictions
+    ``logits[:, :-1]`` and the targets ``labels[:, 1:]`` (one of each, any order)."""
+    lines = [s for s in block.body if isinstance(s, cst.SimpleStatementLine)]
+    subscripts = [s for line in lines for s in m.findall(line, m.Subscript()) if isinstance(s, cst.Subscript)]
+    drop_last = [s for s in subscripts if _only_slice(s, None, -1)]
+    drop_first = [s for s in subscripts if _only_slice(s, 1, None)]
+    if len(drop_last) != 1 or len(drop_first) != 1:
+        return None
+    return drop_last[0], drop_first[0]
+
+
+def with_sliced(node: cst.Subscript, lower: int | None, upper: int | None) -> cst.Subscript:
+    """``node`` with its one sliced element changed to ``lower:upper``."""
+    elements = list(node.slice)
+    for index, element in enumerate(elements):
+        bounds = slice_bounds(element)
+        if bounds is not None and bounds != (None, None):
+            part = element.slice
+            assert isinstance(part, cst.Slice)
+            elements[index] = element.with_changes(
+                slice=part.with_changes(
+                    lower=None if lower is None else cst.Integer(str(lower)),
+                    upper=None
+                    if upper is None
+                    else cst.UnaryOperation(cst.Minus(), cst.Integer(str(-upper))),
+                )
+            )
+    return node.with_changes(slice=elements)
