@@ -70,12 +70,16 @@ def is_input_dtype(expr: cst.BaseExpression) -> bool:
 
 def cast_back_receiver(call: cst.BaseExpression) -> cst.BaseExpression | None:
     """``y`` of ``y.to(x.dtype)``, ``y.to(dtype=input_dtype)`` or ``y.type_as(x)``: a result cast
-    back to its input's dtype. A mask cast to a dtype is not one (that builds a float mask)."""
+    back to its input's dtype. A mask cast to a dtype is not one (that builds a float mask), nor
+    is a parameter cast to the input's dtype (``self.weight.to(x.dtype)``)."""
     if not isinstance(call, cst.Call) or not isinstance(call.func, cst.Attribute):
         return None
     receiver = call.func.value
     if "mask" in code(receiver).lower():
-        return None
+        return None  # a mask made float: not a result
+    state = (dotted_name(receiver) or "").lower()
+    if state.startswith("self.") or state.endswith(("weight", "bias")):
+        return None  # a parameter or buffer cast to the input's dtype: not a result
     name = callee_name(call)
     if name == "type_as" and len(call.args) == 1 and isinstance(call.args[0].value, cst.Name):
         return receiver
@@ -446,6 +450,12 @@ def next_token_shift(block: cst.IndentedBlock) -> tuple[cst.Subscript, cst.Subsc
     drop_first = [s for s in subscripts if _only_slice(s, 1, None)]
     if len(drop_last) != 1 or len(drop_first) != 1:
         return None
+    pair = {id(drop_last[0]), id(drop_first[0])}
+    for line in lines:
+        for operation in m.findall(line, m.BinaryOperation()):
+            assert isinstance(operation, cst.BinaryOperation)
+            if {id(operation.left), id(operation.right)} == pair:
+                return None  # a difference of neighbours (x[:, 1:] - x[:, :-1]), not a shift
     return drop_last[0], drop_first[0]
 
 
@@ -466,3 +476,22 @@ def with_sliced(node: cst.Subscript, lower: int | None, upper: int | None) -> cs
                 )
             )
     return node.with_changes(slice=elements)
+
+
+def root_mean_square_statistics(statement: cst.CSTNode) -> list[tuple[cst.Call, cst.Call]]:
+    """The means of squares of a statement that are a root-mean-square statistic, each with the
+    same mean over the tensor itself; a mean of squares minus something (``E[x^2] - E[x]^2``, a
+    variance) is left out."""
+    if not isinstance(statement, cst.SimpleStatementLine):
+        return []
+    subtracted = set()
+    for operation in m.findall(statement, m.BinaryOperation(operator=m.Subtract())):
+        assert isinstance(operation, cst.BinaryOperation)
+        subtracted.update({id(operation.left), id(operation.right)})
+    found = []
+    for call in m.findall(statement, m.Call(func=m.Attribute(attr=m.Name("mean")))):
+        assert isinstance(call, cst.Call)
+        plain_mean = mean_of_squares(call)
+        if plain_mean is not None and id(call) not in subtracted:
+            found.append((call, plain_mean))
+    return found

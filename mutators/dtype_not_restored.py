@@ -17,7 +17,7 @@ class DtypeNotRestored(Mutator):
     memory, activations no longer match the weights' dtype (``mat1 and mat2 must have the same
     dtype`` somewhere downstream, or a fused kernel silently falls back), and float32 tests see
     nothing. Sites: ``y.to(x.dtype)``, ``y.to(dtype=input_dtype)``, ``y.type_as(x)``; casts of
-    masks are left alone.
+    masks, and of parameters to the input's dtype, are left alone.
     """
 
     bug_id = "dtype_not_restored"
@@ -41,7 +41,12 @@ class DtypeNotRestored(Mutator):
         ),
         Example("c = cos.to(dtype=x.dtype)\n", "c = cos\n"),
     )
-    UNCHANGED = ("mask = mask.to(dtype)\n", "y = x.to(device)\n", "y = x.to(torch.float32)\n")
+    UNCHANGED = (
+        "mask = mask.to(dtype)\n",
+        "y = x.to(device)\n",
+        "y = x.to(torch.float32)\n",
+        "y = F.linear(x, self.weight.to(x.dtype))\n",
+    )
 
     def mutations(self, node: cst.CSTNode) -> Sequence[Replacement]:
         assert isinstance(node, cst.Call)

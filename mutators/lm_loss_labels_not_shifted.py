@@ -48,6 +48,7 @@ class LmLossLabelsNotShifted(Mutator):
     UNCHANGED = (
         "def f(x):\n    return x[:, :-1]\n",
         "def f(x, y):\n    return x[:, :-2], y[:, 1:]\n",
+        "def f(losses):\n    return losses[:, 1:] - losses[:, :-1]\n",
     )
 
     def mutations(self, node: cst.CSTNode) -> Sequence[Replacement]:

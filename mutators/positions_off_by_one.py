@@ -13,6 +13,7 @@ from pytest_mlbugs.mutators._llm import (
     with_bounds,
     with_slice,
 )
+from pytest_mlbugs.mutators._patterns import int_literal
 
 
 class PositionsOffByOne(Mutator):
@@ -73,7 +74,9 @@ class PositionsOffByOne(Mutator):
         if len(bounds) == 1:
             shifted = [cst.Integer("1"), plus_one(bounds[0].value)]
         else:
-            shifted = [plus_one(bounds[0].value), plus_one(bounds[1].value)]
+            lower = int_literal(bounds[0].value)
+            first = cst.Integer(str(lower + 1)) if lower is not None else plus_one(bounds[0].value)
+            shifted = [first, plus_one(bounds[1].value)]
         return (with_bounds(node, call, shifted),)
 
     def _table(self, node: cst.Subscript) -> Sequence[Replacement]:

@@ -5,7 +5,7 @@ from collections.abc import Sequence
 import libcst as cst
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
-from pytest_mlbugs.mutators._llm import mean_of_squares
+from pytest_mlbugs.mutators._llm import root_mean_square_statistics
 
 
 class RmsnormMeanInsteadOfRms(Mutator):
@@ -17,8 +17,8 @@ class RmsnormMeanInsteadOfRms(Mutator):
     that invariant passes; but a row whose mean is near zero is blown up by orders of magnitude
     and the sign of the mean flips nothing, so activations explode on centred rows. Sites: a mean
     of squares of a plain tensor (``x.pow(2).mean(...)``, ``torch.mean(x * x, ...)``,
-    ``hidden_states.square().mean(...)``); a mean of squared differences is a variance or an
-    error, not a site.
+    ``hidden_states.square().mean(...)``); a mean of squared differences, or a mean of squares
+    from which a squared mean is subtracted, is a variance or an error, not a site.
     """
 
     bug_id = "rmsnorm_mean_instead_of_rms"
@@ -31,7 +31,7 @@ class RmsnormMeanInsteadOfRms(Mutator):
     symptom = "activations explode on rows with a mean near zero; loss spikes to NaN early in training"
     hint = "compare mean(x**2) and mean(x)**2 on a centred row"
     fix = "variance = x.pow(2).mean(-1, keepdim=True); x * torch.rsqrt(variance + eps)"
-    node_types = (cst.Call,)
+    node_types = (cst.SimpleStatementLine,)
     EXAMPLES = (
         Example(
             "variance = hidden_states.pow(2).mean(-1, keepdim=True)\n",
@@ -50,15 +50,14 @@ class RmsnormMeanInsteadOfRms(Mutator):
         "var = ((x - mu) ** 2).mean(-1, keepdim=True)\n",
         "loss = (pred - target).pow(2).mean()\n",
         "m = x.mean(-1, keepdim=True)\n",
+        "s = ((x * x).mean(dim=1, keepdim=True) - (u * u)).clamp(0)\n",
     )
 
     def mutations(self, node: cst.CSTNode) -> Sequence[Replacement]:
-        assert isinstance(node, cst.Call)
-        plain_mean = mean_of_squares(node)
-        if plain_mean is None:
-            return ()
-        return (
-            cst.Call(
+        alternatives: list[Replacement] = []
+        for call, plain_mean in root_mean_square_statistics(node):
+            squared_mean = cst.Call(
                 func=cst.Attribute(value=plain_mean, attr=cst.Name("pow")), args=[cst.Arg(cst.Integer("2"))]
-            ),
-        )
+            )
+            alternatives.append(node.deep_replace(call, squared_mean))
+        return alternatives

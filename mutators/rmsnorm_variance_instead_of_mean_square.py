@@ -5,7 +5,7 @@ from collections.abc import Sequence
 import libcst as cst
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
-from pytest_mlbugs.mutators._llm import mean_of_squares
+from pytest_mlbugs.mutators._llm import root_mean_square_statistics
 
 
 class RmsnormVarianceInsteadOfMeanSquare(Mutator):
@@ -30,7 +30,7 @@ class RmsnormVarianceInsteadOfMeanSquare(Mutator):
     symptom = "a Llama checkpoint loaded into the model is degraded; rows with a large mean get huge outputs"
     hint = "RMSNorm never subtracts the mean: is the statistic mean(x**2) or var(x)?"
     fix = "mean_square = x.pow(2).mean(-1, keepdim=True)"
-    node_types = (cst.Call,)
+    node_types = (cst.SimpleStatementLine,)
     EXAMPLES = (
         Example(
             "variance = hidden_states.pow(2).mean(-1, keepdim=True)\n",
@@ -44,17 +44,15 @@ class RmsnormVarianceInsteadOfMeanSquare(Mutator):
     UNCHANGED = ("var = ((x - mu) ** 2).mean(-1, keepdim=True)\n", "m = x.var(-1)\n")
 
     def mutations(self, node: cst.CSTNode) -> Sequence[Replacement]:
-        assert isinstance(node, cst.Call)
-        plain_mean = mean_of_squares(node)
-        if plain_mean is None:
-            return ()
-        assert isinstance(plain_mean.func, cst.Attribute)
-        population = cst.Arg(keyword=cst.Name("correction"), value=cst.Integer("0"), equal=_EQUAL)
-        return (
-            plain_mean.with_changes(
+        alternatives: list[Replacement] = []
+        for call, plain_mean in root_mean_square_statistics(node):
+            assert isinstance(plain_mean.func, cst.Attribute)
+            population = cst.Arg(keyword=cst.Name("correction"), value=cst.Integer("0"), equal=_EQUAL)
+            variance = plain_mean.with_changes(
                 func=plain_mean.func.with_changes(attr=cst.Name("var")), args=[*plain_mean.args, population]
-            ),
-        )
+            )
+            alternatives.append(node.deep_replace(call, variance))
+        return alternatives
 
 
 _EQUAL = cst.AssignEqual(

@@ -26,7 +26,7 @@ def _reciprocal(root: cst.BaseExpression, eps: cst.BaseExpression) -> cst.Binary
     )
 
 
-class RmsnormEpsOutsideSqrt(Mutator):
+class EpsOutsideRsqrt(Mutator):
     """The epsilon of an inverse square root is added after the root: ``1 / (sqrt(ms) + eps)``
     instead of ``rsqrt(ms + eps)``.
 
@@ -38,7 +38,7 @@ class RmsnormEpsOutsideSqrt(Mutator):
     epsilon; the ``sqrt(a + eps)`` spelling is ``layernorm_eps_outside_sqrt``'s.
     """
 
-    bug_id = "rmsnorm_eps_outside_sqrt"
+    bug_id = "eps_outside_rsqrt"
     components = ("rmsnorm",)
     category = Category.NUMERICS
     layer = Layer.NUMERICS
