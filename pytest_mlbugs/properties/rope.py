@@ -164,11 +164,8 @@ def start_pos_equals_slicing_a_longer_pass(impl: Any, case: RopeCase) -> None:
     sequence and slicing: ``start_pos`` is ignored or added twice."""
     module = build(impl, case)
     full_len = case.start_pos + case.seq_len
-    longer = devices.put(
-        torch.cat(
-            [torch.zeros(case.batch, case.heads, case.start_pos, case.head_dim), case.make_input().cpu()], 2
-        )
-    )
+    prefix = torch.zeros(case.batch, case.heads, case.start_pos, case.head_dim)
+    longer = torch.cat([devices.put(prefix), case.make_input()], dim=2)
     whole = rotate(module, longer, 0)[..., case.start_pos : full_len, :]
     piece = rotate(module, longer[..., case.start_pos : full_len, :].contiguous(), case.start_pos)
     torch.testing.assert_close(piece, whole, atol=float32_atol(full_len, longer), rtol=0)
