@@ -495,3 +495,13 @@ def root_mean_square_statistics(statement: cst.CSTNode) -> list[tuple[cst.Call, 
         if plain_mean is not None and id(call) not in subtracted:
             found.append((call, plain_mean))
     return found
+
+
+def without_argument(call: cst.Call, index: int) -> cst.Call:
+    """``call`` less its argument ``index``; a new last argument takes the removed one's comma,
+    so a call spread over lines keeps its layout."""
+    args = list(call.args)
+    removed = args.pop(index)
+    if args and index == len(args):
+        args[-1] = args[-1].with_changes(comma=removed.comma)
+    return call.with_changes(args=args)

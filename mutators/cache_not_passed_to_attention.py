@@ -5,7 +5,7 @@ from collections.abc import Sequence
 import libcst as cst
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
-from pytest_mlbugs.mutators._llm import is_cache_name
+from pytest_mlbugs.mutators._llm import is_cache_name, without_argument
 from pytest_mlbugs.mutators._patterns import callee_name
 
 
@@ -39,6 +39,10 @@ class CacheNotPassedToAttention(Mutator):
             "out = self.self_attn(hidden_states=h, use_cache=True)\n",
         ),
         Example("a = self.attn(self.ln_1(x), layer_past=layer_past)\n", "a = self.attn(self.ln_1(x))\n"),
+        Example(
+            "h, _ = self.self_attn(\n    hidden_states=h,\n    past_key_value=past,\n    mask=m,\n)\n",
+            "h, _ = self.self_attn(\n    hidden_states=h,\n    mask=m,\n)\n",
+        ),
     )
     UNCHANGED = ("h = self.attention(x)\n", "h = self.attention_norm(x)\n", "h = self.mlp(x, cache)\n")
 
@@ -53,7 +57,5 @@ class CacheNotPassedToAttention(Mutator):
                 label = arg.value.value
             if index == 0 or label is None or not is_cache_name(label):
                 continue
-            kept = [a for i, a in enumerate(node.args) if i != index]
-            kept[-1] = kept[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
-            return (node.with_changes(args=kept),)
+            return (without_argument(node, index),)
         return ()

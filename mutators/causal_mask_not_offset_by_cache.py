@@ -5,6 +5,7 @@ from collections.abc import Sequence
 import libcst as cst
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
+from pytest_mlbugs.mutators._llm import without_argument
 from pytest_mlbugs.mutators._patterns import argument, callee_name, dotted_name, int_literal
 
 
@@ -52,11 +53,8 @@ class CausalMaskNotOffsetByCache(Mutator):
         if found is None or int_literal(found[1].value) is not None:
             return ()
         index, arg = found
-        args = list(node.args)
         if name.startswith("tril"):
-            del args[index]
-            if args:
-                args[-1] = args[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
-        else:
-            args[index] = arg.with_changes(value=cst.Integer("1"))
+            return (without_argument(node, index),)
+        args = list(node.args)
+        args[index] = arg.with_changes(value=cst.Integer("1"))
         return (node.with_changes(args=args),)

@@ -5,6 +5,7 @@ from collections.abc import Sequence
 import libcst as cst
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
+from pytest_mlbugs.mutators._llm import without_argument
 from pytest_mlbugs.mutators._patterns import callee_name, int_literal
 
 
@@ -67,8 +68,5 @@ class NormEpsNotPassed(Mutator):
                 continue
             if int_literal(arg.value) is not None or isinstance(arg.value, cst.Float):
                 return ()
-            kept = [a for i, a in enumerate(node.args) if i != index]
-            if kept:
-                kept[-1] = kept[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
-            return (node.with_changes(args=kept),)
+            return (without_argument(node, index),)
         return ()

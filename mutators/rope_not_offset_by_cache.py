@@ -5,6 +5,7 @@ from collections.abc import Sequence
 import libcst as cst
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
+from pytest_mlbugs.mutators._llm import without_argument
 from pytest_mlbugs.mutators._patterns import callee_name, int_literal
 
 _OFFSET_KEYWORDS = ("start_pos", "offset", "input_pos", "position_offset", "seqlen_offset", "start")
@@ -13,6 +14,14 @@ _OFFSET_KEYWORDS = ("start_pos", "offset", "input_pos", "position_offset", "seql
 def _is_rotary(call: cst.Call) -> bool:
     name = (callee_name(call) or "").lower()
     return any(part in name for part in ("rot", "rope"))
+
+
+def _names_an_offset(expr: cst.BaseExpression) -> bool:
+    """``start_pos``, ``past_len``, ``offset``: a position offset by its name (not ``max_seq_len``)."""
+    if not isinstance(expr, cst.Name):
+        return False
+    name = expr.value.lower()
+    return "max" not in name and any(word in name for word in ("pos", "past", "offset", "start", "cached"))
 
 
 class RopeNotOffsetByCache(Mutator):
@@ -40,7 +49,12 @@ class RopeNotOffsetByCache(Mutator):
         Example("q = self.rotary_emb(q, offset=start_pos)\n", "q = self.rotary_emb(q)\n"),
         Example("xq = apply_rope(xq, past_length)\n", "xq = apply_rope(xq)\n"),
     )
-    UNCHANGED = ("k = self.rotary(k)\n", "k = self.rotary(k, start_pos=0)\n", "y = self.proj(x, offset=n)\n")
+    UNCHANGED = (
+        "k = self.rotary(k)\n",
+        "k = self.rotary(k, start_pos=0)\n",
+        "y = self.proj(x, offset=n)\n",
+        "cos, sin = rope_cache(self.head_dim, max_seq_len)\n",
+    )
 
     def mutations(self, node: cst.CSTNode) -> Sequence[Replacement]:
         assert isinstance(node, cst.Call)
@@ -51,10 +65,8 @@ class RopeNotOffsetByCache(Mutator):
             offset = (
                 arg.keyword.value in _OFFSET_KEYWORDS
                 if arg.keyword is not None
-                else index == 1 and len(args) == 2 and isinstance(arg.value, cst.Name)
+                else index == 1 and len(args) == 2 and _names_an_offset(arg.value)
             )
             if offset and int_literal(arg.value) is None:
-                kept = [a for i, a in enumerate(args) if i != index]
-                kept[-1] = kept[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
-                return (node.with_changes(args=kept),)
+                return (without_argument(node, index),)
         return ()
