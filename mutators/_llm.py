@@ -9,7 +9,7 @@ is ``x.float()`` as much as ``x.to(torch.float32)``, a cache is ``past_kv`` as m
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 
 import libcst as cst
 import libcst.matchers as m
@@ -26,7 +26,6 @@ CACHE_NAMES = (
     "kv_cache",
     "cache",
     "past",
-    "past_key_values_length",
 )
 
 
@@ -130,13 +129,6 @@ def is_plus(expr: cst.BaseExpression | None, first: cst.BaseExpression) -> cst.B
 
 def plus_one(expr: cst.BaseExpression) -> cst.BaseExpression:
     return cst.BinaryOperation(expr, cst.Add(), cst.Integer("1"))
-
-
-def statements_reading(block: Sequence[cst.BaseStatement], name: str) -> Iterator[int]:
-    """Indices of the statements of ``block`` that mention ``name``."""
-    for index, statement in enumerate(block):
-        if m.findall(statement, m.Name(name)):
-            yield index
 
 
 def simple_value(statement: cst.CSTNode) -> tuple[cst.BaseExpression, cst.BaseExpression] | None:
@@ -395,7 +387,7 @@ def size_call(tensor: cst.BaseExpression, axis: int) -> cst.Call:
 def cache_parameter(function: cst.FunctionDef) -> str | None:
     """The name of the function's key/value cache parameter (``past_kv``, ``layer_past``...)."""
     for name in parameter_names(function):
-        if name.lower() in CACHE_NAMES[:-1] or name.lower().startswith("past_"):
+        if name.lower() in CACHE_NAMES or name.lower().startswith("past_"):
             return name
     return None
 
@@ -505,3 +497,17 @@ def without_argument(call: cst.Call, index: int) -> cst.Call:
     if args and index == len(args):
         args[-1] = args[-1].with_changes(comma=removed.comma)
     return call.with_changes(args=args)
+
+
+def rescaled_scores(
+    node: cst.CSTNode, wrong_size: Callable[[cst.BaseExpression], cst.BaseExpression]
+) -> Sequence[cst.BinaryOperation]:
+    """Attention scores ``node`` scaled by the root of ``wrong_size(query)`` instead of their own
+    size; nothing where ``node`` is no scaled scores or already uses that size."""
+    assert isinstance(node, cst.BinaryOperation)
+    found = scaled_scores(node)
+    if found is None:
+        return ()
+    query, size, rebuild = found
+    wrong = wrong_size(query)
+    return () if code(size) == code(wrong) else (rebuild(wrong),)

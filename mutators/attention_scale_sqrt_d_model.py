@@ -5,7 +5,7 @@ from collections.abc import Sequence
 import libcst as cst
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
-from pytest_mlbugs.mutators._llm import code, scaled_scores, size_call
+from pytest_mlbugs.mutators._llm import rescaled_scores, size_call
 
 
 class AttentionScaleSqrtDModel(Mutator):
@@ -46,12 +46,6 @@ class AttentionScaleSqrtDModel(Mutator):
     UNCHANGED = ("y = (x - mean) / torch.sqrt(var + eps)\n", "s = q @ k.T / 8\n")
 
     def mutations(self, node: cst.CSTNode) -> Sequence[Replacement]:
-        assert isinstance(node, cst.BinaryOperation)
-        found = scaled_scores(node)
-        if found is None:
-            return ()
-        query, size, rebuild = found
-        width = cst.BinaryOperation(size_call(query, 1), cst.Multiply(), size_call(query, -1))
-        if code(size) == code(width):
-            return ()
-        return (rebuild(width),)
+        return rescaled_scores(
+            node, lambda query: cst.BinaryOperation(size_call(query, 1), cst.Multiply(), size_call(query, -1))
+        )

@@ -5,7 +5,7 @@ from collections.abc import Sequence
 import libcst as cst
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
-from pytest_mlbugs.mutators._llm import code, scaled_scores, size_call
+from pytest_mlbugs.mutators._llm import rescaled_scores, size_call
 
 
 class AttentionScaleSqrtSeqLen(Mutator):
@@ -52,12 +52,4 @@ class AttentionScaleSqrtSeqLen(Mutator):
     )
 
     def mutations(self, node: cst.CSTNode) -> Sequence[Replacement]:
-        assert isinstance(node, cst.BinaryOperation)
-        found = scaled_scores(node)
-        if found is None:
-            return ()
-        query, size, rebuild = found
-        length = size_call(query, -2)
-        if code(size) == code(length):
-            return ()
-        return (rebuild(length),)
+        return rescaled_scores(node, lambda query: size_call(query, -2))
