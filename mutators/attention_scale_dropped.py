@@ -20,7 +20,7 @@ class AttentionScaleDropped(Mutator):
     """
 
     bug_id = "attention_scale_dropped"
-    components = ("attention",)
+    components = ("attention", "gqa")
     category = Category.NUMERICS
     layer = Layer.NUMERICS
     description = "drop the 1/sqrt(d_k) scaling of the attention scores"

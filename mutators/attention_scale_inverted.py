@@ -24,7 +24,7 @@ class AttentionScaleInverted(Mutator):
     """
 
     bug_id = "attention_scale_inverted"
-    components = ("attention",)
+    components = ("attention", "gqa")
     category = Category.NUMERICS
     layer = Layer.NUMERICS
     description = "multiply the attention scores by sqrt(d_k) instead of dividing"

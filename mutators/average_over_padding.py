@@ -25,7 +25,7 @@ class AverageOverPadding(Mutator):
     """
 
     bug_id = "average_over_padding"
-    components = ("metrics", "numerics")
+    components = ("metrics", "numerics", "lm_loss")
     category = Category.EVALUATION
     layer = Layer.EVALUATION
     description = "padding positions are averaged in: the mask is not applied to the values"

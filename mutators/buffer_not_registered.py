@@ -19,7 +19,7 @@ class BufferNotRegistered(Mutator):
     """
 
     bug_id = "buffer_not_registered"
-    components = ("positional_encoding", "kv_cache")
+    components = ("positional_encoding", "kv_cache", "rope")
     category = Category.STATE_DEVICE
     layer = Layer.SHAPES
     description = "store a tensor as a plain attribute instead of register_buffer"

@@ -21,7 +21,7 @@ class CausalMaskTriuTrilSwapped(Mutator):
     """
 
     bug_id = "causal_mask_triu_tril_swapped"
-    components = ("masks",)
+    components = ("masks", "gqa")
     category = Category.SHAPES
     layer = Layer.SHAPES
     description = "build the causal mask with triu instead of tril (or the reverse)"

@@ -31,7 +31,7 @@ class EpsilonMissing(Mutator):
     """
 
     bug_id = "epsilon_missing"
-    components = ("normalization",)
+    components = ("normalization", "rmsnorm")
     category = Category.NUMERICS
     layer = Layer.NUMERICS
     description = "the epsilon guarding a log or a square root from zero is left out"

@@ -28,7 +28,7 @@ class HeadsMergedWithoutTranspose(Mutator):
     """
 
     bug_id = "heads_merged_without_transpose"
-    components = ("attention",)
+    components = ("attention", "gqa")
     category = Category.SHAPES
     layer = Layer.SHAPES
     description = "merge heads with view(B, T, d_model) without transpose(1, 2) first"

@@ -28,7 +28,7 @@ class HeadsSplitWithoutTranspose(Mutator):
     """
 
     bug_id = "heads_split_without_transpose"
-    components = ("attention",)
+    components = ("attention", "gqa")
     category = Category.SHAPES
     layer = Layer.SHAPES
     description = "split heads with view(B, T, H, d_k) but forget transpose(1, 2)"

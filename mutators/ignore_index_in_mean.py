@@ -16,7 +16,7 @@ class IgnoreIndexInMean(DivideByNumel, Mutator):
     """
 
     bug_id = "ignore_index_in_mean"
-    components = ("numerics",)
+    components = ("numerics", "lm_loss")
     category = Category.TARGET
     layer = Layer.TARGET
     description = "the loss mean divides by every target, including the ignored ones"

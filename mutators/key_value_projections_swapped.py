@@ -27,7 +27,7 @@ class KeyValueProjectionsSwapped(Mutator):
     """
 
     bug_id = "key_value_projections_swapped"
-    components = ("attention",)
+    components = ("attention", "gqa")
     category = Category.SHAPES
     layer = Layer.SHAPES
     description = "compute keys with v_proj and values with k_proj"

@@ -30,7 +30,7 @@ class LayerNormWrongAxis(Mutator):
     """
 
     bug_id = "layernorm_wrong_axis"
-    components = ("normalization",)
+    components = ("normalization", "rmsnorm")
     category = Category.SHAPES
     layer = Layer.SHAPES
     description = "normalize over the axis before the features instead of the feature axis"

@@ -21,7 +21,7 @@ class LogOfSoftmax(Mutator):
     """
 
     bug_id = "log_of_softmax"
-    components = ("numerics",)
+    components = ("numerics", "lm_loss")
     category = Category.NUMERICS
     layer = Layer.NUMERICS
     description = "log(softmax(x)) instead of log_softmax(x) / x - logsumexp(x)"

@@ -21,7 +21,7 @@ class OutputProjectionSkipped(Mutator):
     """
 
     bug_id = "output_projection_skipped"
-    components = ("attention",)
+    components = ("attention", "gqa")
     category = Category.SHAPES
     layer = Layer.SHAPES
     description = "return the merged heads without applying out_proj"

@@ -19,7 +19,7 @@ class PeParameterNotBuffer(Mutator):
     """
 
     bug_id = "pe_parameter_not_buffer"
-    components = ("positional_encoding",)
+    components = ("positional_encoding", "rope")
     category = Category.STATE_DEVICE
     layer = Layer.UPDATES
     description = "register the positional table as a trainable nn.Parameter instead of a buffer"

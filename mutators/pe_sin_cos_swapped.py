@@ -45,7 +45,7 @@ class PeSinCosSwapped(Mutator):
     """
 
     bug_id = "pe_sin_cos_swapped"
-    components = ("positional_encoding",)
+    components = ("positional_encoding", "rope")
     category = Category.DATA
     layer = Layer.DATA
     description = "swap sine and cosine in the positional table (cos on even columns)"

@@ -29,7 +29,7 @@ class PeWrongFrequencyExponent(Mutator):
     """
 
     bug_id = "pe_wrong_frequency_exponent"
-    components = ("positional_encoding",)
+    components = ("positional_encoding", "rope")
     category = Category.DATA
     layer = Layer.DATA
     description = "wrong exponent in the positional frequencies (sign flipped or i instead of 2i)"

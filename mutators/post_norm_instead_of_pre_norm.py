@@ -52,7 +52,7 @@ class PostNormInsteadOfPreNorm(Mutator):
     """
 
     bug_id = "post_norm_instead_of_pre_norm"
-    components = ("decoder",)
+    components = ("decoder", "llama_block")
     category = Category.SHAPES
     layer = Layer.SHAPES
     description = "normalize after the residual add (post-norm) where the contract is pre-norm"

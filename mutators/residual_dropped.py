@@ -20,7 +20,7 @@ class ResidualDropped(Mutator):
     """
 
     bug_id = "residual_dropped"
-    components = ("decoder",)
+    components = ("decoder", "llama_block")
     category = Category.SHAPES
     layer = Layer.SHAPES
     description = "drop a residual connection: x = sublayer(x) instead of x = x + sublayer(x)"

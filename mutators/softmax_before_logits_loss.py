@@ -25,7 +25,7 @@ class SoftmaxBeforeLogitsLoss(Mutator):
     """
 
     bug_id = "softmax_before_logits_loss"
-    components = ("numerics",)
+    components = ("numerics", "lm_loss")
     category = Category.OBJECTIVE
     layer = Layer.LOSS
     description = "softmax/sigmoid applied to the logits before a loss that expects logits"
