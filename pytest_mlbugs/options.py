@@ -33,6 +33,7 @@ ISOLATION = "--mlbugs-isolation"
 SHARD = "--mlbugs-shard"
 MEMORY_LIMIT = "--mlbugs-memory-limit"
 DEVICE = "--mlbugs-device"
+SHOW = "--mlbugs-show"
 
 HELP = {
     SEED: "generate a session of buggy variants from this seed (a non-negative integer); "
@@ -55,6 +56,8 @@ HELP = {
     "cuda or cuda:N; where it does not exist the items are skipped, with the reason",
     MEMORY_LIMIT: "MiB of memory a forked variant may map beyond what it inherits "
     "(default 4096; 0 for no limit)",
+    SHOW: "print one variant's or mutant's diff and verdict from the last run (or from --mlbugs-report's "
+    "file) and exit, running nothing: its ID, item name or node ID",
 }
 
 DEFAULT_TIMEOUT = 60.0
@@ -93,6 +96,7 @@ def add_options(parser: pytest.Parser) -> None:
     parser.addini("mlbugs_memory_limit", HELP[MEMORY_LIMIT], default=None)
     group.addoption(DEVICE, dest="mlbugs_device", metavar="DEVICE", default=None, help=HELP[DEVICE])
     parser.addini("mlbugs_device", HELP[DEVICE], default=None)
+    group.addoption(SHOW, dest="mlbugs_show", metavar="ID", default=None, help=HELP[SHOW])
 
 
 def requested(config: pytest.Config) -> bool:
@@ -134,6 +138,9 @@ class Settings:
     memory_limit_mib: int = DEFAULT_MEMORY_LIMIT_MIB
     #: ``--mlbugs-device``: "cpu", "cuda" or "cuda:N"
     device: str = "cpu"
+    #: whether --mlbugs-mutators / --mlbugs-components narrowed the selection (the header says so)
+    mutators_given: bool = False
+    components_given: bool = False
 
     @property
     def generates_variants(self) -> bool:
@@ -141,7 +148,12 @@ class Settings:
         return not self.impls
 
     def header(self) -> str:
+        """Every option that shapes the plan, pasteable: the same command gives the same variants."""
         parts = [f"{SEED}={self.seed}"]
+        if self.components_given:
+            parts.append(f"{COMPONENTS}={','.join(self.components)}")
+        if self.mutators_given:
+            parts.append(f"{MUTATORS}={','.join(self.mutators)}")
         if self.count is not None:
             parts.append(f"{COUNT}={self.count}")
         if self.max_bugs != 1:
@@ -300,6 +312,8 @@ def parse_settings(
         shard=shard,
         memory_limit_mib=memory_limit_mib,
         device=device,
+        mutators_given=opt.mlbugs_mutators is not None,
+        components_given=opt.mlbugs_components is not None,
     )
 
 

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from pytest_mlbugs import checking, hooks, options, practice, session, targeting
+from pytest_mlbugs.show import show
 
 if TYPE_CHECKING:
     from pytest_mlbugs.registry import Registry
@@ -56,14 +57,18 @@ def _registry(config: pytest.Config) -> Registry:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_cmdline_main(config: pytest.Config) -> int | None:
-    if not config.option.mlbugs_list:
+    """``--mlbugs-list`` and ``--mlbugs-show`` print and exit, running nothing."""
+    if not (config.option.mlbugs_list or config.option.mlbugs_show):
         return None
-    # imported only for --mlbugs-list: the catalogue imports libcst and every mutator
-    from pytest_mlbugs.catalogue import print_catalogue
-
     config._do_configure()
     try:
-        print_catalogue(_registry(config), config.get_terminal_writer())
+        if config.option.mlbugs_show:
+            show(config, config.option.mlbugs_show, config.get_terminal_writer())
+        else:
+            # imported only for --mlbugs-list: the catalogue imports libcst and every mutator
+            from pytest_mlbugs.catalogue import print_catalogue
+
+            print_catalogue(_registry(config), config.get_terminal_writer())
     finally:
         config._ensure_unconfigure()
     return 0
@@ -83,7 +88,7 @@ MARKERS = {
 def pytest_configure(config: pytest.Config) -> None:
     for name, text in MARKERS.items():
         config.addinivalue_line("markers", f"{name}: {text}")
-    if config.option.mlbugs_list:
+    if config.option.mlbugs_list or config.option.mlbugs_show:
         return
     for mode in MODE_MODULES:
         if mode.requested(config):

@@ -14,7 +14,7 @@ import importlib
 import importlib.resources
 import inspect
 import pkgutil
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from pytest_mlbugs.mutation import Category, Layer, Mutator
@@ -124,6 +124,41 @@ class Registry:
         clone.mutators = dict(self.mutators)
         clone.components = dict(self.components)
         return clone
+
+
+class Selection:
+    """What ``--mlbugs-components`` and ``--mlbugs-mutators`` select together: the mutators that
+    apply (claim a selected component), the parts of the request that select nothing, and the
+    installed extensions that take part."""
+
+    def __init__(self, registry: Registry, components: Sequence[str], mutators: Sequence[str]) -> None:
+        wanted = set(components)
+        self.components = list(components)
+        self.mutators = [registry.mutators[bug_id] for bug_id in mutators]
+        self.applying = [m for m in self.mutators if wanted.intersection(m.components)]
+        claimed = {name for m in self.applying for name in m.components}
+        #: selected components no selected mutator claims: they get no variant
+        self.bare_components = [name for name in components if name not in claimed]
+        #: selected mutators that claim none of the selected components
+        self.idle_mutators = [m.bug_id for m in self.mutators if not wanted.intersection(m.components)]
+        origins = [m.origin for m in self.applying]
+        origins += [registry.components[name].origin for name in components if name in registry.components]
+        self.extensions = sorted({origin for origin in origins if origin != BUILTIN_ORIGIN})
+
+    def nothing_selected(self) -> list[str]:
+        """One line for each part of the request that selects nothing; none when all of it does."""
+        lines = []
+        if self.bare_components:
+            lines.append(
+                f"no selected mutator applies to {', '.join(self.bare_components)}: no variant of "
+                "it (its reference is still checked); see --mlbugs-list for the mutators of each component"
+            )
+        if self.idle_mutators and len(self.idle_mutators) < len(self.mutators):
+            lines.append(
+                f"{', '.join(self.idle_mutators)} claim(s) none of the selected components: "
+                "no variant of them"
+            )
+        return lines
 
 
 def _default_origin(cls: type[Mutator]) -> str:

@@ -18,7 +18,7 @@ from pytest_mlbugs.isolation import set_child_memory_limit, shut_down_workers
 from pytest_mlbugs.judging import ReferenceChecks
 from pytest_mlbugs.loader import LoadError, load_user_file
 from pytest_mlbugs.mutation import MutatorError
-from pytest_mlbugs.registry import Registry
+from pytest_mlbugs.registry import Registry, Selection
 from pytest_mlbugs.session.items import (
     VERDICT_KEY,
     JudgedItem,
@@ -28,6 +28,10 @@ from pytest_mlbugs.session.items import (
     VariantItem,
 )
 from pytest_mlbugs.session.report import Results, build_report, summary_lines
+from pytest_mlbugs.show import remember, session_entry
+
+#: settings the report leaves out: the seed has its own field, and the rest do not change the plan
+NOT_IN_REPORT = ("seed", "report", "impls", "seed_was_given", "mutators_given", "components_given")
 
 
 class MlbugsSession(MadeItems):
@@ -89,11 +93,16 @@ class MlbugsSession(MadeItems):
     def pytest_report_header(self, config: pytest.Config) -> list[str]:
         settings = self.settings
         what = []
+        lines: list[str] = []
         if settings.generates_variants:
-            what.append(f"{len(settings.components)} components, {len(settings.mutators)} mutators")
+            selection = Selection(self.registry, settings.components, settings.mutators)
+            what.append(f"{len(settings.components)} components, {len(selection.applying)} mutators")
+            if selection.extensions:
+                what.append("with " + ", ".join(selection.extensions))
+            lines.extend(f"mlbugs: {line}" for line in selection.nothing_selected())
         if settings.impls:
             what.append("checking " + ", ".join(f"{name}={path}" for name, path in settings.impls))
-        return [f"mlbugs: {settings.header()} ({'; '.join(what)})"]
+        return [f"mlbugs: {settings.header()} ({'; '.join(what)})", *lines]
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_configure_node(self, node: Any) -> None:  # xdist: every worker gets our seed
@@ -218,7 +227,7 @@ class MlbugsSession(MadeItems):
             return
         for key, value in report.user_properties:
             if key == VERDICT_KEY and isinstance(value, dict):
-                self.results.add(value)
+                self.results.add({**value, "nodeid": report.nodeid})
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if self.device_missing is not None:
@@ -237,7 +246,15 @@ class MlbugsSession(MadeItems):
         for judged in self._judged:  # prefetched, then never run (-x, Ctrl-C)
             judged.cancel()
         shut_down_workers()
-        if self.is_worker or self.settings.report is None:
+        if self.is_worker:
+            return
+        descriptions = {bug_id: m.description for bug_id, m in self.registry.mutators.items()}
+        remember(
+            self.config,
+            "session",
+            [session_entry(v["nodeid"], v, descriptions) for v in self.results.sorted_variants()],
+        )
+        if self.settings.report is None:
             return
         report = build_report(
             self.results,
@@ -246,7 +263,8 @@ class MlbugsSession(MadeItems):
             settings={
                 k: (str(v) if isinstance(v, Path) else v)
                 for k, v in dataclasses.asdict(self.settings).items()
-                if k not in ("seed", "report", "impls", "seed_was_given")
+                if k
+                not in ("seed", "report", "impls", "seed_was_given", "mutators_given", "components_given")
             },
         )
         write_json_atomically(self.settings.report, report)

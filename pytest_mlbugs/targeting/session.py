@@ -33,6 +33,7 @@ from pytest_mlbugs.atomicio import write_json_atomically
 from pytest_mlbugs.collection import claim_node_ids, selected
 from pytest_mlbugs.mutation import Mutator
 from pytest_mlbugs.registry import Registry
+from pytest_mlbugs.show import remember, target_entry
 from pytest_mlbugs.targeting.cache import TargetCache
 from pytest_mlbugs.targeting.coverage import CleanRecorder, CleanRun, CleanRunner
 from pytest_mlbugs.targeting.items import MutantItem, payloads
@@ -247,6 +248,11 @@ class TargetSession:
         if self.is_worker:
             return
         self.results.put_in_order()
+        remember(
+            self.config,
+            "target",
+            [target_entry(f"mlbugs-target[{r['id']}]", r) for r in self.results.records],
+        )
         if self.settings.report is not None and self.results.records:
             write_json_atomically(self.settings.report, build_report(self.results))
         session.exitstatus = self.results.exit_status(
