@@ -42,7 +42,6 @@ import dataclasses
 import difflib
 import json
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -99,9 +98,8 @@ for component, filename, source in json.load(sys.stdin):
         mangled = mangle_function_name(name=function.name.value, class_name=classes.get(id(function)))
         for number, mutation in enumerate(mutations, start=1):
             mutated = deep_replace(module, mutation.original_node, mutation.mutated_node)
-            mutants.append(
-                {"component": component, "name": f"{component}.{mangled}__mutmut_{number}", "source": mutated.code}
-            )
+            name = f"{component}.{mangled}__mutmut_{number}"
+            mutants.append({"component": component, "name": name, "source": mutated.code})
 json.dump(mutants, sys.stdout)
 """
 
