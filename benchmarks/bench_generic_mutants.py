@@ -351,7 +351,7 @@ def report(outcomes: list[Outcome], components: list[str]) -> None:
         for o in stuck:
             print(f"  {o.kind:7} {o.mutant.name} line {o.mutant.line}: {o.mutant.after}: {o.detail}")
     used = {o.mutant.name for o in equivalent}
-    stale = sorted(set(EQUIVALENT) - used)
+    stale = sorted(name for name in set(EQUIVALENT) - used if name.split(".", 1)[0] in components)
     if stale:
         print(f"\nEQUIVALENT entries that match no surviving mutant (stale): {', '.join(stale)}")
     kinds = collections.Counter(o.kind for o in outcomes)
