@@ -37,8 +37,11 @@ def closed_form(max_len: int, d_model: int) -> torch.Tensor:
     return devices.put(table.to(torch.float32).unsqueeze(0))
 
 
-def build(impl: Any, case: PositionalCase, *, dropout: float = 0.0) -> Any:
+def build(impl: Any, case: PositionalCase, *, dropout: float | None = None) -> Any:
+    """The module with ``dropout``, or with the contract's default (0) when it is ``None``."""
     torch.manual_seed(case.seed)
+    if dropout is None:
+        return devices.put(impl.PositionalEncoding(case.d_model, max_len=case.max_len))
     return devices.put(impl.PositionalEncoding(case.d_model, max_len=case.max_len, dropout=dropout))
 
 
@@ -107,8 +110,8 @@ def far_positions_match_the_closed_form(impl: Any) -> None:
     max_examples=5,
 )
 def forward_adds_the_first_rows_of_the_table(impl: Any, case: PositionalCase) -> None:
-    """With dropout 0, ``forward(x)`` is not ``x + pe[:, :T]`` (in train and eval mode): the
-    table is sliced on the wrong axis, by the batch size, or not added at all."""
+    """With the default dropout (0), ``forward(x)`` is not ``x + pe[:, :T]`` (in train and eval
+    mode): the table is sliced on the wrong axis, by the batch size, or not added at all."""
     module = build(impl, case)
     x = inputs(case)
     expected = x + closed_form(case.max_len, case.d_model)[:, : case.seq_len]
