@@ -340,7 +340,8 @@ def report(outcomes: list[Outcome], components: list[str]) -> None:
     if equivalent:
         print(f"\nequivalent survivors ({len(equivalent)}):")
         for o in equivalent:
-            print(f"  {o.mutant.name} (line {o.mutant.line}: {o.mutant.after}): {equivalence(o)}")
+            change = f"{o.mutant.before}  ->  {o.mutant.after}"
+            print(f"  {o.mutant.name} line {o.mutant.line}: {change}: {equivalence(o)}")
     if misses:
         print(f"\nMISSES: survivors no property killed ({len(misses)}):")
         for o in misses:
