@@ -341,7 +341,7 @@ def report(outcomes: list[Outcome], components: list[str]) -> None:
         print(f"\nequivalent survivors ({len(equivalent)}):")
         for o in equivalent:
             change = f"{o.mutant.before}  ->  {o.mutant.after}"
-            print(f"  {o.mutant.name} line {o.mutant.line}: {change}: {equivalence(o)}")
+            print(f"  {o.mutant.name} line {o.mutant.line}: {change}  [{equivalence(o)}]")
     if misses:
         print(f"\nMISSES: survivors no property killed ({len(misses)}):")
         for o in misses:
