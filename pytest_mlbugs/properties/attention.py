@@ -31,7 +31,7 @@ def build(impl: Any, case: AttentionCase, *, dropout: float | None = None) -> An
     with torch.no_grad():  # non-zero biases, so that swapped projections cannot hide
         for name in ("q_proj", "k_proj", "v_proj", "out_proj"):
             projection = getattr(module, name)
-            assert isinstance(projection, nn.Linear), f"{name} is a {type(projection).__name__}, not nn.Linear"
+            assert isinstance(projection, nn.Linear), f"{name} is a {type(projection).__name__}, not a Linear"
             assert projection.bias is not None, f"{name} has no bias: contract 1 gives each projection one"
             projection.bias.normal_()
     return devices.put(module)
