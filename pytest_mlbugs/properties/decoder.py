@@ -12,6 +12,7 @@ attention weights are checked on ``ffn``, ``self_attn`` and ``cross_attn`` thems
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -320,7 +321,7 @@ def dropout_reaches_the_attention_weights(impl: Any, case: DecoderCase) -> None:
             output = attention(x, source, source)
             expected = attention.out_proj.bias.expand_as(output)
             torch.testing.assert_close(
-                output, expected, atol=ATOL, rtol=RTOL, msg=lambda m, n=name: f"{n}: {m}"
+                output, expected, atol=ATOL, rtol=RTOL, msg=f"{name}'s output is not out_proj's bias alone"
             )
 
 
@@ -336,7 +337,7 @@ FEED_FORWARD = DecoderCase(
     cross_mask="none",
     seed=4,
 )
-ACTIVATIONS = {
+ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "ReLU": F.relu,
     "GELU": F.gelu,
     "GELU (tanh)": lambda t: F.gelu(t, approximate="tanh"),

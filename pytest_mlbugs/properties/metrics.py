@@ -242,4 +242,6 @@ def metrics_follow_the_inputs_device(impl: Any, case: ClassificationCase) -> Non
             assert isinstance(actual, torch.Tensor) and actual.device == expected.device, (
                 f"{name} returned a tensor on {getattr(actual, 'device', None)}, not on the inputs' device"
             )
-        torch.testing.assert_close(actual, expected, **TOLERANCE, msg=lambda m, n=name: f"{n}: {m}")
+        torch.testing.assert_close(
+            actual, expected, **TOLERANCE, msg=f"{name} changed under another default device"
+        )

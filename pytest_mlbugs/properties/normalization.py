@@ -72,6 +72,35 @@ def layernorm_matches_nn_layernorm(impl: Any, case: LayerNormCase) -> None:
 
 
 @SUITE.property(
+    layer=Layer.UPDATES,
+    symptom="the loss does not move at first: every normalized layer starts by outputting its bias",
+    cases=layernorm_cases(),
+    explicit=[RICH_NORM],
+    max_examples=3,
+)
+def layernorm_starts_as_nn_layernorm(impl: Any, case: LayerNormCase) -> None:
+    """A freshly built LayerNorm is not nn.LayerNorm's start: its weight is not all ones or its
+    bias not all zeros, so the first steps train a scaled-down (or shifted) network."""
+    module = devices.put(impl.LayerNorm(case.d_model))
+    parameters = dict(module.named_parameters())
+    for name, start in (("weight", torch.ones), ("bias", torch.zeros)):
+        assert name in parameters, f"{name} is not a registered parameter"
+        expected = start(case.d_model, **devices.kwargs())
+        torch.testing.assert_close(
+            parameters[name].detach(),
+            expected,
+            atol=0.0,
+            rtol=0.0,
+            msg=f"{name} does not start at {expected}",
+        )
+    x = case.make_input()
+    with torch.no_grad():
+        torch.testing.assert_close(
+            module(x), devices.put(nn.LayerNorm(case.d_model))(x), atol=ATOL, rtol=RTOL
+        )
+
+
+@SUITE.property(
     layer=Layer.SHAPES,
     symptom="RuntimeError: Expected all tensors to be on the same device, once moved to the GPU",
     cases=layernorm_cases(max_d_model=6),

@@ -242,6 +242,8 @@ def best_epoch_scenarios(num_batches: int) -> list[tuple[str, list[int], list[fl
         # epochs of different lengths: the mean, not the sum (nor the sum times the count)
         ("epochs of different lengths", [n, 1], [1.0] * n + [1.5], 0),
         ("epochs of different lengths", [1, n], [1.5] + [1.0] * n, 1),
+        # the epoch's mean, not its last batch's loss: 1 + 4 / n < 4, but 5 > 4
+        ("a last batch unlike the rest of its epoch", [n, n], [1.0] * (n - 1) + [5.0] + [4.0] * n, 0),
     ]
 
 
@@ -257,8 +259,8 @@ def best_epoch_scenarios(num_batches: int) -> list[tuple[str, list[int], list[fl
 def best_epoch_is_the_first_with_the_lowest_mean_loss(impl: Any, case: LoopCase) -> None:
     """best_state does not come from the first epoch with the lowest mean batch loss: a tie
     went to a later epoch, NaN losses left no best state at all, an epoch's loss was its sum
-    (or weighted by its number of batches) over epochs of different lengths, or the default
-    num_epochs is not 1."""
+    (or weighted by its number of batches) over epochs of different lengths, or one batch's
+    loss stood for the epoch's; or the default num_epochs is not 1."""
     batches = make_batches(case, classification=False)
     for what, lengths, values, best in best_epoch_scenarios(case.num_batches):
         model = make_model(case)
