@@ -1,4 +1,4 @@
-"""Contract 4: ``kv_cache.KVCache``."""
+"""Contract 4: ``kv_cache.KVCache``, and ``kv_cache.DynamicKVCache`` where a file defines it."""
 
 from __future__ import annotations
 
@@ -209,3 +209,24 @@ def dtype_argument_is_respected(impl: Any, case: CacheCase) -> None:
             assert actual == dtype, f"KVCache(dtype={dtype}) stores {name} as {actual}"
         pairs = list(chunks(case, dtype=dtype))
         assert_decodes_incrementally(cache, case, pairs)  # exact, dtype included
+
+
+@SUITE.property(
+    layer=Layer.SHAPES,
+    symptom="generation is garbage after the first token, or fails with a shape error in attention",
+    cases=cache_cases(),
+    explicit=[RICH, ROOMY],
+    max_examples=4,
+)
+def dynamic_cache_concatenates_along_the_sequence(impl: Any, case: CacheCase) -> None:
+    """DynamicKVCache (checked where a file defines it) does not return every key and value
+    so far, (B, H, current_length, D), update after update and again after reset(): it
+    concatenates on another axis, drops or repeats positions, or keeps them across reset()."""
+    if not hasattr(impl, "DynamicKVCache"):
+        return  # optional in contract 4
+    cache = impl.DynamicKVCache()
+    assert cache.current_length == 0, f"a new DynamicKVCache has current_length {cache.current_length}"
+    assert_decodes_incrementally(cache, case, chunks(case))
+    cache.reset()
+    assert cache.current_length == 0, f"after reset(), current_length is {cache.current_length}"
+    assert_decodes_incrementally(cache, case, chunks(case, seed_offset=1))
