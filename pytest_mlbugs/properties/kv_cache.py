@@ -16,6 +16,11 @@ SUITE = Suite("kv_cache", names=("KVCache",), contract="CONTRACTS.md 4: KVCache"
 
 #: two rows in a cache of three, updates of 2, 1 and 2 positions that fill it exactly
 RICH = CacheCase(batch=2, spare_rows=1, num_heads=2, head_dim=3, chunks=(2, 1, 2), spare_positions=0, seed=1)
+#: one position per update, as in generation: a cache grown on the wrong axis keeps working
+#: and returns tensors of the wrong shape rather than failing
+TOKEN_BY_TOKEN = CacheCase(
+    batch=2, spare_rows=0, num_heads=2, head_dim=3, chunks=(1, 1, 1), spare_positions=0, seed=3
+)
 ROOMY = CacheCase(batch=1, spare_rows=2, num_heads=3, head_dim=2, chunks=(1, 3), spare_positions=2, seed=2)
 
 
@@ -102,6 +107,8 @@ def assert_refused(cache: Any, k: torch.Tensor, v: torch.Tensor, what: str) -> N
         cache.update(k, v)
     except ValueError:
         pass
+    except Exception as exc:  # the contract promises ValueError, and an unchanged cache
+        raise AssertionError(f"{what} raised {type(exc).__name__}, not ValueError: {exc}") from exc
     else:
         raise AssertionError(f"{what} did not raise ValueError")
     assert_unchanged(cache, before, what)
@@ -215,7 +222,7 @@ def dtype_argument_is_respected(impl: Any, case: CacheCase) -> None:
     layer=Layer.SHAPES,
     symptom="generation is garbage after the first token, or fails with a shape error in attention",
     cases=cache_cases(),
-    explicit=[RICH, ROOMY],
+    explicit=[TOKEN_BY_TOKEN, RICH, ROOMY],
     max_examples=4,
 )
 def dynamic_cache_concatenates_along_the_sequence(impl: Any, case: CacheCase) -> None:

@@ -22,6 +22,9 @@ SUITE = Suite(
 )
 
 RICH = PositionalCase(batch=2, seq_len=5, half_width=4, max_len=9, seed=1)
+#: one sequence, and length, table length and half the width all equal: a table sliced by the
+#: batch size or on the wrong axis still broadcasts, and shows in the values, not as a shape error
+SQUARE = PositionalCase(batch=1, seq_len=3, half_width=3, max_len=3, seed=3)
 #: a float32 table may differ from the closed form by this much at far positions (CONTRACTS.md)
 TABLE_ATOL = 1e-3
 ATOL = 1e-5
@@ -106,7 +109,7 @@ def pe_is_a_persistent_buffer(impl: Any, case: PositionalCase) -> None:
     layer=Layer.DATA,
     symptom="the model cannot tell positions apart: word order is ignored, long inputs degrade",
     cases=positional_cases(),
-    explicit=[RICH],
+    explicit=[SQUARE, RICH],
     max_examples=5,
 )
 def table_matches_the_closed_form(impl: Any, case: PositionalCase) -> None:
@@ -136,7 +139,7 @@ def far_positions_match_the_closed_form(impl: Any) -> None:
     layer=Layer.SHAPES,
     symptom="loss is worse than expected; every position gets the same (or a shifted) encoding",
     cases=positional_cases(),
-    explicit=[RICH, PositionalCase(batch=1, seq_len=4, half_width=2, max_len=6, seed=2)],
+    explicit=[SQUARE, RICH, PositionalCase(batch=1, seq_len=4, half_width=2, max_len=6, seed=2)],
     max_examples=5,
 )
 def forward_adds_the_first_rows_of_the_table(impl: Any, case: PositionalCase) -> None:
