@@ -29,6 +29,20 @@ def _averaged_list(value: cst.BaseExpression) -> cst.BaseExpression | None:
     return total.args[0].value
 
 
+def _batch_term(function: cst.FunctionDef, value: cst.BaseExpression) -> cst.BaseExpression | None:
+    """``loss.item()`` for ``total / n`` where the function adds ``total += loss.item()``: the
+    running sum's one-batch term (only a plain term: ``loss.item() * n`` is no loss on its own)."""
+    if not m.matches(value, m.BinaryOperation(operator=m.Divide(), left=m.Name())):
+        return None
+    assert isinstance(value, cst.BinaryOperation) and isinstance(value.left, cst.Name)
+    running = m.AugAssign(target=m.Name(value.left.value), operator=m.AddAssign())
+    for augmented in m.findall(function, running):
+        assert isinstance(augmented, cst.AugAssign)
+        if m.matches(augmented.value, m.Name() | m.Call(func=m.Attribute(attr=m.Name("item")))):
+            return augmented.value
+    return None
+
+
 def _compared_with_best(function: cst.FunctionDef, name: str) -> bool:
     """Whether ``name`` meets a ``best...`` name in a comparison of ``function``."""
     for comparison in m.findall(function, m.Comparison()):
@@ -38,25 +52,26 @@ def _compared_with_best(function: cst.FunctionDef, name: str) -> bool:
     return False
 
 
-class _LastItem(cst.CSTTransformer):
-    """Replaces the value of one assignment statement (by identity) with ``L[-1]``."""
+def _last_item(items: cst.BaseExpression) -> cst.BaseExpression:
+    minus_one = cst.UnaryOperation(cst.Minus(), cst.Integer("1"))
+    return cst.Subscript(value=items, slice=[cst.SubscriptElement(cst.Index(minus_one))])
 
-    def __init__(self, statement: cst.SimpleStatementLine, averaged: cst.BaseExpression) -> None:
+
+class _Revalued(cst.CSTTransformer):
+    """Gives one assignment statement (by identity) another value."""
+
+    def __init__(self, statement: cst.SimpleStatementLine, value: cst.BaseExpression) -> None:
         super().__init__()
-        self.statement, self.averaged = statement, averaged
+        self.statement, self.value = statement, value
 
     def leave_SimpleStatementLine(
         self, original_node: cst.SimpleStatementLine, updated_node: cst.SimpleStatementLine
     ) -> cst.SimpleStatementLine:
         if original_node is not self.statement:
             return updated_node
-        last = cst.Subscript(
-            value=self.averaged,
-            slice=[cst.SubscriptElement(cst.Index(cst.UnaryOperation(cst.Minus(), cst.Integer("1"))))],
-        )
         small = updated_node.body[0]
         assert isinstance(small, (cst.Assign, cst.AnnAssign))
-        return updated_node.with_changes(body=[small.with_changes(value=last)])
+        return updated_node.with_changes(body=[small.with_changes(value=self.value)])
 
 
 class BestStateFromOneBatch(Mutator):
@@ -67,7 +82,8 @@ class BestStateFromOneBatch(Mutator):
     an easy batch. The comparison runs, a checkpoint is saved, and it is simply not the best
     epoch; with shuffling it changes from run to run. Sites: an epoch loss ``x = sum(L) /
     len(L)`` (or ``mean(L)``) that is compared with a ``best...`` name; it becomes ``L[-1]``,
-    the last batch's loss.
+    the last batch's loss; a running mean ``x = total / n`` of ``total += loss.item()`` becomes
+    ``loss.item()``.
     """
 
     bug_id = "best_state_from_one_batch"
@@ -96,11 +112,33 @@ class BestStateFromOneBatch(Mutator):
             "def fit():\n    val = np.mean(losses)\n    if val < best_val:\n        save()\n",
             "def fit():\n    val = losses[-1]\n    if val < best_val:\n        save()\n",
         ),
+        Example(  # a running sum, as in most tutorials
+            "def fit():\n"
+            "    for epoch in range(n):\n"
+            "        running_loss = 0.0\n"
+            "        for x, y in loader:\n"
+            "            loss = criterion(model(x), y)\n"
+            "            running_loss += loss.item()\n"
+            "        epoch_loss = running_loss / len(loader)\n"
+            "        if epoch_loss < best_loss:\n"
+            "            best_wts = copy.deepcopy(model.state_dict())\n",
+            "def fit():\n"
+            "    for epoch in range(n):\n"
+            "        running_loss = 0.0\n"
+            "        for x, y in loader:\n"
+            "            loss = criterion(model(x), y)\n"
+            "            running_loss += loss.item()\n"
+            "        epoch_loss = loss.item()\n"
+            "        if epoch_loss < best_loss:\n"
+            "            best_wts = copy.deepcopy(model.state_dict())\n",
+        ),
     )
     UNCHANGED = (
         "def report():\n    average = sum(losses) / len(losses)\n    print(average)\n",
         "def fit():\n    loss = sum(a) / len(b)\n    if loss < best:\n        save()\n",
         "def fit():\n    loss = losses[-1]\n    if loss < best:\n        save()\n",
+        "def fit():\n    total += loss.item() * n\n    mean = total / count\n"
+        "    if mean < best:\n        save()\n",
     )
 
     def mutations(self, node: cst.CSTNode) -> Sequence[Replacement]:
@@ -113,7 +151,8 @@ class BestStateFromOneBatch(Mutator):
                 continue
             name, value = assigned
             averaged = _averaged_list(value)
-            if averaged is None or not _compared_with_best(node, name):
+            one_batch = _last_item(averaged) if averaged is not None else _batch_term(node, value)
+            if one_batch is None or not _compared_with_best(node, name):
                 continue
-            sites.append(node.visit(_LastItem(statement, averaged)))
+            sites.append(node.visit(_Revalued(statement, one_batch)))
         return sites
