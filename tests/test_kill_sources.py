@@ -22,7 +22,7 @@ import pytest
 
 from pytest_mlbugs.generator import Variant, all_single_bug_variants
 from pytest_mlbugs.registry import builtin_registry
-from pytest_mlbugs.runner import DETECTED, PendingVerdict, Verdict, judge_variant
+from pytest_mlbugs.runner import DETECTED, PASSED, PendingVerdict, Verdict, judge_reference, judge_variant
 
 REGISTRY = builtin_registry()
 SEED = 20261123  # the kill matrix's
@@ -52,7 +52,12 @@ def kill_source(verdict: Verdict) -> str:
 
 
 def judge_all(variants: list[Variant]) -> list[Verdict]:
-    """Each variant in a forked child, two at a time (the verdicts come back in order)."""
+    """Each variant in a forked child, two at a time (the verdicts come back in order), after
+    every reference passed its suite here: that checks the harness and warms this process, so
+    that no child pays for the first use of the suites again."""
+    for name, component in REGISTRY.components.items():
+        verdict = judge_reference(component, module_name=f"_mlbugs_kill_sources_{name}", seed=SEED)
+        assert verdict.status == PASSED, (name, verdict.detail, verdict.failures)
 
     def job(variant: Variant):
         component = REGISTRY.components[variant.component]
