@@ -5,7 +5,7 @@ from collections.abc import Sequence
 import libcst as cst
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
-from pytest_mlbugs.mutators.output_projection_skipped import _OUTPUT_PROJECTIONS
+from pytest_mlbugs.mutators._attention import output_projection_input
 
 
 class OutputProjectionAppliedTwice(Mutator):
@@ -51,9 +51,7 @@ class OutputProjectionAppliedTwice(Mutator):
 
     def mutations(self, node: cst.CSTNode) -> Sequence[Replacement]:
         assert isinstance(node, cst.Call)
-        func = node.func
-        if not isinstance(func, cst.Attribute) or func.attr.value not in _OUTPUT_PROJECTIONS:
+        projected = output_projection_input(node)
+        if projected is None:
             return ()
-        if len(node.args) != 1 or node.args[0].keyword is not None or node.args[0].star:
-            return ()
-        return (node.with_changes(args=[node.args[0].with_changes(value=node)]),)
+        return (node.with_changes(args=[projected.with_changes(value=node)]),)
