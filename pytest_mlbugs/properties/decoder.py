@@ -150,6 +150,64 @@ def matches_nn_transformer_decoder_layer(impl: Any, case: DecoderCase) -> None:
     torch.testing.assert_close(actual, expected, atol=ATOL, rtol=RTOL)
 
 
+#: d_ff differs from d_model, so that the two linear layers of the block tell apart by shape
+FEED_FORWARD = DecoderCase(
+    batch=2,
+    tgt_len=3,
+    src_len=2,
+    num_heads=2,
+    head_dim=3,
+    d_ff=10,
+    self_mask="none",
+    cross_mask="none",
+    seed=4,
+)
+ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "ReLU": F.relu,
+    "GELU": F.gelu,
+    "GELU (tanh)": lambda t: F.gelu(t, approximate="tanh"),
+}
+
+
+@SUITE.property(
+    layer=Layer.SHAPES,
+    symptom="a deep stack trains no better than a linear model, or worse than nn.TransformerDecoderLayer",
+    cases=decoder_cases(max_len=4),
+    explicit=[FEED_FORWARD],
+    max_examples=3,
+)
+def feed_forward_is_linear_activation_linear(impl: Any, case: DecoderCase) -> None:
+    """ffn is not Linear(d_model, d_ff) -> ReLU or GELU -> Linear(d_ff, d_model) with a bias
+    in each linear layer: the activation is missing (the block is affine), a bias is dropped,
+    or the layers are another shape."""
+    module = build(impl, case).eval()
+    x, _ = inputs(case)
+    with torch.no_grad():
+        output = module.ffn(x)
+        assert output.shape == x.shape, f"ffn maps {tuple(x.shape)} to {tuple(output.shape)}"
+        # zero for an affine map, whatever its weights
+        bend = output + module.ffn(-x) - 2 * module.ffn(torch.zeros_like(x))
+        assert float(bend.abs().max()) > 1e-3, "ffn is affine: there is no activation between its layers"
+        linears = [m for m in module.ffn.modules() if isinstance(m, nn.Linear)]
+        if not linears:
+            return  # a block with weights of its own: only its outputs can be checked
+        shapes = [(m.in_features, m.out_features) for m in linears]
+        ups = [m for m in linears if (m.in_features, m.out_features) == (case.d_model, case.d_ff)]
+        downs = [m for m in linears if (m.in_features, m.out_features) == (case.d_ff, case.d_model)]
+        assert len(linears) == 2 and ups and downs, (
+            f"ffn's linear layers (in, out) are {shapes}, not ({case.d_model}, {case.d_ff}) then "
+            f"({case.d_ff}, {case.d_model})"
+        )
+        up, down = linears if case.d_ff == case.d_model else (ups[0], downs[0])
+        for which, layer in (("first", up), ("second", down)):
+            assert layer.bias is not None, f"ffn's {which} linear layer has no bias"
+        hidden = up(x)
+        errors = {name: float((down(act(hidden)) - output).abs().max()) for name, act in ACTIVATIONS.items()}
+        assert min(errors.values()) <= ATOL + RTOL * float(output.abs().max()), (
+            f"ffn(x) is not second(activation(first(x))) for ReLU or GELU; max errors {errors}"
+        )
+
+
 @SUITE.property(
     layer=Layer.SHAPES,
     symptom="training loss is suspiciously low, generation is garbage: the decoder reads the future",
@@ -325,61 +383,3 @@ def dropout_reaches_the_attention_weights(impl: Any, case: DecoderCase) -> None:
             torch.testing.assert_close(
                 output, expected, atol=ATOL, rtol=RTOL, msg=f"{name}'s output is not out_proj's bias alone"
             )
-
-
-#: d_ff differs from d_model, so that the two linear layers of the block tell apart by shape
-FEED_FORWARD = DecoderCase(
-    batch=2,
-    tgt_len=3,
-    src_len=2,
-    num_heads=2,
-    head_dim=3,
-    d_ff=10,
-    self_mask="none",
-    cross_mask="none",
-    seed=4,
-)
-ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
-    "ReLU": F.relu,
-    "GELU": F.gelu,
-    "GELU (tanh)": lambda t: F.gelu(t, approximate="tanh"),
-}
-
-
-@SUITE.property(
-    layer=Layer.SHAPES,
-    symptom="a deep stack trains no better than a linear model, or worse than nn.TransformerDecoderLayer",
-    cases=decoder_cases(max_len=4),
-    explicit=[FEED_FORWARD],
-    max_examples=3,
-)
-def feed_forward_is_linear_activation_linear(impl: Any, case: DecoderCase) -> None:
-    """ffn is not Linear(d_model, d_ff) -> ReLU or GELU -> Linear(d_ff, d_model) with a bias
-    in each linear layer: the activation is missing (the block is affine), a bias is dropped,
-    or the layers are another shape."""
-    module = build(impl, case).eval()
-    x, _ = inputs(case)
-    with torch.no_grad():
-        output = module.ffn(x)
-        assert output.shape == x.shape, f"ffn maps {tuple(x.shape)} to {tuple(output.shape)}"
-        # zero for an affine map, whatever its weights
-        bend = output + module.ffn(-x) - 2 * module.ffn(torch.zeros_like(x))
-        assert float(bend.abs().max()) > 1e-3, "ffn is affine: there is no activation between its layers"
-        linears = [m for m in module.ffn.modules() if isinstance(m, nn.Linear)]
-        if not linears:
-            return  # a block with weights of its own: only its outputs can be checked
-        shapes = [(m.in_features, m.out_features) for m in linears]
-        ups = [m for m in linears if (m.in_features, m.out_features) == (case.d_model, case.d_ff)]
-        downs = [m for m in linears if (m.in_features, m.out_features) == (case.d_ff, case.d_model)]
-        assert len(linears) == 2 and ups and downs, (
-            f"ffn's linear layers (in, out) are {shapes}, not ({case.d_model}, {case.d_ff}) then "
-            f"({case.d_ff}, {case.d_model})"
-        )
-        up, down = linears if case.d_ff == case.d_model else (ups[0], downs[0])
-        for which, layer in (("first", up), ("second", down)):
-            assert layer.bias is not None, f"ffn's {which} linear layer has no bias"
-        hidden = up(x)
-        errors = {name: float((down(act(hidden)) - output).abs().max()) for name, act in ACTIVATIONS.items()}
-        assert min(errors.values()) <= ATOL + RTOL * float(output.abs().max()), (
-            f"ffn(x) is not second(activation(first(x))) for ReLU or GELU; max errors {errors}"
-        )
