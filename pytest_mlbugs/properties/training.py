@@ -201,17 +201,33 @@ def best_state_is_a_copy_from_the_best_epoch(impl: Any, case: LoopCase) -> None:
 
 class EpochLoader:
     """Re-iterable batches whose epoch ``e`` is the first ``lengths[e]`` of ``batches``: a
-    sampler that draws a different number of batches each epoch."""
+    sampler that draws a different number of batches each epoch. ``len()`` counts the batches
+    of the epoch last started (the first epoch's before any), as a loop reads it after its
+    batches."""
 
     def __init__(self, batches: Batches, lengths: Sequence[int]) -> None:
         self.batches = batches
         self.lengths = lengths
         self.epoch = 0
 
+    def _length(self, epoch: int) -> int:
+        return self.lengths[min(max(epoch, 0), len(self.lengths) - 1)]
+
+    def __len__(self) -> int:
+        return self._length(self.epoch - 1)
+
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        length = self.lengths[min(self.epoch, len(self.lengths) - 1)]
+        length = self._length(self.epoch)
         self.epoch += 1
         return iter(self.batches[:length])
+
+
+def loader_of_epochs(batches: Batches, lengths: Sequence[int], case: LoopCase) -> Iterable[Any]:
+    """A ``DataLoader`` over ``batches`` when every epoch has them all (so that a loop may count
+    with ``len(loader)`` or ``len(loader.dataset)``), an :class:`EpochLoader` otherwise."""
+    if all(length == len(batches) for length in lengths):
+        return loader_over(list(batches), case)
+    return EpochLoader(batches, lengths)
 
 
 def scheduled_loss(values: Sequence[float]) -> Criterion:
@@ -268,7 +284,7 @@ def best_epoch_is_the_first_with_the_lowest_mean_loss(impl: Any, case: LoopCase)
         epochs = len(lengths)
         best_state, losses = impl.train_model(
             model,
-            EpochLoader(batches, lengths),
+            loader_of_epochs(batches, lengths, case),
             torch.optim.SGD(model.parameters(), lr=0.1),
             scheduled_loss(values),
             epochs,
@@ -277,7 +293,7 @@ def best_epoch_is_the_first_with_the_lowest_mean_loss(impl: Any, case: LoopCase)
         torch.testing.assert_close(losses, values, atol=ATOL, rtol=RTOL, equal_nan=True, msg=prefixed(what))
         _, _, states = sgd_loop(
             reference,
-            EpochLoader(batches, lengths),
+            loader_of_epochs(batches, lengths, case),
             torch.optim.SGD(reference.parameters(), lr=0.1),
             scheduled_loss(values),
             epochs,
