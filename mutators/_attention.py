@@ -224,3 +224,17 @@ def attention_mask_arg(call: cst.Call) -> cst.Arg | None:
         if "mask" in positional[3].value.value.lower():
             return positional[3]
     return None
+
+
+#: attribute names of the output projection of attention seen in real code
+OUTPUT_PROJECTIONS = ("out_proj", "o_proj", "proj_out", "w_o", "W_o", "wo", "c_proj", "to_out")
+
+
+def output_projection_input(call: cst.Call) -> cst.Arg | None:
+    """The one argument of ``self.out_proj(context)`` (or ``o_proj``, ``c_proj``, ...)."""
+    func = call.func
+    if not isinstance(func, cst.Attribute) or func.attr.value not in OUTPUT_PROJECTIONS:
+        return None
+    if len(call.args) != 1 or call.args[0].keyword is not None or call.args[0].star:
+        return None
+    return call.args[0]

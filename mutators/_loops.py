@@ -66,3 +66,20 @@ def without(block: Block, index: int) -> Sequence[Block]:
 
 def names_in(node: cst.CSTNode) -> set[str]:
     return {n.value for n in m.findall(node, m.Name()) if isinstance(n, cst.Name)}
+
+
+def code(node: cst.CSTNode) -> str:
+    return cst.Module(body=[]).code_for_node(node)
+
+
+def is_batch_size(expr: cst.BaseExpression) -> bool:
+    """A batch's size as loops write it: ``n``, ``targets.size(0)``, ``x.shape[0]``, ``len(batch)``."""
+    return m.matches(
+        expr,
+        m.Name()
+        | m.Call(func=m.Attribute(attr=m.Name("size")), args=[m.Arg(value=m.Integer("0"))])
+        | m.Subscript(
+            value=m.Attribute(attr=m.Name("shape")), slice=[m.SubscriptElement(m.Index(m.Integer("0")))]
+        )
+        | m.Call(func=m.Name("len"), args=[m.Arg(keyword=None)]),
+    )

@@ -6,11 +6,12 @@ import libcst as cst
 import libcst.matchers as m
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
+from pytest_mlbugs.mutators._loops import code, is_batch_size
 
 
 def _weighted_sum(node: cst.CSTNode) -> tuple[str, cst.BaseExpression, str] | None:
     """``(total, value, weight)`` for ``total += value * weight`` (or ``weight * value``)
-    where ``weight`` is a plain name."""
+    where ``weight`` is a batch size (``n``, ``targets.size(0)``, ``len(batch)``), as code."""
     if not m.matches(
         node,
         m.AugAssign(target=m.Name(), operator=m.AddAssign(), value=m.BinaryOperation(operator=m.Multiply())),
@@ -20,8 +21,8 @@ def _weighted_sum(node: cst.CSTNode) -> tuple[str, cst.BaseExpression, str] | No
     product = node.value
     assert isinstance(product, cst.BinaryOperation)
     for value, weight in ((product.left, product.right), (product.right, product.left)):
-        if isinstance(weight, cst.Name) and not m.matches(value, m.Name() | m.Integer() | m.Float()):
-            return node.target.value, value, weight.value
+        if is_batch_size(weight) and not m.matches(value, m.Name() | m.Integer() | m.Float()):
+            return node.target.value, value, code(weight)
     return None
 
 
@@ -40,9 +41,13 @@ class _Rewrite(cst.CSTTransformer):
     def leave_BinaryOperation(
         self, original_node: cst.BinaryOperation, updated_node: cst.BinaryOperation
     ) -> cst.BaseExpression:
+        # the examples seen: ``total / count``, or the dataset's length where no count is kept
+        dataset_length = m.Call(func=m.Name("len"), args=[m.Arg(value=m.Attribute(attr=m.Name("dataset")))])
         if m.matches(
             original_node,
-            m.BinaryOperation(left=m.Name(self.total), operator=m.Divide(), right=m.Name(self.count)),
+            m.BinaryOperation(
+                left=m.Name(self.total), operator=m.Divide(), right=m.Name(self.count) | dataset_length
+            ),
         ):
             self.divisions += 1
             length = cst.Call(func=cst.Name("len"), args=[cst.Arg(self.iterable)])
@@ -58,7 +63,9 @@ class MeanOfBatchMeans(Mutator):
     drifts with the batch size and ``drop_last``, and no longer equals the loss over all
     examples. The difference is small, which is why it survives: it shows when comparing runs
     with different batch sizes. Site: a loop with ``total += value * n`` and ``count += n``,
-    followed by ``total / count``; rewritten to ``total += value`` and ``total / len(loader)``.
+    followed by ``total / count``, or with no count and ``total / len(loader.dataset)`` (``n``
+    a name, ``targets.size(0)``, ``x.shape[0]`` or ``len(batch)``); rewritten to
+    ``total += value`` and ``total / len(loader)``.
     """
 
     bug_id = "mean_of_batch_means"
@@ -85,10 +92,34 @@ class MeanOfBatchMeans(Mutator):
             "        count += n\n"
             "    return total / len(loader)\n",
         ),
+        Example(  # the PyTorch tutorials: the size inline, the dataset's length as the count
+            "def f(dataloader):\n"
+            "    for inputs, labels in dataloader:\n"
+            "        running_loss += loss.item() * inputs.size(0)\n"
+            "    return running_loss / len(dataloader.dataset)\n",
+            "def f(dataloader):\n"
+            "    for inputs, labels in dataloader:\n"
+            "        running_loss += loss.item()\n"
+            "    return running_loss / len(dataloader)\n",
+        ),
+        Example(
+            "def f(batches):\n"
+            "    for batch in batches:\n"
+            "        total += step(batch).item() * len(batch)\n"
+            "        seen += len(batch)\n"
+            "    return total / seen\n",
+            "def f(batches):\n"
+            "    for batch in batches:\n"
+            "        total += step(batch).item()\n"
+            "        seen += len(batch)\n"
+            "    return total / len(batches)\n",
+        ),
     )
     UNCHANGED = (
         "def f(loader):\n    for x, y in loader:\n        total += crit(x, y).item()\n"
         "    return total / len(loader)\n",
+        "def f(loader):\n    for x, y in loader:\n        total += crit(x, y).item() * y.size(0)\n"
+        "        count += x.size(1)\n    return total / count\n",
     )
 
     def mutations(self, node: cst.CSTNode) -> Sequence[Replacement]:
@@ -96,20 +127,19 @@ class MeanOfBatchMeans(Mutator):
         sites = []
         for loop in m.findall(node, m.For()):
             assert isinstance(loop, cst.For)
-            counting = m.AugAssign(target=m.Name(), operator=m.AddAssign(), value=m.Name())
-            counts = {}  # count name -> the name it adds up: `total += batch_size`
+            counting = m.AugAssign(target=m.Name(), operator=m.AddAssign())
+            counts = {}  # count name -> the batch size it adds up: `seen += targets.size(0)`
             for augmented in m.findall(loop.body, counting):
-                assert isinstance(augmented, cst.AugAssign)
-                assert isinstance(augmented.target, cst.Name) and isinstance(augmented.value, cst.Name)
-                counts[augmented.target.value] = augmented.value.value
+                assert isinstance(augmented, cst.AugAssign) and isinstance(augmented.target, cst.Name)
+                if is_batch_size(augmented.value):
+                    counts[augmented.target.value] = code(augmented.value)
             for statement in m.findall(loop.body, m.AugAssign()):
                 found = _weighted_sum(statement)
                 if found is None:
                     continue
                 total, _, weight = found
-                for count, counted in counts.items():
-                    if counted != weight:
-                        continue
+                # a count of the same sizes, or none (the division is by len(loader.dataset))
+                for count in [c for c, counted in counts.items() if counted == weight] or [""]:
                     rewrite = _Rewrite(total, count, weight, loop.iter)
                     changed = node.visit(rewrite)
                     if rewrite.divisions:

@@ -5,9 +5,7 @@ from collections.abc import Sequence
 import libcst as cst
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
-
-#: attribute names of the output projection of attention seen in real code
-_OUTPUT_PROJECTIONS = ("out_proj", "o_proj", "proj_out", "w_o", "W_o", "wo", "c_proj", "to_out")
+from pytest_mlbugs.mutators._attention import output_projection_input
 
 
 class OutputProjectionSkipped(Mutator):
@@ -40,9 +38,5 @@ class OutputProjectionSkipped(Mutator):
 
     def mutations(self, node: cst.CSTNode) -> Sequence[Replacement]:
         assert isinstance(node, cst.Call)
-        func = node.func
-        if not isinstance(func, cst.Attribute) or func.attr.value not in _OUTPUT_PROJECTIONS:
-            return ()
-        if len(node.args) != 1 or node.args[0].keyword is not None or node.args[0].star:
-            return ()
-        return (node.args[0].value,)
+        projected = output_projection_input(node)
+        return () if projected is None else (projected.value,)

@@ -1,7 +1,8 @@
-"""A key/value cache for incremental (token by token) decoding.
+"""Key/value caches for incremental (token by token) decoding.
 
 Contract 4 of CONTRACTS.md:
-``KVCache(max_batch_size, max_seq_len, num_heads, head_dim, dtype=torch.float32)``.
+``KVCache(max_batch_size, max_seq_len, num_heads, head_dim, dtype=torch.float32)``, preallocated,
+and ``DynamicKVCache()``, grown by concatenation.
 """
 
 from __future__ import annotations
@@ -71,3 +72,34 @@ class KVCache(nn.Module):
     def reset(self) -> None:
         """Forget the cached positions; the storage is overwritten by the next updates."""
         self.current_length = 0
+
+
+class DynamicKVCache:
+    """Keys and values grown by concatenation along the sequence axis, as Hugging Face's
+    ``DynamicCache``: nothing is preallocated and there is no limit, at the price of a copy of
+    the whole cache at every update. Device and dtype follow the first update.
+    """
+
+    def __init__(self) -> None:
+        self.past: tuple[torch.Tensor, torch.Tensor] | None = None
+
+    @property
+    def current_length(self) -> int:
+        return 0 if self.past is None else self.past[0].shape[2]
+
+    def update(self, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Append ``k``, ``v`` (B, H, T_new, D) after the cached positions.
+
+        Returns:
+            ``(k_all, v_all)``, each (B, H, current_length, D).
+        """
+        if self.past is not None:
+            past_k, past_v = self.past
+            k = torch.cat([past_k, k], dim=2)  # (B, H, T_past + T_new, D)
+            v = torch.cat([past_v, v], dim=2)
+        self.past = (k, v)
+        return k, v
+
+    def reset(self) -> None:
+        """Forget the cached positions."""
+        self.past = None

@@ -21,12 +21,19 @@ ATOL = 1e-5
 RTOL = 1e-4
 
 
-def build(impl: Any, case: AttentionCase, *, dropout: float = 0.0) -> Any:
+def build(impl: Any, case: AttentionCase, *, dropout: float | None = None) -> Any:
+    """The module with ``dropout``, or with the contract's default (0) when it is ``None``."""
     torch.manual_seed(case.seed)
-    module = impl.MultiHeadAttention(case.d_model, case.num_heads, dropout=dropout)
+    if dropout is None:
+        module = impl.MultiHeadAttention(case.d_model, case.num_heads)
+    else:
+        module = impl.MultiHeadAttention(case.d_model, case.num_heads, dropout=dropout)
     with torch.no_grad():  # non-zero biases, so that swapped projections cannot hide
         for name in ("q_proj", "k_proj", "v_proj", "out_proj"):
-            getattr(module, name).bias.normal_()
+            projection = getattr(module, name)
+            assert isinstance(projection, nn.Linear), f"{name} is a {type(projection).__name__}, not a Linear"
+            assert projection.bias is not None, f"{name} has no bias: contract 1 gives each projection one"
+            projection.bias.normal_()
     return devices.put(module)
 
 
@@ -68,9 +75,9 @@ def copy_into_nn_multihead_attention(target: nn.MultiheadAttention, source: Any)
     layer=Layer.SHAPES,
     symptom="loss plateaus early or the model attends to padding and the future",
     cases=attention_cases(),
-    # Equal lengths and no mask as well: there a head split without transpose broadcasts
+    # Equal lengths and no mask first: there a head split without transpose broadcasts
     # silently instead of failing on shapes, and only the values give it away.
-    explicit=[RICH, AttentionCase(batch=2, q_len=4, kv_len=4, num_heads=2, head_dim=3, mask="none", seed=2)],
+    explicit=[AttentionCase(batch=2, q_len=4, kv_len=4, num_heads=2, head_dim=3, mask="none", seed=2), RICH],
 )
 def matches_scaled_dot_product_attention(impl: Any, case: AttentionCase) -> None:
     """The output differs from torch's scaled_dot_product_attention on the same projections:
@@ -93,9 +100,10 @@ def matches_scaled_dot_product_attention(impl: Any, case: AttentionCase) -> None
 )
 def matches_nn_multihead_attention(impl: Any, case: AttentionCase) -> None:
     """With its weights copied into nn.MultiheadAttention (whose masks mean the opposite:
-    True = blocked), the module computes something else."""
-    module = build(impl, case).eval()
-    reference = devices.put(nn.MultiheadAttention(case.d_model, case.num_heads, batch_first=True).eval())
+    True = blocked), the module computes something else, in training mode too: the default
+    dropout is 0."""
+    module = build(impl, case).train()
+    reference = devices.put(nn.MultiheadAttention(case.d_model, case.num_heads, batch_first=True).train())
     copy_into_nn_multihead_attention(reference, module)
     query, key, value = inputs(case)
     mask = case.make_mask()

@@ -31,12 +31,19 @@ def _row_ids(X: torch.Tensor) -> list[int]:
     layer=Layer.DATA,
     symptom="test accuracy suspiciously high, or labels that do not match their inputs",
     cases=split_cases(),
-    explicit=[RICH_SPLIT, SplitCase(rows=7, features=2, test_percent=50, seed=8)],
+    explicit=[
+        RICH_SPLIT,
+        SplitCase(rows=7, features=2, test_percent=50, seed=8),
+        # the boundaries of test_fraction: no test row, every row a test row
+        SplitCase(rows=5, features=2, test_percent=0, seed=9),
+        SplitCase(rows=5, features=2, test_percent=100, seed=10),
+    ],
     max_examples=6,
 )
 def split_is_a_partition_that_keeps_pairs(impl: Any, case: SplitCase) -> None:
     """The split is not a partition of the rows: a row is in both splits, twice, or nowhere,
-    an input lost its label, or the test split has the wrong size."""
+    an input lost its label, or the test split has the wrong size (test_fraction 0 and 1
+    included)."""
     X, y = case.make_data()
     X_train, X_test, y_train, y_test = impl.train_test_split(
         X.clone(), y.clone(), case.test_fraction, case.seed
@@ -74,6 +81,19 @@ def split_is_deterministic_for_a_seed(impl: Any, case: SplitCase) -> None:
     second = impl.train_test_split(X, y, case.test_fraction, case.seed)
     for a, b in zip(first, second, strict=True):
         torch.testing.assert_close(a, b, atol=0, rtol=0)
+
+
+@SUITE.property(layer=Layer.DATA, symptom="a typo in the test fraction silently trains on no data")
+def invalid_test_fraction_raises_value_error(impl: Any) -> None:
+    """A test_fraction outside [0, 1] did not raise ValueError: the split went on with a
+    negative or impossible number of test rows."""
+    X, y = SplitCase(rows=6, features=2, test_percent=50, seed=11).make_data()
+    for fraction in (-0.25, 1.5, 2.0):
+        try:
+            impl.train_test_split(X, y, fraction, 0)
+        except ValueError:
+            continue
+        raise AssertionError(f"train_test_split with test_fraction={fraction} did not raise ValueError")
 
 
 def _expected_standardization(

@@ -3,16 +3,20 @@
 The oracle is ``nn.TransformerDecoderLayer(norm_first=True, batch_first=True)`` wired to the
 implementation's own parts: the attention weights are copied into its ``nn.MultiheadAttention``
 blocks (contract 1 names them), and its norms and feed-forward block *are* the implementation's
-``norm1``..``norm3`` and ``ffn`` (their inner structure is not part of the contract: ReLU or GELU,
-``nn.LayerNorm`` or a hand-written one). What is checked is the wiring around them.
+``norm1``..``norm3`` and ``ffn`` (a norm may be ``nn.LayerNorm`` or a hand-written one). What the
+oracle checks is the wiring around them; the feed-forward block's own structure (pinned in
+contract 6: two linear layers with biases, ReLU or GELU between them) and the dropout on the
+attention weights are checked on ``ffn``, ``self_attn`` and ``cross_attn`` themselves.
 """
 
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from pytest_mlbugs import devices
@@ -43,9 +47,13 @@ ATOL = 1e-5
 RTOL = 1e-4
 
 
-def build(impl: Any, case: DecoderCase, *, dropout: float = 0.0) -> Any:
+def build(impl: Any, case: DecoderCase, *, dropout: float | None = None) -> Any:
+    """The layer with ``dropout``, or with the contract's default (0.1) when it is ``None``."""
     torch.manual_seed(case.seed)
-    module = impl.TransformerDecoderLayer(case.d_model, case.num_heads, case.d_ff, dropout=dropout)
+    if dropout is None:
+        module = impl.TransformerDecoderLayer(case.d_model, case.num_heads, case.d_ff)
+    else:
+        module = impl.TransformerDecoderLayer(case.d_model, case.num_heads, case.d_ff, dropout=dropout)
     with torch.no_grad():
         # Distinct random norm parameters and biases: one norm used in place of another, or a
         # dropped bias, cannot hide behind the default ones and zeros.
@@ -111,8 +119,9 @@ def run(module: Any, case: DecoderCase, x: torch.Tensor, memory: torch.Tensor) -
     layer=Layer.SHAPES,
     symptom="the decoder trains worse than nn.TransformerDecoderLayer, or diverges as layers are stacked",
     cases=decoder_cases(),
+    # Equal lengths first: a mask or a memory given to the wrong block then fails on values,
+    # not on shapes.
     explicit=[
-        RICH,
         DecoderCase(
             batch=2,
             tgt_len=3,
@@ -124,6 +133,7 @@ def run(module: Any, case: DecoderCase, x: torch.Tensor, memory: torch.Tensor) -
             cross_mask="full",
             seed=2,
         ),
+        RICH,
     ],
     max_examples=8,
 )
@@ -138,6 +148,64 @@ def matches_nn_transformer_decoder_layer(impl: Any, case: DecoderCase) -> None:
         expected = expected_output(module, case, x, memory)
     assert actual.shape == x.shape, f"output shape {tuple(actual.shape)}, expected {tuple(x.shape)}"
     torch.testing.assert_close(actual, expected, atol=ATOL, rtol=RTOL)
+
+
+#: d_ff differs from d_model, so that the two linear layers of the block tell apart by shape
+FEED_FORWARD = DecoderCase(
+    batch=2,
+    tgt_len=3,
+    src_len=2,
+    num_heads=2,
+    head_dim=3,
+    d_ff=10,
+    self_mask="none",
+    cross_mask="none",
+    seed=4,
+)
+ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "ReLU": F.relu,
+    "GELU": F.gelu,
+    "GELU (tanh)": lambda t: F.gelu(t, approximate="tanh"),
+}
+
+
+@SUITE.property(
+    layer=Layer.SHAPES,
+    symptom="a deep stack trains no better than a linear model, or worse than nn.TransformerDecoderLayer",
+    cases=decoder_cases(max_len=4),
+    explicit=[FEED_FORWARD],
+    max_examples=3,
+)
+def feed_forward_is_linear_activation_linear(impl: Any, case: DecoderCase) -> None:
+    """ffn is not Linear(d_model, d_ff) -> ReLU or GELU -> Linear(d_ff, d_model) with a bias
+    in each linear layer: the activation is missing (the block is affine), a bias is dropped,
+    or the layers are another shape."""
+    module = build(impl, case).eval()
+    x, _ = inputs(case)
+    with torch.no_grad():
+        output = module.ffn(x)
+        assert output.shape == x.shape, f"ffn maps {tuple(x.shape)} to {tuple(output.shape)}"
+        # zero for an affine map, whatever its weights
+        bend = output + module.ffn(-x) - 2 * module.ffn(torch.zeros_like(x))
+        assert float(bend.abs().max()) > 1e-3, "ffn is affine: there is no activation between its layers"
+        linears = [m for m in module.ffn.modules() if isinstance(m, nn.Linear)]
+        if not linears:
+            return  # a block with weights of its own: only its outputs can be checked
+        shapes = [(m.in_features, m.out_features) for m in linears]
+        ups = [m for m in linears if (m.in_features, m.out_features) == (case.d_model, case.d_ff)]
+        downs = [m for m in linears if (m.in_features, m.out_features) == (case.d_ff, case.d_model)]
+        assert len(linears) == 2 and ups and downs, (
+            f"ffn's linear layers (in, out) are {shapes}, not ({case.d_model}, {case.d_ff}) then "
+            f"({case.d_ff}, {case.d_model})"
+        )
+        up, down = linears if case.d_ff == case.d_model else (ups[0], downs[0])
+        for which, layer in (("first", up), ("second", down)):
+            assert layer.bias is not None, f"ffn's {which} linear layer has no bias"
+        hidden = up(x)
+        errors = {name: float((down(act(hidden)) - output).abs().max()) for name, act in ACTIVATIONS.items()}
+        assert min(errors.values()) <= ATOL + RTOL * float(output.abs().max()), (
+            f"ffn(x) is not second(activation(first(x))) for ReLU or GELU; max errors {errors}"
+        )
 
 
 @SUITE.property(
@@ -292,3 +360,26 @@ def output_follows_the_input_device(impl: Any, case: DecoderCase) -> None:
         )
     assert output.device.type == "meta", f"output on {output.device}"
     assert output.shape == x.shape, f"output shape {tuple(output.shape)}"
+
+
+@SUITE.property(
+    layer=Layer.EVALUATION,
+    symptom="the model overfits: attention patterns memorize the training set, dropout seems weak",
+    cases=decoder_cases(max_len=4),
+    explicit=[RICH],
+    max_examples=3,
+)
+def dropout_reaches_the_attention_weights(impl: Any, case: DecoderCase) -> None:
+    """With dropout=1 in training mode, self_attn or cross_attn still let an attention weight
+    through (their output is not out_proj's bias alone): the layer's dropout does not reach the
+    attention blocks."""
+    module = build(impl, case, dropout=1.0).train()
+    x, memory = inputs(case)
+    with torch.no_grad():
+        for name, source in (("self_attn", x), ("cross_attn", memory)):
+            attention = getattr(module, name)
+            output = attention(x, source, source)
+            expected = attention.out_proj.bias.expand_as(output)
+            torch.testing.assert_close(
+                output, expected, atol=ATOL, rtol=RTOL, msg=f"{name}'s output is not out_proj's bias alone"
+            )

@@ -1,4 +1,4 @@
-"""Contract 4: ``kv_cache.KVCache``."""
+"""Contract 4: ``kv_cache.KVCache``, and ``kv_cache.DynamicKVCache`` where a file defines it."""
 
 from __future__ import annotations
 
@@ -16,6 +16,11 @@ SUITE = Suite("kv_cache", names=("KVCache",), contract="CONTRACTS.md 4: KVCache"
 
 #: two rows in a cache of three, updates of 2, 1 and 2 positions that fill it exactly
 RICH = CacheCase(batch=2, spare_rows=1, num_heads=2, head_dim=3, chunks=(2, 1, 2), spare_positions=0, seed=1)
+#: one position per update, as in generation: a cache grown on the wrong axis keeps working
+#: and returns tensors of the wrong shape rather than failing
+TOKEN_BY_TOKEN = CacheCase(
+    batch=2, spare_rows=0, num_heads=2, head_dim=3, chunks=(1, 1, 1), spare_positions=0, seed=3
+)
 ROOMY = CacheCase(batch=1, spare_rows=2, num_heads=3, head_dim=2, chunks=(1, 3), spare_positions=2, seed=2)
 
 
@@ -102,6 +107,8 @@ def assert_refused(cache: Any, k: torch.Tensor, v: torch.Tensor, what: str) -> N
         cache.update(k, v)
     except ValueError:
         pass
+    except Exception as exc:  # the contract promises ValueError, and an unchanged cache
+        raise AssertionError(f"{what} raised {type(exc).__name__}, not ValueError: {exc}") from exc
     else:
         raise AssertionError(f"{what} did not raise ValueError")
     assert_unchanged(cache, before, what)
@@ -209,3 +216,24 @@ def dtype_argument_is_respected(impl: Any, case: CacheCase) -> None:
             assert actual == dtype, f"KVCache(dtype={dtype}) stores {name} as {actual}"
         pairs = list(chunks(case, dtype=dtype))
         assert_decodes_incrementally(cache, case, pairs)  # exact, dtype included
+
+
+@SUITE.property(
+    layer=Layer.SHAPES,
+    symptom="generation is garbage after the first token, or fails with a shape error in attention",
+    cases=cache_cases(),
+    explicit=[TOKEN_BY_TOKEN, RICH, ROOMY],
+    max_examples=4,
+)
+def dynamic_cache_concatenates_along_the_sequence(impl: Any, case: CacheCase) -> None:
+    """DynamicKVCache (checked where a file defines it) does not return every key and value
+    so far, (B, H, current_length, D), update after update and again after reset(): it
+    concatenates on another axis, drops or repeats positions, or keeps them across reset()."""
+    if not hasattr(impl, "DynamicKVCache"):
+        return  # optional in contract 4
+    cache = impl.DynamicKVCache()
+    assert cache.current_length == 0, f"a new DynamicKVCache has current_length {cache.current_length}"
+    assert_decodes_incrementally(cache, case, chunks(case))
+    cache.reset()
+    assert cache.current_length == 0, f"after reset(), current_length is {cache.current_length}"
+    assert_decodes_incrementally(cache, case, chunks(case, seed_offset=1))

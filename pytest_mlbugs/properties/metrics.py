@@ -62,7 +62,7 @@ def expected_f1(preds: torch.Tensor, labels: torch.Tensor, num_classes: int, ave
     layer=Layer.SHAPES,
     symptom="accuracy sits at chance level, or a shape error in the metric",
     cases=classification_cases(),
-    explicit=[SKEWED, SQUARE],
+    explicit=[SQUARE, SKEWED],
     max_examples=MAX_EXAMPLES,
 )
 def accuracy_matches_argmax_over_classes(impl: Any, case: ClassificationCase) -> None:
@@ -198,3 +198,50 @@ def metrics_are_python_floats_in_the_unit_interval(impl: Any, case: Classificati
     binary = (labels % 2).float()
     assert_fraction(impl.binary_accuracy(logits[:, 0] - 1.5, binary), "binary_accuracy")
     assert_fraction(impl.f1_score(preds, labels, case.num_classes), "f1_score")
+
+
+def under_another_default_device(call: Any) -> Any:
+    """``call()`` with torch's default device set to ``meta`` while the inputs stay where they
+    are: a tensor the metric creates without ``device=`` lands on ``meta``, and mixing it with
+    the inputs is the error CUDA gives once the inputs live on a GPU (reported as the failure
+    this property looks for, not as a crash)."""
+    try:
+        with torch.device("meta"):
+            return call()
+    except RuntimeError as exc:
+        if "device" not in str(exc) and "meta" not in str(exc):
+            raise
+        raise AssertionError(f"a tensor was created off the inputs' device: {exc}") from exc
+
+
+@SUITE.property(
+    layer=Layer.SHAPES,
+    symptom="RuntimeError: Expected all tensors to be on the same device, once metrics run on the GPU",
+    cases=classification_cases(),
+    explicit=[SKEWED],
+    max_examples=2,
+)
+def metrics_follow_the_inputs_device(impl: Any, case: ClassificationCase) -> None:
+    """Under another default device a metric failed or changed: it creates a tensor (a range
+    of classes, a zero, a count) on the default device instead of the inputs' device."""
+    logits, labels, preds = case.logits(), case.labels(), case.preds()
+    binary = (labels % 2).float()
+    values = logits.clone()
+    mask = labels.unsqueeze(-1) == labels[:1]
+    calls = {
+        "accuracy": lambda: impl.accuracy(logits, labels),
+        "binary_accuracy": lambda: impl.binary_accuracy(logits[:, 0], binary),
+        "macro f1_score": lambda: impl.f1_score(preds, labels, case.num_classes, average="macro"),
+        "micro f1_score": lambda: impl.f1_score(preds, labels, case.num_classes, average="micro"),
+        "masked_mean": lambda: impl.masked_mean(values, mask.expand_as(values)),
+    }
+    for name, call in calls.items():
+        expected = call()
+        actual = under_another_default_device(call)
+        if isinstance(expected, torch.Tensor):
+            assert isinstance(actual, torch.Tensor) and actual.device == expected.device, (
+                f"{name} returned a tensor on {getattr(actual, 'device', None)}, not on the inputs' device"
+            )
+        torch.testing.assert_close(
+            actual, expected, **TOLERANCE, msg=f"{name} changed under another default device"
+        )

@@ -24,12 +24,16 @@ RICH_NORM = LayerNormCase(batch=2, length=3, d_model=6, eps_exponent=1, seed=2)
 RICH_PREDICT = PredictCase(batch=4, features=3, seed=5)
 ATOL = 1e-5
 RTOL = 1e-4
+DEFAULT_EPS = 1e-5
 
 
 def _randomized_pair(impl: Any, case: LayerNormCase) -> tuple[nn.Module, nn.LayerNorm]:
     """The implementation and nn.LayerNorm with the same random weight and bias: with the
     initial ones and zeros a swapped or missing affine step would not show."""
-    module = devices.put(impl.LayerNorm(case.d_model, eps=case.eps))
+    if case.eps == DEFAULT_EPS:  # the default, which must be nn.LayerNorm's
+        module = devices.put(impl.LayerNorm(case.d_model))
+    else:
+        module = devices.put(impl.LayerNorm(case.d_model, eps=case.eps))
     reference = devices.put(nn.LayerNorm(case.d_model, eps=case.eps))
     gen = generator(case.seed + 1)
     with torch.no_grad():
@@ -65,6 +69,35 @@ def layernorm_matches_nn_layernorm(impl: Any, case: LayerNormCase) -> None:
     torch.testing.assert_close(x_actual.grad, x_expected.grad, atol=1e-4, rtol=1e-3)
     torch.testing.assert_close(module.weight.grad, reference.weight.grad, atol=1e-4, rtol=1e-3)
     torch.testing.assert_close(module.bias.grad, reference.bias.grad, atol=1e-4, rtol=1e-3)
+
+
+@SUITE.property(
+    layer=Layer.UPDATES,
+    symptom="the loss does not move at first: every normalized layer starts by outputting its bias",
+    cases=layernorm_cases(),
+    explicit=[RICH_NORM],
+    max_examples=3,
+)
+def layernorm_starts_as_nn_layernorm(impl: Any, case: LayerNormCase) -> None:
+    """A freshly built LayerNorm is not nn.LayerNorm's start: its weight is not all ones or its
+    bias not all zeros, so the first steps train a scaled-down (or shifted) network."""
+    module = devices.put(impl.LayerNorm(case.d_model))
+    parameters = dict(module.named_parameters())
+    for name, start in (("weight", torch.ones), ("bias", torch.zeros)):
+        assert name in parameters, f"{name} is not a registered parameter"
+        expected = start(case.d_model, **devices.kwargs())
+        torch.testing.assert_close(
+            parameters[name].detach(),
+            expected,
+            atol=0.0,
+            rtol=0.0,
+            msg=f"{name} does not start at {expected}",
+        )
+    x = case.make_input()
+    with torch.no_grad():
+        torch.testing.assert_close(
+            module(x), devices.put(nn.LayerNorm(case.d_model))(x), atol=ATOL, rtol=RTOL
+        )
 
 
 @SUITE.property(

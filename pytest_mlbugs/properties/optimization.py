@@ -36,7 +36,9 @@ SGD_LR = 0.5
 
 class _Model(nn.Module):
     """Every kind of parameter build_optimizer must sort. The norm modules have attribute
-    names without "norm" in them; ``final`` is contract 12's LayerNorm."""
+    names without "norm" in them; ``final`` is contract 12's LayerNorm. ``head`` shares the
+    embedding's weight and ``tied`` the projection's (each tied weight comes before a parameter
+    of its own module), and ``partly`` has a frozen weight but a trainable bias."""
 
     def __init__(self, width: int) -> None:
         super().__init__()
@@ -47,13 +49,18 @@ class _Model(nn.Module):
         self.grouped = nn.GroupNorm(2, width)
         self.scale = nn.RMSNorm(width) if hasattr(nn, "RMSNorm") else nn.LayerNorm(width, bias=False)
         self.final = ContractLayerNorm(width)
-        self.head = nn.Linear(width, 3, bias=False)
+        self.head = nn.Linear(width, 5, bias=False)
+        self.head.weight = self.embed.weight
+        self.tied = nn.Linear(width, width)
+        self.tied.weight = self.proj.weight
+        self.partly = nn.Linear(width, width)
+        self.partly.weight.requires_grad_(False)
         self.frozen = nn.Linear(width, width).requires_grad_(False)
 
 
 def _expected_groups(model: _Model) -> tuple[set[int], set[int]]:
-    decay = {id(model.embed.weight), id(model.proj.weight), id(model.head.weight)}
-    no_decay = {id(model.proj.bias)}
+    decay = {id(model.embed.weight), id(model.proj.weight)}
+    no_decay = {id(model.proj.bias), id(model.tied.bias), id(model.partly.bias)}
     for norm in (model.ln_in, model.bn, model.grouped, model.scale, model.final):
         no_decay |= {id(p) for p in norm.parameters()}
     return decay, no_decay

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 import torch
+import torch.utils.deterministic
 
 from pytest_mlbugs import devices
 from pytest_mlbugs.mutation import Layer
@@ -19,6 +22,9 @@ SUITE = Suite(
 )
 
 RICH = PositionalCase(batch=2, seq_len=5, half_width=4, max_len=9, seed=1)
+#: one sequence, and length, table length and half the width all equal: a table sliced by the
+#: batch size or on the wrong axis still broadcasts, and shows in the values, not as a shape error
+SQUARE = PositionalCase(batch=1, seq_len=3, half_width=3, max_len=3, seed=3)
 #: a float32 table may differ from the closed form by this much at far positions (CONTRACTS.md)
 TABLE_ATOL = 1e-3
 ATOL = 1e-5
@@ -37,9 +43,39 @@ def closed_form(max_len: int, d_model: int) -> torch.Tensor:
     return devices.put(table.to(torch.float32).unsqueeze(0))
 
 
-def build(impl: Any, case: PositionalCase, *, dropout: float = 0.0) -> Any:
+@contextlib.contextmanager
+def uninitialised_memory_is_nan() -> Iterator[None]:
+    """``torch.empty`` gives NaN (integers: their largest value) in the body instead of whatever
+    the memory held: a table allocated and never filled shows at once, and never matches by luck
+    (memory just freed may still hold the table an earlier example built). torch's switch for
+    this is deterministic mode's ``fill_uninitialized_memory``; it is set through ``torch._C``,
+    because ``torch.use_deterministic_algorithms`` imports ``torch._inductor`` (seconds) on its
+    first call. ``warn_only``: an operation without a deterministic kernel still runs."""
+    enabled = torch.are_deterministic_algorithms_enabled()
+    warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
+    fill = torch.utils.deterministic.fill_uninitialized_memory  # type: ignore[attr-defined]
+    torch._C._set_deterministic_algorithms(True, warn_only=True)
+    torch.utils.deterministic.fill_uninitialized_memory = True  # type: ignore[attr-defined]
+    try:
+        yield
+    finally:
+        torch._C._set_deterministic_algorithms(enabled, warn_only=warn_only)
+        torch.utils.deterministic.fill_uninitialized_memory = fill  # type: ignore[attr-defined]
+
+
+def make(impl: Any, d_model: int, **options: Any) -> Any:
+    """``PositionalEncoding(d_model, **options)`` built with uninitialised memory as NaN."""
+    with uninitialised_memory_is_nan():
+        module = impl.PositionalEncoding(d_model, **options)
+    return devices.put(module)
+
+
+def build(impl: Any, case: PositionalCase, *, dropout: float | None = None) -> Any:
+    """The module with ``dropout``, or with the contract's default (0) when it is ``None``."""
     torch.manual_seed(case.seed)
-    return devices.put(impl.PositionalEncoding(case.d_model, max_len=case.max_len, dropout=dropout))
+    if dropout is None:
+        return make(impl, case.d_model, max_len=case.max_len)
+    return make(impl, case.d_model, max_len=case.max_len, dropout=dropout)
 
 
 def inputs(case: PositionalCase) -> torch.Tensor:
@@ -73,7 +109,7 @@ def pe_is_a_persistent_buffer(impl: Any, case: PositionalCase) -> None:
     layer=Layer.DATA,
     symptom="the model cannot tell positions apart: word order is ignored, long inputs degrade",
     cases=positional_cases(),
-    explicit=[RICH],
+    explicit=[SQUARE, RICH],
     max_examples=5,
 )
 def table_matches_the_closed_form(impl: Any, case: PositionalCase) -> None:
@@ -89,7 +125,7 @@ def far_positions_match_the_closed_form(impl: Any) -> None:
     """With the default ``max_len`` the table drifts from the closed form by more than 1e-3 at
     far positions (float32 angles computed carelessly), or the default is not 5000."""
     d_model = 16
-    table = devices.put(impl.PositionalEncoding(d_model)).pe.detach()
+    table = make(impl, d_model).pe.detach()
     assert tuple(table.shape) == (1, DEFAULT_MAX_LEN, d_model), f"pe has shape {tuple(table.shape)}"
     error = (table - closed_form(DEFAULT_MAX_LEN, d_model)).abs()
     worst = int(error.flatten().argmax())
@@ -103,12 +139,12 @@ def far_positions_match_the_closed_form(impl: Any) -> None:
     layer=Layer.SHAPES,
     symptom="loss is worse than expected; every position gets the same (or a shifted) encoding",
     cases=positional_cases(),
-    explicit=[RICH, PositionalCase(batch=1, seq_len=4, half_width=2, max_len=6, seed=2)],
+    explicit=[SQUARE, RICH, PositionalCase(batch=1, seq_len=4, half_width=2, max_len=6, seed=2)],
     max_examples=5,
 )
 def forward_adds_the_first_rows_of_the_table(impl: Any, case: PositionalCase) -> None:
-    """With dropout 0, ``forward(x)`` is not ``x + pe[:, :T]`` (in train and eval mode): the
-    table is sliced on the wrong axis, by the batch size, or not added at all."""
+    """With the default dropout (0), ``forward(x)`` is not ``x + pe[:, :T]`` (in train and eval
+    mode): the table is sliced on the wrong axis, by the batch size, or not added at all."""
     module = build(impl, case)
     x = inputs(case)
     expected = x + closed_form(case.max_len, case.d_model)[:, : case.seq_len]

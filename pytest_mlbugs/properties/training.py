@@ -7,7 +7,8 @@ stale gradient.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import math
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import torch
@@ -47,9 +48,14 @@ def state_copy(model: nn.Module) -> dict[str, torch.Tensor]:
 
 
 def sgd_loop(
-    model: nn.Module, batches: Batches, optimizer: torch.optim.Optimizer, criterion: Criterion, epochs: int
+    model: nn.Module,
+    batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
+    optimizer: torch.optim.Optimizer,
+    criterion: Criterion,
+    epochs: int,
 ) -> tuple[list[float], list[float], list[dict[str, torch.Tensor]]]:
-    """The oracle: batch losses, epoch mean losses and the state after every epoch."""
+    """The oracle: batch losses, epoch mean losses and the state after every epoch
+    (``batches`` is iterated once per epoch)."""
     model.train()
     losses: list[float] = []
     epoch_means: list[float] = []
@@ -191,3 +197,115 @@ def best_state_is_a_copy_from_the_best_epoch(impl: Any, case: LoopCase) -> None:
         for parameter in model.parameters():
             parameter.add_(1.0)
     assert_states_equal(best_state, states[best_epoch], "best_state after the parameters changed")
+
+
+class EpochLoader:
+    """Re-iterable batches whose epoch ``e`` is the first ``lengths[e]`` of ``batches``: a
+    sampler that draws a different number of batches each epoch. ``len()`` counts the batches
+    of the epoch last started (the first epoch's before any), as a loop reads it after its
+    batches."""
+
+    def __init__(self, batches: Batches, lengths: Sequence[int]) -> None:
+        self.batches = batches
+        self.lengths = lengths
+        self.epoch = 0
+
+    def _length(self, epoch: int) -> int:
+        return self.lengths[min(max(epoch, 0), len(self.lengths) - 1)]
+
+    def __len__(self) -> int:
+        return self._length(self.epoch - 1)
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        length = self._length(self.epoch)
+        self.epoch += 1
+        return iter(self.batches[:length])
+
+
+def loader_of_epochs(batches: Batches, lengths: Sequence[int], case: LoopCase) -> Iterable[Any]:
+    """A ``DataLoader`` over ``batches`` when every epoch has them all (so that a loop may count
+    with ``len(loader)`` or ``len(loader.dataset)``), an :class:`EpochLoader` otherwise."""
+    if all(length == len(batches) for length in lengths):
+        return loader_over(list(batches), case)
+    return EpochLoader(batches, lengths)
+
+
+def scheduled_loss(values: Sequence[float]) -> Criterion:
+    """A criterion whose k-th call reports ``values[k]`` while its gradient stays the MSE's:
+    the weights keep changing every step (so that each epoch leaves another state) whatever
+    the loss the loop sees, NaN included."""
+    calls = 0
+
+    def criterion(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        nonlocal calls
+        value = values[calls]
+        calls += 1
+        mse = nn.functional.mse_loss(outputs, targets)
+        return mse - mse.detach() + value
+
+    return criterion
+
+
+def best_epoch_scenarios(num_batches: int) -> list[tuple[str, list[int], list[float], int]]:
+    """``(what, batches per epoch, loss of each batch in order, the best epoch)``, each with an
+    epoch that is best by the contract's rule and by no likely slip of it."""
+    n = num_batches
+    return [
+        # equal epoch losses: the first epoch stays best, a later one must be strictly lower
+        ("equal epoch losses", [n, n, n], [1.0] * (3 * n), 0),
+        # a diverged run: NaN is never lower, so the first epoch's state is kept
+        ("NaN epoch losses", [n, n], [math.nan] * (2 * n), 0),
+        # epochs of different lengths: the mean, not the sum (nor the sum times the count)
+        ("epochs of different lengths", [n, 1], [1.0] * n + [1.5], 0),
+        ("epochs of different lengths", [1, n], [1.5] + [1.0] * n, 1),
+        # the epoch's mean, not its last batch's loss: 1 + 4 / n < 4, but 5 > 4
+        ("a last batch unlike the rest of its epoch", [n, n], [1.0] * (n - 1) + [5.0] + [4.0] * n, 0),
+    ]
+
+
+@SUITE.property(
+    layer=Layer.EVALUATION,
+    symptom="the saved 'best' checkpoint is missing after a diverged run, or comes from the wrong epoch",
+    cases=loop_cases(short_last_batch=False, max_batches=3),
+    explicit=[
+        LoopCase(num_batches=2, batch_size=3, last_batch=3, in_features=3, hidden=4, out_features=2, seed=6)
+    ],
+    max_examples=2,  # the scenarios, not the case, carry the bugs: a few cases are enough
+)
+def best_epoch_is_the_first_with_the_lowest_mean_loss(impl: Any, case: LoopCase) -> None:
+    """best_state does not come from the first epoch with the lowest mean batch loss: a tie
+    went to a later epoch, NaN losses left no best state at all, an epoch's loss was its sum
+    (or weighted by its number of batches) over epochs of different lengths, or one batch's
+    loss stood for the epoch's; or the default num_epochs is not 1."""
+    batches = make_batches(case, classification=False)
+    for what, lengths, values, best in best_epoch_scenarios(case.num_batches):
+        model = make_model(case)
+        reference = twin(model)
+        epochs = len(lengths)
+        best_state, losses = impl.train_model(
+            model,
+            loader_of_epochs(batches, lengths, case),
+            torch.optim.SGD(model.parameters(), lr=0.1),
+            scheduled_loss(values),
+            epochs,
+        )
+        assert_float_losses(losses, len(values))
+        torch.testing.assert_close(losses, values, atol=ATOL, rtol=RTOL, equal_nan=True, msg=prefixed(what))
+        _, _, states = sgd_loop(
+            reference,
+            loader_of_epochs(batches, lengths, case),
+            torch.optim.SGD(reference.parameters(), lr=0.1),
+            scheduled_loss(values),
+            epochs,
+        )
+        assert_states_equal(best_state, states[best], f"with {what}, best_state (epoch {best + 1} is best)")
+    model = make_model(case)
+    reference = twin(model)
+    best_state, losses = impl.train_model(
+        model, loader_over(batches, case), torch.optim.SGD(model.parameters(), lr=0.1), nn.MSELoss()
+    )
+    assert_float_losses(losses, case.num_batches)  # num_epochs defaults to 1
+    _, _, states = sgd_loop(
+        reference, batches, torch.optim.SGD(reference.parameters(), lr=0.1), nn.MSELoss(), 1
+    )
+    assert_states_equal(best_state, states[0], "best_state after the default single epoch")

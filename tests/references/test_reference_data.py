@@ -50,6 +50,8 @@ def test_standardization_matches_statistics_pstdev():
 
 def _other_style_split(X, y, test_fraction, seed):
     """Index sets from argsort of seeded uniforms; the test size rounded up."""
+    if not 0 <= test_fraction <= 1:
+        raise ValueError(f"test_fraction {test_fraction} is not a fraction")
     gen = torch.Generator().manual_seed(seed)
     order = torch.rand(len(X), generator=gen).argsort()
     n_test = math.ceil(test_fraction * len(X))

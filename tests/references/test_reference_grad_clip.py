@@ -17,6 +17,8 @@ from pytest_mlbugs.reference_impls import grad_clip
 
 
 def alternative_clip_gradients(parameters, max_norm, norm_type=2.0):
+    if isinstance(parameters, torch.Tensor):  # one tensor, as clip_grad_norm_ accepts it
+        parameters = [parameters]
     with_grad = [p for p in parameters if p.grad is not None]
     if not with_grad:
         return 0.0

@@ -11,7 +11,7 @@ from torch import nn
 
 from pytest_mlbugs.judging import check_property
 from pytest_mlbugs.properties.kv_cache import SUITE
-from pytest_mlbugs.reference_impls.kv_cache import KVCache
+from pytest_mlbugs.reference_impls.kv_cache import DynamicKVCache, KVCache
 
 
 def test_updates_return_the_concatenation():
@@ -67,3 +67,57 @@ class ListCache(nn.Module):
 @pytest.mark.parametrize("prop", SUITE.properties, ids=lambda p: p.name)
 def test_every_property_accepts_a_correct_implementation(prop, cls):
     assert check_property(prop, types.SimpleNamespace(KVCache=cls), seed=0) is None
+
+
+class TupleDynamicCache:
+    """The concatenating style as Hugging Face's legacy caches write it: tuples, ``dim=-2``."""
+
+    def __init__(self):
+        self.past = None
+
+    @property
+    def current_length(self):
+        return 0 if self.past is None else self.past[0].shape[-2]
+
+    def update(self, k, v):
+        if self.past is not None:
+            k, v = torch.cat((self.past[0], k), dim=-2), torch.cat((self.past[1], v), dim=-2)
+        self.past = (k, v)
+        return self.past
+
+    def reset(self):
+        self.past = None
+
+
+DYNAMIC = next(p for p in SUITE.properties if p.name == "dynamic_cache_concatenates_along_the_sequence")
+
+
+@pytest.mark.parametrize("cls", [DynamicKVCache, TupleDynamicCache], ids=["reference", "tuples"])
+def test_the_dynamic_cache_property_accepts_both_concatenating_styles(cls):
+    impl = types.SimpleNamespace(KVCache=KVCache, DynamicKVCache=cls)
+    assert check_property(DYNAMIC, impl, seed=0) is None
+
+
+def test_the_dynamic_cache_matches_the_preallocated_one():
+    fixed, dynamic = KVCache(2, 5, 2, 3), DynamicKVCache()
+    for n in (2, 1, 2):
+        k, v = torch.randn(2, 2, n, 3), torch.randn(2, 2, n, 3)
+        for expected, actual in zip(fixed.update(k, v), dynamic.update(k, v), strict=True):
+            torch.testing.assert_close(actual, expected, atol=0, rtol=0)
+    assert dynamic.current_length == fixed.current_length == 5
+
+
+def test_concatenating_on_the_head_axis_fails():
+    class HeadAxis(TupleDynamicCache):
+        def update(self, k, v):
+            if self.past is not None:
+                k, v = torch.cat((self.past[0], k), dim=1), torch.cat((self.past[1], v), dim=1)
+            self.past = (k, v)
+            return self.past
+
+    impl = types.SimpleNamespace(KVCache=KVCache, DynamicKVCache=HeadAxis)
+    assert check_property(DYNAMIC, impl, seed=0) is not None
+
+
+def test_a_file_without_a_dynamic_cache_passes_its_property():
+    assert check_property(DYNAMIC, types.SimpleNamespace(KVCache=KVCache), seed=0) is None
