@@ -3,6 +3,7 @@ makes them the run's items, the node that groups them, and the item of a broken 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,14 @@ def selected(nodeid: str, selection: tuple[str, ...]) -> bool:
     )
 
 
+def child_nodeid(parent: pytest.Collector | pytest.Session, name: str) -> str:
+    """The node ID of ``parent``'s child called ``name``, spelled so that pytest reads it back as
+    the same node: pytest parses ``[...]`` in a node ID as parameters, so an item whose own name
+    holds brackets must be given its ID as a string, or ``--lf`` and node-ID selection could not
+    match it against the IDs they read."""
+    return f"{parent.nodeid}::{name}" if parent.nodeid else name
+
+
 def owns_collection(config: pytest.Config) -> bool:
     """Whether the run is the mode's alone: no test paths were given on the command line (node
     IDs of our own items do not count).
@@ -87,7 +96,15 @@ class MadeItems:
         if owns_collection(config):
             items.clear()
         selection = claim_node_ids(config)
-        items.extend(item for item in self.make_items(session) if selected(item.nodeid, selection))
+        made = [item for item in self.make_items(session) if selected(item.nodeid, selection)]
+        count_as_collected(session, made)
+        items.extend(made)
+
+
+def count_as_collected(session: pytest.Session, made: Sequence[pytest.Item]) -> None:
+    """Report made items as collected, so that pytest's "collected N items" and "N selected"
+    count them (its terminal counts what collection reports, and ours are made after it)."""
+    session.ihook.pytest_collectreport(report=pytest.CollectReport("", "passed", None, list(made)))
 
 
 class MlbugsCollector(pytest.Collector):
@@ -137,7 +154,11 @@ def broken_mutator_items(
     """One failing item per broken mutator, in bug-ID order."""
     return [
         BrokenMutatorItem.from_parent(
-            parent, name=f"broken[{bug_id}]", mutator=mutators[bug_id], reason=broken[bug_id]
+            parent,
+            name=f"broken[{bug_id}]",
+            nodeid=child_nodeid(parent, f"broken[{bug_id}]"),
+            mutator=mutators[bug_id],
+            reason=broken[bug_id],
         )
         for bug_id in sorted(broken)
     ]

@@ -12,7 +12,13 @@ import pytest
 
 from pytest_mlbugs import devices, options
 from pytest_mlbugs.atomicio import write_json_atomically
-from pytest_mlbugs.collection import MadeItems, MlbugsCollector, broken_mutator_items, claim_node_ids
+from pytest_mlbugs.collection import (
+    MadeItems,
+    MlbugsCollector,
+    broken_mutator_items,
+    child_nodeid,
+    claim_node_ids,
+)
 from pytest_mlbugs.generator import PlanError, plan_session
 from pytest_mlbugs.isolation import set_child_memory_limit, shut_down_workers
 from pytest_mlbugs.judging import ReferenceChecks
@@ -133,6 +139,7 @@ class MlbugsSession(MadeItems):
                     PropertyItem.from_parent(
                         parent,
                         name=f"{name}::{prop.name}",
+                        nodeid=child_nodeid(parent, f"{name}::{prop.name}"),
                         prop=prop,
                         impl=module,
                         impl_path=str(path),
@@ -177,6 +184,7 @@ class MlbugsSession(MadeItems):
                 VariantItem.from_parent(
                     groups[variant.component],
                     name=item_name,
+                    nodeid=child_nodeid(groups[variant.component], item_name),
                     variant=variant,
                     ordinal=ordinal,
                     registry=self.registry,

@@ -30,7 +30,7 @@ import pytest
 
 from pytest_mlbugs import options
 from pytest_mlbugs.atomicio import write_json_atomically
-from pytest_mlbugs.collection import claim_node_ids, selected
+from pytest_mlbugs.collection import claim_node_ids, count_as_collected, selected
 from pytest_mlbugs.mutation import Mutator
 from pytest_mlbugs.registry import Registry
 from pytest_mlbugs.show import remember, target_entry
@@ -131,7 +131,9 @@ class TargetSession:
             )
             for m in self.mutants
         )
-        items.extend(item for item in made if selected(item.nodeid, selection))
+        chosen = [item for item in made if selected(item.nodeid, selection)]
+        count_as_collected(session, chosen)
+        items.extend(chosen)
         self.tests_digest = cache.tests_digest(self.user_items)
 
     # -- the clean run ---------------------------------------------------------------------------
