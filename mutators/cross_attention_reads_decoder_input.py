@@ -10,7 +10,7 @@ from pytest_mlbugs.mutators._context import words
 from pytest_mlbugs.mutators._patterns import callee_name
 
 #: words of a callee that name an attention block
-_ATTENTION_WORDS = frozenset(("attn", "attention", "mha", "multihead", "cross"))
+_ATTENTION_WORDS = frozenset(("attn", "attention", "mha", "multihead"))
 
 
 class CrossAttentionReadsDecoderInput(Mutator):
@@ -20,7 +20,7 @@ class CrossAttentionReadsDecoderInput(Mutator):
     A copy of the self-attention line with only the module name changed. With equal source and
     target lengths nothing fails: the decoder simply never sees the source, trains as a language
     model of the targets and produces fluent output unrelated to the input. Sites: a call of an
-    attention block (its name says ``attn``, ``attention``, ``mha`` or ``cross``) whose first
+    attention block (its name says ``attn``, ``attention`` or ``mha``) whose first
     three positional arguments read ``(a, b, b)`` with ``a`` different from ``b``, the shape of
     every query/key/value attention call that reads a second sequence; and a two-argument call
     ``cross_attn(x, memory)`` of a block named for cross-attention, as whisper writes it.
@@ -52,6 +52,7 @@ class CrossAttentionReadsDecoderInput(Mutator):
         "y = f(a, b)\n",
         "y = output.unfold(0, factor, factor)\n",
         "y = self.attn(x, xa)\n",
+        "bce = F.binary_cross_entropy(recon_x, x, reduction='sum')\n",
     )
 
     def mutations(self, node: cst.CSTNode) -> Sequence[Replacement]:
