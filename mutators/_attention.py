@@ -277,3 +277,20 @@ def is_residual_dropout(context: SiteContext, call: cst.Call) -> bool:
         return True
     source = context.value_of(value) if isinstance(value, cst.Name) else None
     return source is not None and _projects_output(source)
+
+
+def stands_for_minus_infinity(context: SiteContext, expr: cst.BaseExpression) -> bool:
+    """:func:`is_minus_infinity_fill`, also through a name: one assigned such a value
+    (``mask_value = -torch.finfo(dtype).max``), or named for it (``max_neg_value``,
+    ``neg_inf``), or a fraction of one (``mask_value // 2``)."""
+    if is_minus_infinity_fill(expr):
+        return True
+    if isinstance(expr, cst.BinaryOperation) and isinstance(expr.operator, (cst.FloorDivide, cst.Divide)):
+        return stands_for_minus_infinity(context, expr.left)
+    if isinstance(expr, (cst.Name, cst.Attribute)):
+        value = context.value_of(expr)
+        if value is not None:
+            return is_minus_infinity_fill(value)
+        name = (dotted_name(expr) or "").split(".")[-1].lower()
+        return "neg" in name or "inf" in name or name in ("mask_value", "masked_value", "min_value")
+    return False

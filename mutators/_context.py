@@ -112,6 +112,8 @@ def in_sampling_code(context: SiteContext) -> bool:
     """Whether the site is in code that turns logits into the next token (top-k/top-p/min-p
     filters, sampling, beam search, generation), by the names of the enclosing functions."""
     names = scope_words(context)
+    if names & {"mask", "attention", "attn"}:
+        return False  # generate_square_subsequent_mask builds a mask, it samples nothing
     return bool(names & SAMPLING_WORDS) or any(
         n.startswith(("top_", "min_p", "sample")) for n in context.scope_names
     )
@@ -174,3 +176,48 @@ def in_cache_class(context: SiteContext) -> bool:
     if cls is None:
         return False
     return "cache" in cls.name.value.lower() or any(is_cache_name(a) for a in _self_attributes(cls))
+
+
+_ATTENTION_WORDS = frozenset(
+    ("attn", "att", "attention", "scores", "score", "sim", "dots", "qk", "weights", "attend")
+)
+
+
+def reads_attention(context: SiteContext, expr: cst.BaseExpression) -> bool:
+    """Whether ``expr`` holds attention scores or weights: its names say so (``attn``,
+    ``scores``, ``sim``...), directly or through the value a name was assigned, or the site
+    is in a function or class named for attention."""
+    names = words(code(expr))
+    if isinstance(expr, (cst.Name, cst.Attribute)):
+        source = context.value_of(expr)
+        if source is not None:
+            names |= words(code(source))
+    return bool(names & _ATTENTION_WORDS) or bool(scope_words(context) & {"attention", "attn", "attend"})
+
+
+_MASK_WORDS = frozenset(
+    ("mask", "masks", "causal", "padding", "pad", "keep", "allowed", "allow", "valid", "visible")
+)
+
+
+def is_mask_like(expr: cst.BaseExpression) -> bool:
+    """A boolean mask: a name that says so (``mask``, ``causal``, ``keep``...), a comparison,
+    its negation, or a call that builds one (``tril``, ``create_causal_mask(...)``)."""
+    if isinstance(expr, cst.UnaryOperation) and isinstance(expr.operator, (cst.BitInvert, cst.Not)):
+        return is_mask_like(expr.expression)
+    if isinstance(expr, cst.Comparison):
+        return True
+    if isinstance(expr, cst.Call):
+        name = callee_name(expr) or ""
+        if name in ("tril", "triu", "logical_not", "bool"):
+            return True
+        return bool(words(name) & _MASK_WORDS) or (
+            isinstance(expr.func, cst.Attribute) and is_mask_like(expr.func.value)
+        )
+    if isinstance(expr, cst.Subscript):
+        return is_mask_like(expr.value)
+    if isinstance(expr, (cst.Name, cst.Attribute)):
+        return bool(words(code(expr).split(".")[-1]) & _MASK_WORDS)
+    if isinstance(expr, cst.BinaryOperation) and isinstance(expr.operator, (cst.BitAnd, cst.BitOr)):
+        return is_mask_like(expr.left) or is_mask_like(expr.right)
+    return False
