@@ -152,8 +152,12 @@ def enclosing_statement_index(context: SiteContext) -> tuple[cst.IndentedBlock |
 
 def name_available(context: SiteContext, name: str) -> bool:
     """Whether a rewrite may use the global ``name`` (``nn``, ``torch``, ``F``): the module
-    binds it. Outside the engine nothing is known and the answer is yes."""
-    return context.module is None or context.is_global(name)
+    binds it. A fragment without a single import (an example, a snippet) and code outside the
+    engine cannot tell, and the answer is yes."""
+    module = context.module
+    if module is None or context.is_global(name):
+        return True
+    return not m.findall(module, m.Import() | m.ImportFrom())
 
 
 def _self_attributes(cls: cst.ClassDef) -> set[str]:

@@ -67,7 +67,8 @@ class PeParameterNotBuffer(Mutator):
         "self.pe = pe\n",
         "register_buffer(pe)\n",
         "self.register_buffer(name, pe)\n",
-        'self.register_buffer("pe", pe)  # no torch imported: nn.Parameter would be a NameError\n',
+        # torch not imported: nn.Parameter would be a NameError
+        'import numpy as np\nself.register_buffer("pe", pe)\n',
         "def f(self, n):\n"
         "    heads = torch.zeros(n, n, dtype=torch.bool)\n"
         '    self.register_buffer("alignment_heads", heads.to_sparse(), persistent=False)\n',

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 import libcst as cst
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
+from pytest_mlbugs.mutators._context import name_available
 from pytest_mlbugs.mutators._patterns import callee_name
 
 _STATISTICS = ("mean", "std", "var", "std_mean", "var_mean", "amin", "amax", "min", "max")
@@ -43,6 +44,8 @@ class ScalerFitOnAllRows(Mutator):
         assert isinstance(node, cst.Call)
         if callee_name(node) not in _STATISTICS or not isinstance(node.func, cst.Attribute):
             return ()
+        if not name_available(self.context, "torch"):
+            return ()  # the rewrite spells torch: a NameError where it is not imported
         receiver = node.func.value
         if isinstance(receiver, cst.Name) and _TRAIN.search(receiver.value):
             return (node.with_changes(func=node.func.with_changes(value=_all_rows(receiver))),)
