@@ -6,6 +6,7 @@ from __future__ import annotations
 import libcst as cst
 import libcst.matchers as m
 
+from pytest_mlbugs.mutators._loops import is_optimizer_step
 from pytest_mlbugs.mutators._patterns import callee_name, statement_call
 
 #: module aliases under which torch's reductions are called as functions
@@ -52,6 +53,8 @@ def moved_into_micro_batch_loop(block: cst.IndentedBlock, method: str) -> list[c
     for index, statement in enumerate(block.body):
         if statement_method(statement) != method:
             continue
+        if method == "step" and not is_optimizer_step(statement):
+            continue  # a scheduler's step, not the optimizer's
         before = [loop for loop in loops if loop < index]
         after = [loop for loop in loops if loop > index]
         if after:
