@@ -26,7 +26,8 @@ class AccumulationNotDivided(Mutator):
     ``scaler.scale(loss / k).backward()`` and ``accelerator.backward(loss / k)`` (or
     ``manual_backward``), and a statement ``loss = loss / k``, ``loss /= k`` or
     ``loss = criterion(out, y) / k`` dividing a loss that is backpropagated later in the function
-    by a number of accumulation steps (``accum_steps``, ``gradient_accumulation_steps``...).
+    by a number of accumulation steps (``accum_steps``, ``gradient_accumulation_steps``...), in
+    the function that backpropagates it or one that returns it (a name that says ``loss``).
     """
 
     bug_id = "accumulation_not_divided"
@@ -51,7 +52,8 @@ class AccumulationNotDivided(Mutator):
             "def step(model, x, y):\n    loss = model(x, y)\n    scaler.scale(loss).backward()\n",
         ),
         Example(
-            "def step(self, x, y):\n    loss = self.loss_fn(self(x), y) / self.accumulate\n    loss.backward()\n",
+            "def step(self, x, y):\n"
+            "    loss = self.loss_fn(self(x), y) / self.accumulate\n    loss.backward()\n",
             "def step(self, x, y):\n    loss = self.loss_fn(self(x), y)\n    loss.backward()\n",
         ),
         Example(
@@ -108,11 +110,7 @@ def _divided_statement(context: SiteContext, line: cst.SimpleStatementLine) -> S
     small = line.body[0]
     if isinstance(small, cst.AugAssign) and isinstance(small.operator, cst.DivideAssign):
         target, divisor = small.target, small.value
-        if (
-            isinstance(target, cst.Name)
-            and _counts_micro_batches(divisor)
-            and _backpropagated(context, target.value)
-        ):
+        if isinstance(target, cst.Name) and _counts_micro_batches(divisor) and _a_loss(context, target.value):
             return (cst.RemoveFromParent(),)
         return ()
     if (
@@ -125,11 +123,16 @@ def _divided_statement(context: SiteContext, line: cst.SimpleStatementLine) -> S
     value = small.value
     if not (isinstance(value, cst.BinaryOperation) and isinstance(value.operator, cst.Divide)):
         return ()
-    if not _counts_micro_batches(value.right) or not _backpropagated(context, name):
+    if not _counts_micro_batches(value.right) or not _a_loss(context, name):
         return ()
     if m.matches(value.left, m.Name(name)):
         return (cst.RemoveFromParent(),)
     return (line.with_changes(body=[small.with_changes(value=value.left)]),)
+
+
+def _a_loss(context: SiteContext, name: str) -> bool:
+    """Whether ``name`` is the loss: named so (``loss``, ``_loss``), or backpropagated."""
+    return "loss" in words(name) or _backpropagated(context, name)
 
 
 def _backpropagated(context: SiteContext, name: str) -> bool:
@@ -145,8 +148,6 @@ def _backpropagated(context: SiteContext, name: str) -> bool:
         if not (callee_name(call) or "").endswith("backward"):
             continue
         target = call.func.value if isinstance(call.func, cst.Attribute) else call.func
-        if name in words(code(target)) or any(code(a.value) == name for a in call.args):
-            return True
-        if name in code(target).replace("(", " ").replace(")", " ").split():
+        if m.findall(target, m.Name(name)) or any(code(a.value) == name for a in call.args):
             return True
     return False
