@@ -19,6 +19,8 @@ MODULES = (
     "functional",
     "torch.special",
 )
+#: the largest literal that reads as an epsilon rather than a value
+_LARGEST_EPSILON = 1e-3
 _SIMPLE = (cst.Name, cst.Attribute, cst.Call, cst.Subscript, cst.Integer, cst.Float)
 
 
@@ -134,3 +136,15 @@ class DivideByNumel:
         assert isinstance(node, cst.BinaryOperation)
         counted = count_divisor(node)
         return () if counted is None else (divide_by_numel(node, counted),)
+
+
+def is_epsilon(expr: cst.BaseExpression) -> bool:
+    """A small positive literal (at most 1e-3) or a name that says epsilon (``eps``,
+    ``self.norm_eps``, ``variance_epsilon``, ``finfo(...).tiny``; not ``steps`` or ``reps``)."""
+    if isinstance(expr, cst.Float):  # no integer literal is small enough
+        return 0 < float(expr.value) <= _LARGEST_EPSILON
+    if isinstance(expr, cst.Attribute):
+        expr = expr.attr
+    if isinstance(expr, cst.Name):
+        return any(word in ("eps", "epsilon", "tiny") for word in expr.value.lower().split("_"))
+    return False
