@@ -5,9 +5,9 @@ from collections.abc import Sequence
 import libcst as cst
 import libcst.matchers as m
 
-from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
+from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement, Rewrite
 from pytest_mlbugs.mutators._attention import replace_nodes
-from pytest_mlbugs.mutators._context import words
+from pytest_mlbugs.mutators._context import code, words
 from pytest_mlbugs.mutators._patterns import dotted_name
 
 
@@ -115,7 +115,7 @@ class MeanOfBatchMeans(Mutator):
         "    return total / len(loader)\n",
     )
 
-    def mutations(self, node: cst.CSTNode) -> Sequence[Replacement]:
+    def mutations(self, node: cst.CSTNode) -> Sequence[Replacement | Rewrite]:
         if isinstance(node, cst.Call):
             return _meter_update(node)
         assert isinstance(node, cst.FunctionDef)
@@ -144,12 +144,10 @@ class MeanOfBatchMeans(Mutator):
 
 
 #: words of an average meter (``losses``, ``top1_m``, ``acc_meter``)
-_METER_WORDS = frozenset(
-    ("losses", "loss", "meter", "meters", "top1", "top5", "acc", "acc1", "acc5", "m", "avg")
-)
+_METER_WORDS = frozenset(("losses", "loss", "meter", "meters", "top", "acc", "accuracy", "m", "avg"))
 
 
-def _meter_update(call: cst.Call) -> Sequence[Replacement]:
+def _meter_update(call: cst.Call) -> Sequence[Replacement | Rewrite]:
     """``meter.update(value, n)`` without its ``n``: every batch weighs one."""
     if not m.matches(call.func, m.Attribute(attr=m.Name("update"))) or len(call.args) != 2:
         return ()
@@ -162,7 +160,12 @@ def _meter_update(call: cst.Call) -> Sequence[Replacement]:
         return ()
     if weight.keyword is not None and weight.keyword.value != "n":
         return ()
-    return (call.with_changes(args=[value.with_changes(comma=cst.MaybeSentinel.DEFAULT)]),)
+    unweighted = call.with_changes(args=[value.with_changes(comma=cst.MaybeSentinel.DEFAULT)])
+    if "loss" in code(value.value) or "loss" in receiver:
+        return (unweighted,)
+    return (
+        Rewrite(unweighted, "average the batch means of a metric instead of weighting every example equally"),
+    )
 
 
 def _summed_over_dataset(function: cst.FunctionDef) -> list[cst.FunctionDef]:
