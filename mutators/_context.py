@@ -4,25 +4,11 @@ and answers from the code around the site, so that a mutator fires only where it
 
 from __future__ import annotations
 
-import re
-
 import libcst as cst
 import libcst.matchers as m
 
 from pytest_mlbugs.mutation import SiteContext
-from pytest_mlbugs.mutators._patterns import callee_name, dotted_name
-
-_WORD = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+")
-
-
-def words(name: str) -> set[str]:
-    """The lowercase words of an identifier: ``{"attn", "drop"}`` for ``attn_drop`` and
-    ``AttnDrop``."""
-    return {w.lower() for w in _WORD.findall(name)}
-
-
-def code(node: cst.CSTNode) -> str:
-    return cst.Module(body=[]).code_for_node(node)
+from pytest_mlbugs.mutators._patterns import callee_name, code, dotted_name, words
 
 
 def scope_words(context: SiteContext) -> set[str]:

@@ -5,6 +5,7 @@ from collections.abc import Sequence
 import libcst as cst
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
+from pytest_mlbugs.mutators._context import scope_words
 
 #: attribute names of the output projection of attention seen in real code
 _OUTPUT_PROJECTIONS = ("out_proj", "o_proj", "proj_out", "w_o", "W_o", "wo", "c_proj", "to_out")
@@ -17,7 +18,9 @@ class OutputProjectionSkipped(Mutator):
     returns the concatenated heads directly, typically after a refactor that split the head merge
     into its own line. Shapes agree, the model trains, and each head's output stays confined to
     its own slice of the residual stream; a checkpoint from correct code gives different outputs.
-    Sites: a one-argument call of an attribute named like an attention output projection.
+    Sites: a one-argument call of an attribute named like an attention output projection,
+    outside a feed-forward block (``MLP``, ``FeedForward``...): the ``c_proj`` of an MLP maps
+    another width, and skipping it could only fail.
     """
 
     bug_id = "output_projection_skipped"
@@ -36,7 +39,12 @@ class OutputProjectionSkipped(Mutator):
             "y = y.transpose(1, 2).reshape(b, t, c)\n",
         ),
     )
-    UNCHANGED = ("y = self.q_proj(x)\n", "y = self.out_proj(x, y)\n")
+    UNCHANGED = (
+        "y = self.q_proj(x)\n",
+        "y = self.out_proj(x, y)\n",
+        "class MLP(nn.Module):\n    def forward(self, x):\n"
+        "        return self.c_proj(self.act(self.c_fc(x)))\n",
+    )
 
     def mutations(self, node: cst.CSTNode) -> Sequence[Replacement]:
         assert isinstance(node, cst.Call)
@@ -44,5 +52,16 @@ class OutputProjectionSkipped(Mutator):
         if not isinstance(func, cst.Attribute) or func.attr.value not in _OUTPUT_PROJECTIONS:
             return ()
         if len(node.args) != 1 or node.args[0].keyword is not None or node.args[0].star:
+            return ()
+        if scope_words(self.context) & {
+            "mlp",
+            "ffn",
+            "feedforward",
+            "feed",
+            "swiglu",
+            "glu",
+            "expert",
+            "moe",
+        }:
             return ()
         return (node.args[0].value,)
