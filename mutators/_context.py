@@ -19,7 +19,7 @@ def scope_words(context: SiteContext) -> set[str]:
 _NO_GRAD = ("no_grad", "inference_mode")
 
 
-def _is_no_grad(expr: cst.BaseExpression) -> bool:
+def is_no_grad(expr: cst.BaseExpression) -> bool:
     target = expr.func if isinstance(expr, cst.Call) else expr
     name = dotted_name(target)
     return name is not None and name.split(".")[-1] in _NO_GRAD
@@ -29,10 +29,10 @@ def under_no_grad(context: SiteContext) -> bool:
     """Whether the site runs without autograd: inside ``with torch.no_grad():`` (or
     ``inference_mode``), or in a function decorated with either."""
     for ancestor in context.ancestors:
-        if isinstance(ancestor, cst.With) and any(_is_no_grad(item.item) for item in ancestor.items):
+        if isinstance(ancestor, cst.With) and any(is_no_grad(item.item) for item in ancestor.items):
             return True
         if isinstance(ancestor, cst.FunctionDef) and any(
-            _is_no_grad(d.decorator) for d in ancestor.decorators
+            is_no_grad(d.decorator) for d in ancestor.decorators
         ):
             return True
     return False

@@ -8,9 +8,7 @@ from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement, Si
 from pytest_mlbugs.mutators._patterns import callee_name, code, words
 
 #: words of an index that reorders rows (a permutation), not one that selects them (a mask)
-_ORDER_WORDS = frozenset(
-    ("perm", "permutation", "order", "shuffle", "shuffled", "idx", "indices", "index", "ids")
-)
+_ORDER_WORDS = frozenset(("perm", "permutation", "order", "shuffle", "shuffled"))
 
 
 class FeaturesShuffledWithoutLabels(Mutator):
@@ -20,9 +18,10 @@ class FeaturesShuffledWithoutLabels(Mutator):
     the labels altogether breaks the pairing between an input and its target. The model
     trains on noise: training loss stays near chance and validation accuracy is that of
     guessing. A site is a tuple of two or more subscripts with the same index
-    (``X[perm], y[perm]``), an index that reorders (a ``randperm``, or a name that says perm,
-    order, shuffle or indices): the last one loses its index. A boolean mask selects fewer rows,
-    and inputs selected without their labels only fail on the lengths: no site. Separate
+    (``X[perm], y[perm]``), an index that reorders all rows (a ``randperm``, or a name that says
+    perm, order or shuffle): the last one loses its index. A boolean mask or a subset of indices
+    (``train_idx``) selects fewer rows, and inputs selected without their labels only fail on
+    the lengths: no site. Separate
     statements cannot be paired from the text.
     """
 
@@ -48,6 +47,7 @@ class FeaturesShuffledWithoutLabels(Mutator):
         "pair = (x[i], y[j])\n",
         "t = (x[i],)\n",
         "output, target = output[mask], target[mask]\n",
+        "pair = (features[train_idx], labels[train_idx])\n",
     )
 
     def mutations(self, node: cst.CSTNode) -> Sequence[Replacement]:

@@ -43,7 +43,8 @@ class KvCacheDtypeIgnored(Mutator):
             return ()
         dropped = without_arg(node, found[0])
         context = self.context
-        stored = context.statement
-        if in_cache_class(context) or (stored is not None and is_cache_name(code(stored))):
+        stored = context.parent
+        named = isinstance(stored, cst.Assign) and any(is_cache_name(code(t.target)) for t in stored.targets)
+        if in_cache_class(context) or named:
             return (dropped,)
         return (Rewrite(dropped, "create a tensor without the requested dtype (always float32)"),)

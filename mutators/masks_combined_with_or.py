@@ -42,6 +42,7 @@ class MasksCombinedWithOr(Mutator):
         "common = set(a) & set(b)\n",
         "low = flags & 1\n",
         "shared = seen & self.keys\n",
+        "tp = (preds & (labels == 1)).sum()\n",
     )
 
     def mutations(self, node: cst.CSTNode) -> Sequence[Replacement | Rewrite]:
@@ -70,6 +71,8 @@ class MasksCombinedWithOr(Mutator):
         logical = isinstance(node, cst.Call)
         if not logical and (not any(is_mask_like(o) for o in operands) or _not_a_mask(*operands)):
             return ()
+        if not logical and not any(mentions_word(o, *_MASK_FRAGMENTS) for o in operands):
+            return ()  # comparisons alone (a confusion matrix: preds & (labels == 1)) are no masks
         if logical or any(mentions_word(o, "causal", "pad", "tril", "triu") for o in operands):
             return (ored,)
         return (
@@ -77,6 +80,10 @@ class MasksCombinedWithOr(Mutator):
                 ored, "combine two attention masks with OR instead of AND: either one lets a key through"
             ),
         )
+
+
+#: fragments of the names of masks, or of what a mask is built from
+_MASK_FRAGMENTS = ("mask", "causal", "pad", "keep", "allow", "valid", "visible", "attend", "tril", "triu")
 
 
 def _not_a_mask(*operands: cst.BaseExpression) -> bool:

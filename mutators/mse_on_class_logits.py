@@ -106,6 +106,8 @@ class MseOnClassLogits(Mutator):
             return ()
         reduction = "".join(f", reduction={code(a.value)}" for a in others)
         logits, targets = positional[0].value, positional[1].value
+        if isinstance(logits, cst.Call):
+            return ()  # the rewrite reads the logits three times: model(x) would run three times
         return (cst.parse_expression(_mse(prefix, logits, targets) + reduction + ")"),)
 
     def _hand_written(self, node: cst.FunctionDef) -> Sequence[Replacement]:

@@ -5,7 +5,7 @@ from collections.abc import Sequence
 import libcst as cst
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement, Rewrite, SiteContext
-from pytest_mlbugs.mutators._context import code, name_available, words
+from pytest_mlbugs.mutators._context import code, is_no_grad, name_available, words
 from pytest_mlbugs.mutators._patterns import callee_name, dotted_name
 from pytest_mlbugs.mutators._state import attribute_assignment, keyword, register_buffer_parts
 
@@ -35,7 +35,9 @@ class PeParameterNotBuffer(Mutator):
     count grows by ``max_len * d_model`` and the encoding drifts away from the closed form the
     model was designed around. Any ``register_buffer("name", value)`` statement is a site,
     unless its value is boolean (``nn.Parameter`` refuses a tensor that cannot have gradients:
-    a crash, not this bug) or neither ``nn`` nor ``torch`` is imported to spell the parameter.
+    a crash, not this bug), the class only reads it where no gradient flows (compared, as
+    ``bias == 0``, or under ``no_grad``: the optimizer never moves it, nothing changes), or
+    neither ``nn`` nor ``torch`` is imported to spell the parameter.
     A buffer that is not a positional table is named for what it is: a trained causal mask
     (the optimizer moves it, weight decay turns its -inf into NaN), or any fixed tensor.
     """
@@ -81,7 +83,7 @@ class PeParameterNotBuffer(Mutator):
             return ()
         owner, name, value = parts
         context = self.context
-        if _is_boolean(context, value, depth=0):
+        if _is_boolean(context, value, depth=0) or _never_differentiated(context, name):
             return ()
         if name_available(context, "nn"):
             module: cst.BaseExpression = cst.Name("nn")
@@ -131,3 +133,42 @@ def _is_boolean(context: SiteContext, value: cst.BaseExpression, depth: int) -> 
     if name in ("from_numpy", "as_tensor", "tensor") and value.args:
         return _is_boolean(context, value.args[0].value, depth + 1)
     return False
+
+
+def _never_differentiated(context: SiteContext, name: str) -> bool:
+    """Whether every read of ``self.<name>`` in the class is one no gradient flows through: in a
+    comparison, or under ``no_grad`` (a decorated method, a ``with`` block)."""
+    cls = context.class_def
+    if cls is None:
+        return False
+    reads = _Reads(name)
+    cls.visit(reads)
+    return bool(reads.found) and all(reads.found)
+
+
+class _Reads(cst.CSTVisitor):
+    """Each read of ``self.<name>``: whether it is out of autograd's reach."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        self.name = name
+        self.found: list[bool] = []
+        self._shielded = 0
+
+    def _shields(self, node: cst.CSTNode) -> bool:
+        if isinstance(node, cst.Comparison):
+            return True
+        if isinstance(node, cst.FunctionDef):
+            return any(is_no_grad(d.decorator) for d in node.decorators)
+        return isinstance(node, cst.With) and any(is_no_grad(item.item) for item in node.items)
+
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        if self._shields(node):
+            self._shielded += 1
+        if isinstance(node, cst.Attribute) and dotted_name(node) == f"self.{self.name}":
+            self.found.append(self._shielded > 0)
+        return True
+
+    def on_leave(self, original_node: cst.CSTNode) -> None:
+        if self._shields(original_node):
+            self._shielded -= 1
