@@ -18,7 +18,8 @@ Then up to ``--samples`` variants per mutator that fires (spread over the files)
 sample: each has a stable ID (a hash of its file, bug ID and diff), and ``corpus_review.py``
 holds a person's judgement of it: is it the bug it claims (its description) at that site, and
 does it change behaviour. The reviewed precision is the share of reviewed samples that are both.
-A sample whose rewrite changed since it was judged gets a new ID and shows as unreviewed.
+A sample whose rewrite or description changed since it was judged gets a new ID and shows as
+unreviewed.
 
 Output: per set, the sites per mutator, the failures, the bad variants, the samples (with their
 diffs under ``--show``) and their judgements, and one summary line per set::
@@ -65,7 +66,7 @@ class Sample:
 
     @property
     def sample_id(self) -> str:
-        text = f"{self.file}\n{self.bug_id}\n{self.diff}"
+        text = f"{self.file}\n{self.bug_id}\n{self.description}\n{self.diff}"
         return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
