@@ -219,3 +219,28 @@ def _sdpa_scale(context: SiteContext, arg: cst.Arg) -> ScaleSite | None:
         else value.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()]),
     )
     return ScaleSite(arg.with_changes(value=cst.Float("1.0")), arg.with_changes(value=inverse))
+
+
+def class_example(scaled_query: str) -> tuple[str, str]:
+    """The before and after of an attention class whose queries are scaled by ``self.scale``,
+    the query line becoming ``q = <scaled_query>``: the examples of both scale mutators."""
+    before = (
+        "class Attention(nn.Module):\n"
+        "    def __init__(self, dim, num_heads):\n"
+        "        self.scale = (dim // num_heads) ** -0.5\n"
+        "    def forward(self, q, k):\n"
+        "        q = {}\n"
+        "        return q @ k.transpose(-2, -1)\n"
+    )
+    return before.format("q * self.scale"), before.format(scaled_query)
+
+
+#: the near misses of both scale mutators: norms, initializations, a scale left to its default
+NOT_A_SCALE = (
+    "y = (x - mean) / torch.sqrt(var + eps)\n",
+    "y = x / 2\n",
+    "torch.nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * n_layer))\n",
+    "std = dim ** -0.5\n",
+    "nn.init.trunc_normal_(self.pos_embed, std=embed_dim ** -0.5)\n",
+    "y = F.scaled_dot_product_attention(q, k, v, scale=None)\n",
+)

@@ -5,7 +5,7 @@ from collections.abc import Sequence
 import libcst as cst
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
-from pytest_mlbugs.mutators._scale import scale_site
+from pytest_mlbugs.mutators._scale import NOT_A_SCALE, class_example, scale_site
 
 
 class AttentionScaleInverted(Mutator):
@@ -41,31 +41,9 @@ class AttentionScaleInverted(Mutator):
             "y = F.scaled_dot_product_attention(q, k, v, scale=self.scale)\n",
             "y = F.scaled_dot_product_attention(q, k, v, scale=1 / self.scale)\n",
         ),
-        Example(
-            "class Attention(nn.Module):\n"
-            "    def __init__(self, dim, num_heads):\n"
-            "        self.scale = (dim // num_heads) ** -0.5\n"
-            "    def forward(self, q, k):\n"
-            "        q = q * self.scale\n"
-            "        return q @ k.transpose(-2, -1)\n",
-            "class Attention(nn.Module):\n"
-            "    def __init__(self, dim, num_heads):\n"
-            "        self.scale = (dim // num_heads) ** -0.5\n"
-            "    def forward(self, q, k):\n"
-            "        q = q / self.scale\n"
-            "        return q @ k.transpose(-2, -1)\n",
-            site=1,
-        ),
+        Example(*class_example("q / self.scale"), site=1),
     )
-    UNCHANGED = (
-        "y = (x - mean) / torch.sqrt(var + eps)\n",
-        "y = x / 2\n",
-        "torch.nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * n_layer))\n",
-        "std = dim ** -0.5\n",
-        "nn.init.trunc_normal_(self.pos_embed, std=embed_dim ** -0.5)\n",
-        "y = F.scaled_dot_product_attention(q, k, v, scale=None)\n",
-        "y = x * d ** 0.5\n",
-    )
+    UNCHANGED = (*NOT_A_SCALE, "y = x * d ** 0.5\n")
 
     def mutations(self, node: cst.CSTNode) -> Sequence[Replacement]:
         site = scale_site(self.context, node)

@@ -41,6 +41,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, ClassVar, Union
 
 import libcst as cst
+import libcst.matchers as m
 from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider, QualifiedNameProvider
 from libcst.metadata.base_provider import LazyValue
 
@@ -384,7 +385,7 @@ class SiteContext:
         if self._info is None:
             return []
         info = self._info
-        scopes: list[cst.CSTNode] = [info.module, *_functions(info.module)]
+        scopes: list[cst.CSTNode] = [info.module, *m.findall(info.module, m.FunctionDef())]
         return [v for scope in scopes for bound, v, _ in info.assignments(scope) if bound == name]
 
     def value_of(self, expr: cst.BaseExpression) -> cst.BaseExpression | None:
@@ -422,17 +423,6 @@ class SiteContext:
     def is_global(self, name: str) -> bool:
         """Whether the module binds ``name`` at top level (an import, an assignment, a def)."""
         return self._info is not None and name in self._info.global_names()
-
-
-def _functions(module: cst.Module) -> list[cst.FunctionDef]:
-    found: list[cst.FunctionDef] = []
-
-    class _Collect(cst.CSTVisitor):
-        def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
-            found.append(node)
-
-    module.visit(_Collect())
-    return found
 
 
 class _Cursor:

@@ -34,16 +34,21 @@ def embed(x):
 """
 
 
-class _Recorder(Mutator):
-    """Records the context of every call it is offered; writes nothing."""
+class _CallMutator(Mutator):
+    """The catalogue fields of the test mutators below, which look at calls."""
 
-    bug_id = "context_recorder"
     components = ()
     category = Category.SHAPES
     layer = Layer.SHAPES
-    description = "records contexts"
     symptom = hint = fix = "-"
     node_types = (cst.Call,)
+
+
+class _Recorder(_CallMutator):
+    """Records the context of every call it is offered; writes nothing."""
+
+    bug_id = "context_recorder"
+    description = "records contexts"
 
     def __init__(self) -> None:
         self.seen: dict[str, SiteContext] = {}
@@ -54,16 +59,11 @@ class _Recorder(Mutator):
         return ()
 
 
-class _DropoutRemover(Mutator):
+class _DropoutRemover(_CallMutator):
     """Removes dropout calls and says which dropout it removed."""
 
     bug_id = "dropout_remover"
-    components = ()
-    category = Category.OPTIMIZATION
-    layer = Layer.EVALUATION
     description = "dropout skipped"
-    symptom = hint = fix = "-"
-    node_types = (cst.Call,)
 
     def mutations(self, node: cst.CSTNode) -> Sequence[Replacement | Rewrite]:
         assert isinstance(node, cst.Call)
