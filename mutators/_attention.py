@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import libcst as cst
 import libcst.matchers as m
 
+from pytest_mlbugs.mutation import SiteContext
 from pytest_mlbugs.mutators._patterns import argument, callee_name, dotted_name, int_literal
 
 _MODULES = ("torch", "F", "nn.functional", "torch.nn.functional", "functional")
@@ -227,14 +228,83 @@ def attention_mask_arg(call: cst.Call) -> cst.Arg | None:
 
 
 #: attribute names of the output projection of attention seen in real code
-OUTPUT_PROJECTIONS = ("out_proj", "o_proj", "proj_out", "w_o", "W_o", "wo", "c_proj", "to_out")
+ATTENTION_OUTPUT_PROJECTIONS = ("out_proj", "o_proj", "proj_out", "w_o", "W_o", "wo", "c_proj", "to_out")
 
 
 def output_projection_input(call: cst.Call) -> cst.Arg | None:
     """The one argument of ``self.out_proj(context)`` (or ``o_proj``, ``c_proj``, ...)."""
     func = call.func
-    if not isinstance(func, cst.Attribute) or func.attr.value not in OUTPUT_PROJECTIONS:
+    if not isinstance(func, cst.Attribute) or func.attr.value not in ATTENTION_OUTPUT_PROJECTIONS:
         return None
     if len(call.args) != 1 or call.args[0].keyword is not None or call.args[0].star:
         return None
     return call.args[0]
+
+
+#: attribute names of the last projection of a sub-layer, whose output joins the residual stream
+OUTPUT_PROJECTIONS = (
+    "out_proj",
+    "o_proj",
+    "proj_out",
+    "w_o",
+    "W_o",
+    "wo",
+    "c_proj",
+    "to_out",
+    "proj",
+    "down_proj",
+    "fc2",
+    "w2",
+    "out",
+)
+
+
+def _projects_output(expr: cst.BaseExpression) -> bool:
+    return (
+        isinstance(expr, cst.Call)
+        and isinstance(expr.func, cst.Attribute)
+        and expr.func.attr.value in OUTPUT_PROJECTIONS
+    )
+
+
+def is_residual_dropout(context: SiteContext, call: cst.Call) -> bool:
+    """A dropout on a sub-layer's output before it joins the residual stream:
+    ``x + dropout(sublayer(x))``, ``resid_dropout(c_proj(y))``, ``proj_drop(x)`` right after
+    ``x = self.proj(x)``, or a dropout module named for it (``resid_drop``, ``proj_drop``)."""
+    if not is_dropout_call(call):
+        return False
+    name = (callee_name(call) or "").lower()
+    if "resid" in name or "proj" in name:
+        return True
+    parent = context.parent
+    original = context.node if context.node is not None else call
+    if isinstance(parent, (cst.Assign, cst.AugAssign)):
+        found = residual_update(parent)
+        if found is not None and found[1] is original:
+            return True
+    if isinstance(parent, cst.BinaryOperation) and isinstance(parent.operator, cst.Add):
+        grand = context.ancestors[1] if len(context.ancestors) > 1 else None
+        if isinstance(grand, (cst.Assign, cst.AugAssign)) and residual_update(grand) is not None:
+            return True
+    value = first_arg_value(call)
+    if _projects_output(value):
+        return True
+    source = context.value_of(value) if isinstance(value, cst.Name) else None
+    return source is not None and _projects_output(source)
+
+
+def stands_for_minus_infinity(context: SiteContext, expr: cst.BaseExpression) -> bool:
+    """:func:`is_minus_infinity_fill`, also through a name: one assigned such a value
+    (``mask_value = -torch.finfo(dtype).max``), or named for it (``max_neg_value``,
+    ``neg_inf``), or a fraction of one (``mask_value // 2``)."""
+    if is_minus_infinity_fill(expr):
+        return True
+    if isinstance(expr, cst.BinaryOperation) and isinstance(expr.operator, (cst.FloorDivide, cst.Divide)):
+        return stands_for_minus_infinity(context, expr.left)
+    if isinstance(expr, (cst.Name, cst.Attribute)):
+        value = context.value_of(expr)
+        if value is not None:
+            return is_minus_infinity_fill(value)
+        name = (dotted_name(expr) or "").split(".")[-1].lower()
+        return "neg" in name or "inf" in name or name in ("mask_value", "masked_value", "min_value")
+    return False

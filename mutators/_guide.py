@@ -6,7 +6,8 @@ from __future__ import annotations
 import libcst as cst
 import libcst.matchers as m
 
-from pytest_mlbugs.mutators._patterns import callee_name, statement_call
+from pytest_mlbugs.mutators._loops import is_optimizer_step
+from pytest_mlbugs.mutators._patterns import callee_name, code, statement_call
 
 #: module aliases under which torch's reductions are called as functions
 TORCH_MODULES = ("torch",)
@@ -43,6 +44,10 @@ def moved_into_micro_batch_loop(block: cst.IndentedBlock, method: str) -> list[c
     variants = []
     for index, statement in enumerate(block.body):
         if statement_method(statement) != method:
+            continue
+        if method == "step" and (not is_optimizer_step(statement) or "scaler" in code(statement).lower()):
+            # a scheduler's step is not the optimizer's; a GradScaler's step needs its update()
+            # before the next one, or it raises: it moves with the update or not at all
             continue
         before = [loop for loop in loops if loop < index]
         after = [loop for loop in loops if loop > index]

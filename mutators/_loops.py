@@ -33,13 +33,15 @@ def assigned_call(statement: cst.BaseStatement) -> cst.Call | None:
 
 
 def is_optimizer_step(statement: cst.BaseStatement) -> bool:
-    """``optimizer.step()``: no arguments, on something that is not a learning-rate scheduler."""
+    """``optimizer.step()`` (no arguments, on something that is not a learning-rate scheduler),
+    or ``scaler.step(optimizer)``, the GradScaler's step of the optimizer."""
     call = statement_call(statement)
-    if call is None or callee_name(call) != "step" or call.args:
+    if call is None or callee_name(call) != "step" or not isinstance(call.func, cst.Attribute):
         return False
-    assert isinstance(call.func, cst.Attribute)
-    receiver = cst.Module(body=[]).code_for_node(call.func.value)
-    return "sched" not in receiver.lower()
+    receiver = cst.Module(body=[]).code_for_node(call.func.value).lower()
+    if "sched" in receiver:
+        return False
+    return not call.args or ("scaler" in receiver and len(call.args) == 1)
 
 
 def indices(block: Block, predicate: object) -> list[int]:
@@ -66,10 +68,6 @@ def without(block: Block, index: int) -> Sequence[Block]:
 
 def names_in(node: cst.CSTNode) -> set[str]:
     return {n.value for n in m.findall(node, m.Name()) if isinstance(n, cst.Name)}
-
-
-def code(node: cst.CSTNode) -> str:
-    return cst.Module(body=[]).code_for_node(node)
 
 
 def is_batch_size(expr: cst.BaseExpression) -> bool:

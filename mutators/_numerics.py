@@ -5,7 +5,8 @@ from __future__ import annotations
 import libcst as cst
 import libcst.matchers as m
 
-from pytest_mlbugs.mutators._patterns import callee_name, dotted_name
+from pytest_mlbugs.mutation import SiteContext
+from pytest_mlbugs.mutators._patterns import callee_name, code, dotted_name, words
 
 #: names under which a module function is called (``torch.exp(x)``), not a method (``x.exp()``)
 MODULES = (
@@ -19,11 +20,9 @@ MODULES = (
     "functional",
     "torch.special",
 )
+#: the largest literal that reads as an epsilon rather than a value
+_LARGEST_EPSILON = 1e-3
 _SIMPLE = (cst.Name, cst.Attribute, cst.Call, cst.Subscript, cst.Integer, cst.Float)
-
-
-def code(node: cst.CSTNode) -> str:
-    return cst.Module(body=[]).code_for_node(node)
 
 
 def subexpressions(node: cst.CSTNode) -> set[str]:
@@ -124,13 +123,49 @@ def _is_docstring(statement: cst.BaseStatement) -> bool:
     )
 
 
+_LOSS_WORDS = frozenset(("loss", "losses", "nll", "ce", "entropy", "xent", "cross"))
+
+
+def reads_as_loss(context: SiteContext, node: cst.CSTNode) -> bool:
+    """Whether ``node`` computes a loss: the names it is stored under, its own names or the
+    names of the functions around it say so."""
+    names = {
+        w
+        for a in context.ancestors
+        if isinstance(a, cst.Assign)
+        for t in a.targets
+        for w in words(code(t.target))
+    }
+    names |= words(code(node)) | {w for n in context.scope_names for w in words(n)}
+    return bool(names & _LOSS_WORDS)
+
+
 class DivideByNumel:
     """``total / mask.sum()`` becomes ``total / mask.numel()``: the mixin of the two mutators
-    that count padding (or ignored targets) in a denominator."""
+    that count padding (or ignored targets) in a denominator, one for losses (``of_a_loss``),
+    the other for every other masked mean."""
 
     node_types = (cst.BinaryOperation,)
+    of_a_loss: bool
 
     def mutations(self, node: cst.CSTNode) -> tuple[cst.BinaryOperation, ...]:
         assert isinstance(node, cst.BinaryOperation)
         counted = count_divisor(node)
-        return () if counted is None else (divide_by_numel(node, counted),)
+        if counted is None:
+            return ()
+        context: SiteContext = self.context  # type: ignore[attr-defined]  # a Mutator's
+        if reads_as_loss(context, node) != self.of_a_loss:
+            return ()
+        return (divide_by_numel(node, counted),)
+
+
+def is_epsilon(expr: cst.BaseExpression) -> bool:
+    """A small positive literal (at most 1e-3) or a name that says epsilon (``eps``,
+    ``self.norm_eps``, ``variance_epsilon``, ``finfo(...).tiny``; not ``steps`` or ``reps``)."""
+    if isinstance(expr, cst.Float):  # no integer literal is small enough
+        return 0 < float(expr.value) <= _LARGEST_EPSILON
+    if isinstance(expr, cst.Attribute):
+        expr = expr.attr
+    if isinstance(expr, cst.Name):
+        return any(word in ("eps", "epsilon", "tiny") for word in expr.value.lower().split("_"))
+    return False

@@ -2,8 +2,23 @@
 
 from __future__ import annotations
 
+import re
+
 import libcst as cst
 import libcst.matchers as m
+
+_WORD = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+")
+
+
+def code(node: cst.CSTNode) -> str:
+    """The source of ``node``."""
+    return cst.Module(body=[]).code_for_node(node)
+
+
+def words(name: str) -> set[str]:
+    """The lowercase words of an identifier or expression: ``{"attn", "drop"}`` for ``attn_drop``
+    and ``AttnDrop``, ``{"nll", "loss"}`` for ``F.nll_loss``."""
+    return {w.lower() for w in _WORD.findall(name)}
 
 
 def callee_name(call: cst.Call) -> str | None:

@@ -103,7 +103,10 @@ def register_buffer_parts(
 def attribute_assignment(
     statement: cst.SimpleStatementLine, owner: cst.BaseExpression, name: str, value: cst.BaseExpression
 ) -> cst.SimpleStatementLine:
-    """``owner.name = value`` in place of ``statement`` (its comments kept)."""
+    """``owner.name = value`` in place of ``statement`` (its comments kept). A value that spans
+    lines was inside the call's parentheses; on its own it needs a pair of its own."""
+    if "\n" in cst.Module(body=[]).code_for_node(value) and not value.lpar:
+        value = value.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
     target = cst.AssignTarget(cst.Attribute(value=owner, attr=cst.Name(name)))
     return statement.with_changes(body=[cst.Assign(targets=[target], value=value)])
 

@@ -4,8 +4,9 @@ from collections.abc import Sequence
 
 import libcst as cst
 
-from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
-from pytest_mlbugs.mutators._numerics import MODULES
+from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement, Rewrite
+from pytest_mlbugs.mutators._context import in_sampling_code, reads_attention
+from pytest_mlbugs.mutators._numerics import MODULES, operand
 from pytest_mlbugs.mutators._patterns import axis_argument, callee_name, int_node, neighbour_axis, replace_arg
 
 
@@ -17,7 +18,9 @@ class ArgmaxWrongAxis(Mutator):
     on nonsense without any error: accuracy near chance, or suspiciously high on a lucky
     batch; when they differ, the comparison with the labels crashes or broadcasts. Only a
     literal axis is rewritten (the last axis to the one before it, any other to its
-    neighbour); an axis held in a variable cannot be judged from the text.
+    neighbour); an axis held in a variable cannot be judged from the text. In sampling code the
+    bug picks the next token across the batch, and over attention weights it picks a query
+    instead of a key: the bug is named for that there.
     """
 
     bug_id = "argmax_wrong_axis"
@@ -35,7 +38,7 @@ class ArgmaxWrongAxis(Mutator):
     )
     UNCHANGED = ("p = logits.argmax()\n", "p = logits.argmax(dim=axis)\n")
 
-    def mutations(self, node: cst.CSTNode) -> Sequence[Replacement]:
+    def mutations(self, node: cst.CSTNode) -> Sequence[Replacement | Rewrite]:
         assert isinstance(node, cst.Call)
         if callee_name(node) not in ("argmax", "argmin"):
             return ()
@@ -43,4 +46,11 @@ class ArgmaxWrongAxis(Mutator):
         if axis is None:
             return ()
         index, dim = axis
-        return (replace_arg(node, index, int_node(neighbour_axis(dim))),)
+        moved = replace_arg(node, index, int_node(neighbour_axis(dim)))
+        context = self.context
+        taken = operand(node)
+        if taken is not None and reads_attention(context, taken):
+            return (Rewrite(moved, "argmax of the attention weights over the queries instead of the keys"),)
+        if in_sampling_code(context):
+            return (Rewrite(moved, "next token chosen by argmax over the batch instead of the vocabulary"),)
+        return (moved,)

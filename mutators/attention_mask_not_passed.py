@@ -3,9 +3,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import libcst as cst
+import libcst.matchers as m
 
-from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
+from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement, Rewrite
 from pytest_mlbugs.mutators._attention import attention_mask_arg
+from pytest_mlbugs.mutators._patterns import callee_name
 
 
 class AttentionMaskNotPassed(Mutator):
@@ -17,7 +19,9 @@ class AttentionMaskNotPassed(Mutator):
     training loss falls to almost nothing while generation is garbage. Without the encoder
     padding mask the output depends on how much padding the batch has. Sites: the mask argument
     (a keyword whose name contains ``mask``, or a fourth positional argument named ``*mask*``) of
-    a call with query, key and value arguments.
+    a call with query, key and value arguments, unless it is ``None`` (its default: dropping it
+    changes nothing); and the ``is_causal=True`` (or a flag) of ``scaled_dot_product_attention``,
+    the causal mask of the fused kernel.
     """
 
     bug_id = "attention_mask_not_passed"
@@ -36,14 +40,37 @@ class AttentionMaskNotPassed(Mutator):
             "y = self.attn(h, h, h, attn_mask=causal, need_weights=False)\n",
             "y = self.attn(h, h, h, need_weights=False)\n",
         ),
+        Example(
+            "y = F.scaled_dot_product_attention(q, k, v, attn_mask=None, is_causal=True)\n",
+            "y = F.scaled_dot_product_attention(q, k, v, attn_mask=None)\n",
+        ),
     )
-    UNCHANGED = ("y = self.attn(h, h, h)\n", "s = s.masked_fill(mask, 0)\n", "y = f(a, b, c, d)\n")
+    UNCHANGED = (
+        "y = self.attn(h, h, h)\n",
+        "s = s.masked_fill(mask, 0)\n",
+        "y = f(a, b, c, d)\n",
+        "y = F.scaled_dot_product_attention(q, k, v, attn_mask=None, is_causal=False)\n",
+    )
 
-    def mutations(self, node: cst.CSTNode) -> Sequence[Replacement]:
+    def mutations(self, node: cst.CSTNode) -> Sequence[Replacement | Rewrite]:
         assert isinstance(node, cst.Call)
+        found: list[Replacement | Rewrite] = []
         mask = attention_mask_arg(node)
-        if mask is None:
-            return ()
-        kept = [a for a in node.args if a is not mask]
-        kept[-1] = kept[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
-        return (node.with_changes(args=kept),)
+        if mask is not None and not m.matches(mask.value, m.Name("None")):
+            found.append(_without(node, mask))
+        if "attention" in (callee_name(node) or ""):
+            for arg in node.args:
+                if m.matches(arg, m.Arg(keyword=m.Name("is_causal"))) and not m.matches(
+                    arg.value, m.Name("False") | m.Name("None")
+                ):
+                    found.append(Rewrite(_without(node, arg), _NOT_CAUSAL))
+        return found
+
+
+_NOT_CAUSAL = "call scaled_dot_product_attention without is_causal=True: every position reads the future"
+
+
+def _without(call: cst.Call, dropped: cst.Arg) -> cst.Call:
+    kept = [a for a in call.args if a is not dropped]
+    kept[-1] = kept[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
+    return call.with_changes(args=kept)

@@ -15,7 +15,8 @@ class BufferNotRegistered(Mutator):
     ``.half()`` and ``state_dict()`` only know parameters and buffers: after ``model.cuda()``
     the table or the cache stays on the CPU and the first forward pass fails with a device
     mismatch (or, for a cache written in place, silently keeps the CPU copy), and checkpoints
-    do not contain it. Any ``register_buffer("name", value)`` statement is a site.
+    do not contain it. Any ``register_buffer("name", value)`` statement is a site (a value over
+    several lines, nanoGPT's causal-mask buffer, keeps its lines inside parentheses).
     """
 
     bug_id = "buffer_not_registered"
@@ -32,6 +33,11 @@ class BufferNotRegistered(Mutator):
         Example(
             'self.register_buffer("k_cache", torch.zeros(shape), persistent=False)\n',
             "self.k_cache = torch.zeros(shape)\n",
+        ),
+        Example(
+            'self.register_buffer(\n    "bias",\n'
+            "    torch.tril(torch.ones(n, n))\n    .view(1, 1, n, n),\n)\n",
+            "self.bias = (torch.tril(torch.ones(n, n))\n    .view(1, 1, n, n))\n",
         ),
     )
     UNCHANGED = ("self.pe = pe\n", 'self.register_parameter("w", w)\n')

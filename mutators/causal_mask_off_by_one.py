@@ -18,7 +18,8 @@ class CausalMaskOffByOne(Mutator):
     far below what generation achieves); ``tril(ones, diagonal=-1)`` (or the "blocked" form
     ``triu(ones, diagonal=0)``) hides a position from itself, so the first row attends to
     nothing and turns into NaN. Both come from mixing the "allowed" and the "blocked"
-    convention. Every ``tril``/``triu`` call is a site, with the diagonal moved down and up.
+    convention. Every ``tril``/``triu`` call (and in-place ``tril_``/``triu_``, as in
+    ``.fill_(-inf).triu_(1)``) is a site, with the diagonal moved down and up.
     """
 
     bug_id = "causal_mask_off_by_one"
@@ -35,12 +36,17 @@ class CausalMaskOffByOne(Mutator):
         Example("m = torch.tril(ones, diagonal=0)\n", "m = torch.tril(ones, diagonal=1)\n", site=1),
         Example("m = ~torch.triu(ones, 1)\n", "m = ~torch.triu(ones, 0)\n"),
         Example("m = ones.tril()\n", "m = ones.tril(diagonal=-1)\n"),
+        Example(
+            "mask = torch.empty(n, n).fill_(-np.inf).triu_(1)\n",
+            "mask = torch.empty(n, n).fill_(-np.inf).triu_(2)\n",
+            site=1,
+        ),
     )
     UNCHANGED = ("m = torch.tril(ones, diagonal=k)\n", "m = torch.ones(3, 3)\n")
 
     def mutations(self, node: cst.CSTNode) -> Sequence[Replacement]:
         assert isinstance(node, cst.Call)
-        if callee_name(node) not in ("tril", "triu"):
+        if callee_name(node) not in ("tril", "triu", "tril_", "triu_"):
             return ()
         func = node.func
         is_method = isinstance(func, cst.Attribute) and (

@@ -8,7 +8,7 @@ from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
 from pytest_mlbugs.mutators._patterns import callee_name
 from pytest_mlbugs.mutators._state import rename_call
 
-_OTHER = {"tril": "triu", "triu": "tril"}
+_OTHER = {"tril": "triu", "triu": "tril", "tril_": "triu_", "triu_": "tril_"}
 
 
 class CausalMaskTriuTrilSwapped(Mutator):
@@ -17,7 +17,8 @@ class CausalMaskTriuTrilSwapped(Mutator):
     With "True = may attend" the mask is ``tril``; with "True = blocked" it is
     ``triu(..., diagonal=1)``. Writing one convention's function with the other's meaning
     lets every position attend only to the future: the model trains to a suspiciously low
-    loss on teacher-forced data and generates garbage. Every ``tril``/``triu`` call is a site.
+    loss on teacher-forced data and generates garbage. Every ``tril``/``triu`` call is a site,
+    the in-place ``tril_``/``triu_`` of a mask builder (``.fill_(-inf).triu_(1)``) too.
     """
 
     bug_id = "causal_mask_triu_tril_swapped"
@@ -32,6 +33,10 @@ class CausalMaskTriuTrilSwapped(Mutator):
     EXAMPLES = (
         Example("m = torch.tril(ones)\n", "m = torch.triu(ones)\n"),
         Example("m = ~ones.triu(1)\n", "m = ~ones.tril(1)\n"),
+        Example(
+            "mask = torch.empty(n, n).fill_(-np.inf).triu_(1)\n",
+            "mask = torch.empty(n, n).fill_(-np.inf).tril_(1)\n",
+        ),
     )
     UNCHANGED = ("m = torch.ones(3, 3)\n", "m = tril\n")
 

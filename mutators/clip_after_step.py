@@ -40,6 +40,12 @@ class ClipAfterStep(Mutator):
             "for x in data:\n    n = torch.nn.utils.clip_grad_norm_(ps, 1)\n    opt.step()\n",
             "for x in data:\n    opt.step()\n    n = torch.nn.utils.clip_grad_norm_(ps, 1)\n",
         ),
+        Example(
+            "for x in data:\n    scaler.scale(f(x)).backward()\n    scaler.unscale_(opt)\n"
+            "    clip_grad_norm_(ps, 1.0)\n    scaler.step(opt)\n    scaler.update()\n",
+            "for x in data:\n    scaler.scale(f(x)).backward()\n    scaler.unscale_(opt)\n"
+            "    scaler.step(opt)\n    clip_grad_norm_(ps, 1.0)\n    scaler.update()\n",
+        ),
     )
     UNCHANGED = ("for x in data:\n    opt.step()\n    clip_grad_norm_(ps, 1.0)\n",)
 

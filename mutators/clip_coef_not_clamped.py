@@ -6,6 +6,8 @@ import libcst as cst
 import libcst.matchers as m
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
+from pytest_mlbugs.mutators._context import scope_words
+from pytest_mlbugs.mutators._patterns import code, words
 
 _ONE = m.Float("1.0") | m.Integer("1") | m.Float("1.")
 _CLAMP = m.Call(
@@ -21,7 +23,9 @@ class ClipCoefNotClamped(Mutator):
     Clipping must only ever shrink gradients; without the cap, every step rescales the
     gradient to exactly ``max_norm``, so small gradients near a minimum are blown up and the
     optimizer cannot settle. It hides because the coefficient is below 1 (and correct) in the
-    noisy early phase where one looks. Sites: ``clamp(x, max=1.0)`` and ``min(x, 1.0)``.
+    noisy early phase where one looks. Sites: ``clamp(x, max=1.0)`` and ``min(x, 1.0)`` of a
+    clipping coefficient (its names or the function's say clip, norm or coef): a warm-up
+    factor ``min(step / warmup, 1.0)`` is no clipping.
     """
 
     bug_id = "clip_coef_not_clamped"
@@ -38,10 +42,19 @@ class ClipCoefNotClamped(Mutator):
         Example("c = min(max_norm / n, 1.0)\n", "c = max_norm / n\n"),
         Example("c = (max_norm / n).clamp(max=1.0)\n", "c = (max_norm / n)\n"),
     )
-    UNCHANGED = ("c = torch.clamp(x, max=5.0)\n", "c = min(a, b)\n")
+    UNCHANGED = (
+        "c = torch.clamp(x, max=5.0)\n",
+        "c = min(a, b)\n",
+        "def lr_lambda(step):\n    return min(step / warmup, 1.0)\n",
+    )
 
     def mutations(self, node: cst.CSTNode) -> Sequence[Replacement]:
         assert isinstance(node, cst.Call)
+        names = words(code(node)) | scope_words(self.context)
+        if self.context.statement is not None:
+            names |= words(code(self.context.statement))
+        if not names & {"clip", "clipping", "norm", "coef", "coefficient", "scale"}:
+            return ()
         if m.matches(node, _MIN):
             return (node.args[0].value,)
         if not m.matches(node, _CLAMP):

@@ -6,6 +6,11 @@ import libcst as cst
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
 from pytest_mlbugs.mutators._attention import positional_args
+from pytest_mlbugs.mutators._context import words
+from pytest_mlbugs.mutators._patterns import callee_name
+
+#: words of a callee that name an attention block
+_ATTENTION_WORDS = frozenset(("attn", "attention", "mha", "multihead"))
 
 
 class CrossAttentionReadsDecoderInput(Mutator):
@@ -14,9 +19,11 @@ class CrossAttentionReadsDecoderInput(Mutator):
 
     A copy of the self-attention line with only the module name changed. With equal source and
     target lengths nothing fails: the decoder simply never sees the source, trains as a language
-    model of the targets and produces fluent output unrelated to the input. Sites: a call whose
-    first three positional arguments read ``(a, b, b)`` with ``a`` different from ``b``, the
-    shape of every query/key/value attention call that reads a second sequence.
+    model of the targets and produces fluent output unrelated to the input. Sites: a call of an
+    attention block (its name says ``attn``, ``attention`` or ``mha``) whose first
+    three positional arguments read ``(a, b, b)`` with ``a`` different from ``b``, the shape of
+    every query/key/value attention call that reads a second sequence; and a two-argument call
+    ``cross_attn(x, memory)`` of a block named for cross-attention, as whisper writes it.
     """
 
     bug_id = "cross_attention_reads_decoder_input"
@@ -34,12 +41,32 @@ class CrossAttentionReadsDecoderInput(Mutator):
             "y = self.cross_attn(h, h, h, mask=m)\n",
         ),
         Example("y = attn(self.ln(x), enc, enc)[0]\n", "y = attn(self.ln(x), self.ln(x), self.ln(x))[0]\n"),
+        Example(
+            "x = x + self.cross_attn(self.cross_attn_ln(x), xa, kv_cache=kv_cache)[0]\n",
+            "x = x + self.cross_attn(self.cross_attn_ln(x), self.cross_attn_ln(x), kv_cache=kv_cache)[0]\n",
+        ),
     )
-    UNCHANGED = ("y = self.self_attn(h, h, h, mask=m)\n", "y = f(a, b, c)\n", "y = f(a, b)\n")
+    UNCHANGED = (
+        "y = self.self_attn(h, h, h, mask=m)\n",
+        "y = f(a, b, c)\n",
+        "y = f(a, b)\n",
+        "y = output.unfold(0, factor, factor)\n",
+        "y = self.attn(x, xa)\n",
+        "bce = F.binary_cross_entropy(recon_x, x, reduction='sum')\n",
+    )
 
     def mutations(self, node: cst.CSTNode) -> Sequence[Replacement]:
         assert isinstance(node, cst.Call)
+        callee = words(callee_name(node) or "")
+        if not callee & _ATTENTION_WORDS:
+            return ()
         positional = positional_args(node)
+        if len(positional) == 2 and "cross" in callee:
+            query, memory = positional
+            if query.value.deep_equals(memory.value):
+                return ()
+            args = [a.with_changes(value=query.value) if a is memory else a for a in node.args]
+            return (node.with_changes(args=args),)
         if len(positional) < 3:
             return ()
         query, key, value = positional[:3]

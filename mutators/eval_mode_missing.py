@@ -20,7 +20,9 @@ class EvalModeMissing(Mutator):
     Without it dropout keeps dropping units and batch norm normalizes each validation batch by
     its own statistics (and updates the running ones with validation data). Metrics come out
     worse and change from run to run, and depend on the batch size: a short last batch of one
-    example even crashes batch norm. Sites: ``x.eval()`` statements without arguments.
+    example even crashes batch norm. Sites: ``x.eval()`` statements without arguments, outside
+    ``__init__`` (a copy put in eval mode when it is built, as an EMA model is, is evaluated
+    by code that sets the mode itself).
     """
 
     bug_id = "eval_mode_missing"
@@ -38,8 +40,15 @@ class EvalModeMissing(Mutator):
             "def evaluate(model, x):\n    return model(x)\n",
         ),
     )
-    UNCHANGED = ("def f(s):\n    s.eval(x)\n    return s\n",)
+    UNCHANGED = (
+        "def f(s):\n    s.eval(x)\n    return s\n",
+        "class Ema:\n    def __init__(self, model):\n"
+        "        self.ema = deepcopy(model)\n        self.ema.eval()\n",
+    )
 
     def mutations(self, node: cst.CSTNode) -> Sequence[Replacement]:
         assert isinstance(node, cst.IndentedBlock)
+        function = self.context.function
+        if function is not None and function.name.value == "__init__":
+            return ()
         return [block for i in indices(node, _is_eval) for block in without(node, i)]

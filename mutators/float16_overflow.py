@@ -6,6 +6,10 @@ import libcst as cst
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
 from pytest_mlbugs.mutators._numerics import atom_code, is_exp, operand, with_operand
+from pytest_mlbugs.mutators._patterns import dotted_name
+
+#: modules whose exp takes Python or NumPy numbers, which have no .half(): a crash, not this bug
+_SCALAR_MODULES = ("math", "np", "numpy", "cmath")
 
 
 class Float16Overflow(Mutator):
@@ -17,7 +21,9 @@ class Float16Overflow(Mutator):
     argument is at most 0, so nothing overflows, but float16 keeps only about three
     significant digits: probabilities and losses are off by 1e-3 relative, enough to make
     training noisy and to break a comparison with the float32 computation. Without the shift
-    (or combined with ``softmax_no_max_subtraction``) the result is inf and then NaN.
+    (or combined with ``softmax_no_max_subtraction``) the result is inf and then NaN. Sites:
+    ``torch.exp(x)`` and ``x.exp()``; ``math.exp`` and ``np.exp`` take numbers that have no
+    ``.half()``, where the rewrite could only crash.
     """
 
     bug_id = "float16_overflow"
@@ -38,11 +44,19 @@ class Float16Overflow(Mutator):
             "y = torch.log1p(torch.exp((-x.abs()).half()).float())\n",
         ),
     )
-    UNCHANGED = ("e = torch.exp(x.half()).float()\n", "e = x.half().exp()\n", "y = torch.log(x)\n")
+    UNCHANGED = (
+        "e = torch.exp(x.half()).float()\n",
+        "e = x.half().exp()\n",
+        "y = torch.log(x)\n",
+        "ppl = math.exp(val_loss)\n",
+        "w = np.exp(-d)\n",
+    )
 
     def mutations(self, node: cst.CSTNode) -> Sequence[Replacement]:
         assert isinstance(node, cst.Call)
         if not is_exp(node):
+            return ()
+        if isinstance(node.func, cst.Attribute) and dotted_name(node.func.value) in _SCALAR_MODULES:
             return ()
         argument = operand(node)
         assert argument is not None

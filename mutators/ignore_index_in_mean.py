@@ -12,7 +12,8 @@ class IgnoreIndexInMean(DivideByNumel, Mutator):
     masked losses does. The loss shrinks with the share of padding: batches of short sequences
     look better, the effective learning rate depends on the padding, and the reported loss
     is not comparable with ``F.cross_entropy(..., ignore_index=...)``. The site is a division
-    by the count of a mask (``valid.sum()``, a full reduction without an axis).
+    by the count of a mask (``valid.sum()``, a full reduction without an axis) in a loss (its
+    names, or the function's, say so); elsewhere it is ``masked_mean_full_length``'s.
     """
 
     bug_id = "ignore_index_in_mean"
@@ -27,4 +28,5 @@ class IgnoreIndexInMean(DivideByNumel, Mutator):
         Example("loss = masked.sum() / valid.sum()\n", "loss = masked.sum() / valid.numel()\n"),
         Example("loss = s / torch.sum(keep)\n", "loss = s / keep.numel()\n"),
     )
-    UNCHANGED = ("p = e / e.sum(dim=-1, keepdim=True)\n", "loss = s / n\n")
+    UNCHANGED = ("p = e / e.sum(dim=-1, keepdim=True)\n", "loss = s / n\n", "mean = total / mask.sum()\n")
+    of_a_loss = True

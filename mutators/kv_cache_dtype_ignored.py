@@ -4,7 +4,9 @@ from collections.abc import Sequence
 
 import libcst as cst
 
-from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
+from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement, Rewrite
+from pytest_mlbugs.mutators._context import in_cache_class, is_cache_name
+from pytest_mlbugs.mutators._patterns import code
 from pytest_mlbugs.mutators._state import FACTORIES, is_torch_call, keyword, without_arg
 
 
@@ -15,7 +17,9 @@ class KvCacheDtypeIgnored(Mutator):
     bfloat16 model then keeps a cache twice the expected size (out of memory on long
     contexts) and gets float32 keys back, while a float64 check silently rounds every key
     to float32. A site is a factory call whose ``dtype=`` is a variable (an argument passed
-    through), not a fixed ``torch.<dtype>``: the keyword is dropped.
+    through), not a fixed ``torch.<dtype>``: the keyword is dropped. Outside a cache (a class
+    that holds one, or a tensor stored under a cache's name) the same slip makes any tensor
+    float32, and the bug is named so.
     """
 
     bug_id = "kv_cache_dtype_ignored"
@@ -30,11 +34,17 @@ class KvCacheDtypeIgnored(Mutator):
     EXAMPLES = (Example("c = torch.zeros(shape, dtype=dtype)\n", "c = torch.zeros(shape)\n"),)
     UNCHANGED = ("c = torch.zeros(shape, dtype=torch.bool)\n", "c = torch.zeros(shape)\n")
 
-    def mutations(self, node: cst.CSTNode) -> Sequence[Replacement]:
+    def mutations(self, node: cst.CSTNode) -> Sequence[Replacement | Rewrite]:
         assert isinstance(node, cst.Call)
         if not is_torch_call(node, FACTORIES):
             return ()
         found = keyword(node, "dtype")
         if found is None or not isinstance(found[1].value, cst.Name):
             return ()
-        return (without_arg(node, found[0]),)
+        dropped = without_arg(node, found[0])
+        context = self.context
+        stored = context.parent
+        named = isinstance(stored, cst.Assign) and any(is_cache_name(code(t.target)) for t in stored.targets)
+        if in_cache_class(context) or named:
+            return (dropped,)
+        return (Rewrite(dropped, "create a tensor without the requested dtype (always float32)"),)

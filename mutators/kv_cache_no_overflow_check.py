@@ -5,7 +5,10 @@ from collections.abc import Sequence
 import libcst as cst
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
+from pytest_mlbugs.mutators._context import in_cache_class
 from pytest_mlbugs.mutators._state import is_raise_guard
+
+_ORDERINGS = (cst.GreaterThan, cst.GreaterThanEqual, cst.LessThan, cst.LessThanEqual)
 
 
 class KvCacheNoOverflowCheck(Mutator):
@@ -15,7 +18,9 @@ class KvCacheNoOverflowCheck(Mutator):
     1-long view, and the write then fails with a shape error deep in the model, long after the
     generation loop went past ``max_seq_len`` (or a batch grew past ``max_batch_size``);
     with a write of matching size it can even succeed and corrupt the cache. A site is a
-    statement ``if <condition>: raise ...`` (removed).
+    statement ``if <comparison>: raise ...`` (removed) in a class that holds a cache (its name
+    says so, or it keeps ``self.k_cache``-like attributes): a bounds check. Argument checks
+    elsewhere (``if beam_size is None: raise``) guard no cache.
     """
 
     bug_id = "kv_cache_no_overflow_check"
@@ -29,12 +34,41 @@ class KvCacheNoOverflowCheck(Mutator):
     node_types = (cst.If,)
     EXAMPLES = (
         Example(
-            "def f(self, k):\n    if end > self.max_len:\n        raise ValueError(end)\n    self.n = end\n",
-            "def f(self, k):\n    self.n = end\n",
+            "class KVCache:\n"
+            "    def f(self, k):\n"
+            "        if end > self.max_len:\n"
+            "            raise ValueError(end)\n"
+            "        self.n = end\n",
+            "class KVCache:\n    def f(self, k):\n        self.n = end\n",
+        ),
+        Example(
+            "class Attention(nn.Module):\n"
+            "    def step(self, k):\n"
+            "        if self.pos + 1 > self.k_cache.size(2):\n"
+            "            raise RuntimeError('cache full')\n"
+            "        self.k_cache[:, :, self.pos] = k\n",
+            "class Attention(nn.Module):\n    def step(self, k):\n        self.k_cache[:, :, self.pos] = k\n",
         ),
     )
-    UNCHANGED = ("if x:\n    y = 1\n", "if x:\n    raise ValueError\nelse:\n    y = 2\n")
+    UNCHANGED = (
+        "if x:\n    y = 1\n",
+        "if x:\n    raise ValueError\nelse:\n    y = 2\n",
+        "def f(self, k):\n    if end > self.max_len:\n        raise ValueError(end)\n",
+        "class Model(nn.Module):\n    def f(self, a, b):\n        if a > b:\n            raise ValueError\n",
+        "class KVCache:\n    def f(self, k):\n        if k is None:\n            raise ValueError(k)\n",
+    )
 
     def mutations(self, node: cst.CSTNode) -> Sequence[Replacement]:
         assert isinstance(node, cst.If)
-        return (cst.RemoveFromParent(),) if is_raise_guard(node) else ()
+        if not is_raise_guard(node) or not _is_bound_check(node.test):
+            return ()
+        return (cst.RemoveFromParent(),) if in_cache_class(self.context) else ()
+
+
+def _is_bound_check(test: cst.BaseExpression) -> bool:
+    """A comparison of sizes (``end > self.max_len``), alone or among ``or``/``and``."""
+    if isinstance(test, cst.BooleanOperation):
+        return _is_bound_check(test.left) or _is_bound_check(test.right)
+    return isinstance(test, cst.Comparison) and any(
+        isinstance(c.operator, _ORDERINGS) for c in test.comparisons
+    )

@@ -5,6 +5,7 @@ from collections.abc import Sequence
 import libcst as cst
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
+from pytest_mlbugs.mutators._context import in_cache_class
 from pytest_mlbugs.mutators._state import assigned_attribute
 
 _RESETS = ("reset", "clear", "reset_cache", "clear_cache")
@@ -25,7 +26,8 @@ class KvCacheResetKeepsLength(Mutator):
     looks harmless: the first generation of a session is perfect. The second prompt is then
     appended after the first one's positions: it attends to the previous conversation, and
     eventually overflows ``max_seq_len``. A site is a statement ``self.x = 0`` in a method
-    named ``reset``/``clear`` (removed; a ``pass`` keeps the body valid).
+    named ``reset``/``clear`` of a class that holds a cache (removed; a ``pass`` keeps the body
+    valid); the ``reset`` of a meter or a counter is not a cache's.
     """
 
     bug_id = "kv_cache_reset_keeps_length"
@@ -39,19 +41,31 @@ class KvCacheResetKeepsLength(Mutator):
     node_types = (cst.FunctionDef,)
     EXAMPLES = (
         Example(
-            "def reset(self):\n    self.current_length = 0\n",
-            "def reset(self):\n    pass\n",
+            "class KVCache:\n    def reset(self):\n        self.current_length = 0\n",
+            "class KVCache:\n    def reset(self):\n        pass\n",
         ),
         Example(
-            'def reset(self):\n    """Forget."""\n    self.n = 0\n    self.k.zero_()\n',
-            'def reset(self):\n    """Forget."""\n    self.k.zero_()\n',
+            'class Cache:\n    def reset(self):\n        """Forget."""\n'
+            "        self.n = 0\n        self.k.zero_()\n",
+            'class Cache:\n    def reset(self):\n        """Forget."""\n        self.k.zero_()\n',
+        ),
+        Example(
+            "class Attention(nn.Module):\n"
+            "    def clear_cache(self):\n        self.cache_k.zero_()\n        self.pos = 0\n",
+            "class Attention(nn.Module):\n    def clear_cache(self):\n        self.cache_k.zero_()\n",
         ),
     )
-    UNCHANGED = ("def update(self):\n    self.n = 0\n", "def reset(self):\n    n = 0\n")
+    UNCHANGED = (
+        "class KVCache:\n    def update(self):\n        self.n = 0\n",
+        "class KVCache:\n    def reset(self):\n        n = 0\n",
+        "class AverageMeter:\n    def reset(self):\n        self.sum = 0\n        self.count = 0\n",
+    )
 
     def mutations(self, node: cst.CSTNode) -> Sequence[Replacement]:
         assert isinstance(node, cst.FunctionDef)
         if node.name.value not in _RESETS or not isinstance(node.body, cst.IndentedBlock):
+            return ()
+        if not in_cache_class(self.context):
             return ()
         statements = list(node.body.body)
         found = []

@@ -5,6 +5,7 @@ from collections.abc import Sequence
 import libcst as cst
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
+from pytest_mlbugs.mutators._context import in_cache_class
 from pytest_mlbugs.mutators._state import changes_state, is_raise_guard, moved
 
 
@@ -16,8 +17,8 @@ class KvCacheStateChangedBeforeRaise(Mutator):
     contents) already changed, so a caller that catches it and continues (truncating the
     prompt, starting a new batch) decodes from a corrupted state, or the write fails first
     with a shape error instead of the promised ValueError. A site is an
-    ``if <condition>: raise ...`` statement followed in its block by assignments to
-    attributes or their items: the check moves after the last of them.
+    ``if <condition>: raise ...`` statement, in a class that holds a cache, followed in its
+    block by assignments to attributes or their items: the check moves after the last of them.
     """
 
     bug_id = "kv_cache_state_changed_before_raise"
@@ -31,27 +32,36 @@ class KvCacheStateChangedBeforeRaise(Mutator):
     node_types = (cst.IndentedBlock,)
     EXAMPLES = (
         Example(
-            "def f(self, k):\n"
-            "    if end > self.max_len:\n"
-            "        raise ValueError(end)\n"
-            "    self.k[:, start:end] = k\n"
-            "    self.n = end\n"
-            "    return self.k[:, :end]\n",
-            "def f(self, k):\n"
-            "    self.k[:, start:end] = k\n"
-            "    self.n = end\n"
-            "    if end > self.max_len:\n"
-            "        raise ValueError(end)\n"
-            "    return self.k[:, :end]\n",
+            "class KVCache:\n"
+            "    def f(self, k):\n"
+            "        if end > self.max_len:\n"
+            "            raise ValueError(end)\n"
+            "        self.k[:, start:end] = k\n"
+            "        self.n = end\n"
+            "        return self.k[:, :end]\n",
+            "class KVCache:\n"
+            "    def f(self, k):\n"
+            "        self.k[:, start:end] = k\n"
+            "        self.n = end\n"
+            "        if end > self.max_len:\n"
+            "            raise ValueError(end)\n"
+            "        return self.k[:, :end]\n",
         ),
     )
     UNCHANGED = (
-        "def f(self, k):\n    self.n = end\n    if end > self.max_len:\n        raise ValueError(end)\n",
+        "class KVCache:\n"
+        "    def f(self, k):\n        self.n = end\n"
+        "        if end > self.max_len:\n            raise ValueError(end)\n",
         "def f(k):\n    if k > 3:\n        raise ValueError(k)\n    n = k\n",
+        "class RNNModel(nn.Module):\n"
+        "    def __init__(self, a, b):\n"
+        "        if a != b:\n            raise ValueError(a)\n        self.w = b\n",
     )
 
     def mutations(self, node: cst.CSTNode) -> Sequence[Replacement]:
         assert isinstance(node, cst.IndentedBlock)
+        if not in_cache_class(self.context):
+            return ()
         statements = list(node.body)
         changing = [i for i, statement in enumerate(statements) if changes_state(statement)]
         found = []

@@ -4,7 +4,9 @@ from collections.abc import Sequence
 
 import libcst as cst
 
-from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
+from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement, SiteContext
+from pytest_mlbugs.mutators._context import is_cache_name
+from pytest_mlbugs.mutators._patterns import dotted_name
 
 
 def _prefix_bound(element: cst.SubscriptElement) -> cst.BaseExpression | None:
@@ -27,8 +29,9 @@ class KvCacheWrongSlice(Mutator):
     token is dropped, so each step attends to the previous one's keys), the length applied on
     the heads axis instead of the sequence axis, or the batch bound dropped (all
     ``max_batch_size`` rows come back, which broadcasts or fails depending on B). A site is
-    a subscript of at least three elements whose sequence element (not the first) is
-    ``:n``, i.e. a read of every cached position.
+    a subscript of a cache (``self.k_cache``, ``cache_v``, ``past_keys``, or a name assigned
+    from one) with at least three elements whose sequence element (not the first) is ``:n``,
+    i.e. a read of every cached position.
     """
 
     bug_id = "kv_cache_wrong_slice"
@@ -41,14 +44,26 @@ class KvCacheWrongSlice(Mutator):
     fix = "return self.k_cache[:B, :, : self.current_length], self.v_cache[:B, :, : self.current_length]"
     node_types = (cst.Subscript,)
     EXAMPLES = (
-        Example("y = c[:b, :, :n]\n", "y = c[:b, :, :n - 1]\n", site=0),
-        Example("y = c[:b, :, :n]\n", "y = c[:b, :n, :]\n", site=1),
-        Example("y = c[:b, :, :n]\n", "y = c[:, :, :n]\n", site=2),
+        Example("y = self.k_cache[:b, :, :n]\n", "y = self.k_cache[:b, :, :n - 1]\n", site=0),
+        Example("y = self.k_cache[:b, :, :n]\n", "y = self.k_cache[:b, :n, :]\n", site=1),
+        Example("y = self.k_cache[:b, :, :n]\n", "y = self.k_cache[:, :, :n]\n", site=2),
+        Example(
+            "def f(self, n):\n    c = self.cache_v\n    return c[:, :, :n]\n",
+            "def f(self, n):\n    c = self.cache_v\n    return c[:, :, :n - 1]\n",
+        ),
     )
-    UNCHANGED = ("c[:b, :, s:e] = k\n", "y = c[:, :n]\n", "y = c[0, 1, 2]\n")
+    UNCHANGED = (
+        "self.k_cache[:b, :, s:e] = k\n",
+        "y = self.k_cache[:, :n]\n",
+        "y = self.k_cache[0, 1, 2]\n",
+        "s = torch.matmul(h, self.a[:, :self.n_hidden, :])\n",
+        "q = torch.cat([q[:, :, :npt, :], rot(q[:, :, npt:, :])], dim=2)\n",
+    )
 
     def mutations(self, node: cst.CSTNode) -> Sequence[Replacement]:
         assert isinstance(node, cst.Subscript)
+        if not _reads_cache(self.context, node.value):
+            return ()
         elements = list(node.slice)
         if len(elements) < 3 or not all(isinstance(e.slice, cst.Slice) for e in elements):
             return ()
@@ -74,3 +89,14 @@ class KvCacheWrongSlice(Mutator):
             all_rows[0] = elements[0].with_changes(slice=_full().slice)
             found.append(node.with_changes(slice=all_rows))
         return found
+
+
+def _reads_cache(context: SiteContext, base: cst.BaseExpression) -> bool:
+    name = dotted_name(base)
+    if name is None:
+        return False
+    if is_cache_name(name.split(".")[-1]):
+        return True
+    value = context.value_of(base)
+    source = None if value is None else dotted_name(value)
+    return source is not None and is_cache_name(source.split(".")[-1])

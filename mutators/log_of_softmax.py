@@ -5,6 +5,7 @@ from collections.abc import Sequence
 import libcst as cst
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
+from pytest_mlbugs.mutators._context import name_available
 from pytest_mlbugs.mutators._numerics import atom_code, code, is_module_call, operand
 from pytest_mlbugs.mutators._patterns import argument, callee_name
 
@@ -56,6 +57,8 @@ class LogOfSoftmax(Mutator):
             else cst.Name("softmax")
         )
         if is_module_call(node):
+            if not name_available(self.context, "torch"):
+                return ()  # torch.log would be a NameError
             return (cst.parse_expression(f"torch.log({code(renamed)})"),)
         return (cst.Call(func=cst.Attribute(value=renamed, attr=cst.Name("log"))),)
 
@@ -70,6 +73,8 @@ class LogOfSoftmax(Mutator):
             return ()
         reduced = operand(reduction)
         if reduced is None or code(reduced) != code(node.left):
+            return ()
+        if not name_available(self.context, "torch"):
             return ()
         found = argument(reduction, keyword="dim", position=1 if is_module_call(reduction) else 0)
         dim = "-1" if found is None else code(found[1].value)

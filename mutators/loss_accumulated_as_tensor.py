@@ -5,7 +5,8 @@ from collections.abc import Sequence
 import libcst as cst
 import libcst.matchers as m
 
-from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
+from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement, Rewrite
+from pytest_mlbugs.mutators._context import under_no_grad
 
 _NAME_ITEM = m.Call(func=m.Attribute(value=m.Name(), attr=m.Name("item")), args=[])
 
@@ -26,7 +27,8 @@ class LossAccumulatedAsTensor(Mutator):
     device op that syncs nothing until the end, and the function returns a tensor where a
     float is promised. Sites: ``+=`` whose value calls ``name.item()`` (the loss of this
     batch); an ``.item()`` at the end of a reduction chain such as ``(pred == y).sum().item()``
-    is a count, not a loss, and is left alone.
+    is a count, not a loss, and is left alone. Under ``no_grad`` there is no graph to keep: the
+    bug there is the tensor returned (and a device sync per batch), and it is named so.
     """
 
     bug_id = "loss_accumulated_as_tensor"
@@ -44,8 +46,15 @@ class LossAccumulatedAsTensor(Mutator):
     )
     UNCHANGED = ("correct += (p == y).sum().item()\n", "total += loss\n", "total -= loss.item()\n")
 
-    def mutations(self, node: cst.CSTNode) -> Sequence[Replacement]:
+    def mutations(self, node: cst.CSTNode) -> Sequence[Replacement | Rewrite]:
         assert isinstance(node, cst.AugAssign)
         if not isinstance(node.operator, cst.AddAssign) or not m.findall(node.value, _NAME_ITEM):
             return ()
-        return (node.with_changes(value=node.value.visit(_DropItem())),)
+        kept = node.with_changes(value=node.value.visit(_DropItem()))
+        if under_no_grad(self.context):
+            return (
+                Rewrite(
+                    kept, "accumulate the loss tensor instead of loss.item(): the total becomes a tensor"
+                ),
+            )
+        return (kept,)

@@ -5,8 +5,9 @@ from collections.abc import Sequence
 import libcst as cst
 import libcst.matchers as m
 
-from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
-from pytest_mlbugs.mutators._attention import masked_fill_args, where_fill_args
+from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement, Rewrite
+from pytest_mlbugs.mutators._attention import masked_fill_args, stands_for_minus_infinity, where_fill_args
+from pytest_mlbugs.mutators._context import in_sampling_code, reads_attention
 from pytest_mlbugs.mutators._patterns import callee_name, replace_arg
 
 _ATOMIC = (cst.Name, cst.Attribute, cst.Call, cst.Subscript)
@@ -50,6 +51,9 @@ def inverted(condition: cst.BaseExpression) -> cst.BaseExpression:
     )
 
 
+_ELSEWHERE = "mask applied inverted: the fill lands on the positions it should leave alone"
+
+
 class MaskPolarityInverted(Mutator):
     """The attention mask is applied with the opposite polarity: allowed positions are hidden
     and forbidden ones are kept.
@@ -60,7 +64,10 @@ class MaskPolarityInverted(Mutator):
     ``mask == 0`` to ``mask != 0``. With a causal mask the model now sees only the future; with
     a padding mask it attends only to padding. A row left with no allowed key turns into NaN, but
     a mask where every row keeps a key and loses one trains on quietly. Every ``masked_fill``
-    and every ``torch.where`` that fills with minus infinity is a site.
+    and every ``torch.where`` that fills with minus infinity is a site. The bug is named for
+    where it is: a top-k/top-p/min-p filter in sampling code that removes the tokens it should
+    keep, or a fill other than minus infinity (padding after the end of a sequence, an
+    ``ignore_index``, zeroed outputs) that lands on the positions it should leave alone.
     """
 
     bug_id = "mask_polarity_inverted"
@@ -90,10 +97,17 @@ class MaskPolarityInverted(Mutator):
     )
     UNCHANGED = ("y = torch.where(c, a, b)\n", "y = x.fill_(0)\n")
 
-    def mutations(self, node: cst.CSTNode) -> Sequence[Replacement]:
+    def mutations(self, node: cst.CSTNode) -> Sequence[Replacement | Rewrite]:
         assert isinstance(node, cst.Call)
         found = masked_fill_args(node) or where_fill_args(node)
         if found is None:
             return ()
-        (index, arg), _value = found
-        return (replace_arg(node, index, inverted(arg.value)),)
+        (index, arg), (_, fill) = found
+        flipped = replace_arg(node, index, inverted(arg.value))
+        context = self.context
+        if not stands_for_minus_infinity(context, fill.value):
+            return (Rewrite(flipped, _ELSEWHERE),)
+        filled = node.func.value if isinstance(node.func, cst.Attribute) else node
+        if in_sampling_code(context) and not reads_attention(context, filled):
+            return (Rewrite(flipped, "sampling filter inverted: it removes the tokens it should keep"),)
+        return (flipped,)

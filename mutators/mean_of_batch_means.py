@@ -5,8 +5,11 @@ from collections.abc import Sequence
 import libcst as cst
 import libcst.matchers as m
 
-from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
-from pytest_mlbugs.mutators._loops import code, is_batch_size
+from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement, Rewrite
+from pytest_mlbugs.mutators._attention import replace_nodes
+from pytest_mlbugs.mutators._context import code, words
+from pytest_mlbugs.mutators._loops import is_batch_size
+from pytest_mlbugs.mutators._patterns import dotted_name
 
 
 def _weighted_sum(node: cst.CSTNode) -> tuple[str, cst.BaseExpression, str] | None:
@@ -62,10 +65,13 @@ class MeanOfBatchMeans(Mutator):
     number of batches weighs a short last batch as much as a full one, so the reported loss
     drifts with the batch size and ``drop_last``, and no longer equals the loss over all
     examples. The difference is small, which is why it survives: it shows when comparing runs
-    with different batch sizes. Site: a loop with ``total += value * n`` and ``count += n``,
-    followed by ``total / count``, or with no count and ``total / len(loader.dataset)`` (``n``
-    a name, ``targets.size(0)``, ``x.shape[0]`` or ``len(batch)``); rewritten to
-    ``total += value`` and ``total / len(loader)``.
+    with different batch sizes. Sites: a loop with ``total += value * n`` and ``count += n``,
+    followed by ``total / count``, or with no count and ``total / len(loader.dataset)`` (``n`` a
+    name, ``targets.size(0)``, ``x.shape[0]`` or ``len(batch)``), rewritten to ``total += value``
+    and ``total / len(loader)``;
+    a loss summed with ``reduction="sum"`` and divided by ``len(loader.dataset)``, rewritten to
+    the default mean divided by ``len(loader)``; and an average meter's ``update(value, n)``,
+    which loses its ``n``.
     """
 
     bug_id = "mean_of_batch_means"
@@ -76,7 +82,7 @@ class MeanOfBatchMeans(Mutator):
     symptom = "the validation loss changes with the batch size; it differs from the loss on all data at once"
     hint = "evaluate with batch_size=len(dataset) and compare"
     fix = "total += loss.item() * batch_size; ...; total / number_of_examples"
-    node_types = (cst.FunctionDef,)
+    node_types = (cst.FunctionDef, cst.Call)
     EXAMPLES = (
         Example(
             "def f(loader):\n"
@@ -114,17 +120,37 @@ class MeanOfBatchMeans(Mutator):
             "        seen += len(batch)\n"
             "    return total / len(batches)\n",
         ),
+        Example("losses.update(loss.item(), images.size(0))\n", "losses.update(loss.item())\n"),
+        Example(
+            "def test(model, loader):\n"
+            "    test_loss = 0\n"
+            "    for data, target in loader:\n"
+            "        test_loss += F.nll_loss(model(data), target, reduction='sum').item()\n"
+            "    test_loss /= len(loader.dataset)\n"
+            "    return test_loss\n",
+            "def test(model, loader):\n"
+            "    test_loss = 0\n"
+            "    for data, target in loader:\n"
+            "        test_loss += F.nll_loss(model(data), target).item()\n"
+            "    test_loss /= len(loader)\n"
+            "    return test_loss\n",
+        ),
     )
     UNCHANGED = (
+        "batch_time.update(time.time() - end)\n",
+        "config.update(defaults, strict)\n",
+        "losses.update(loss.item(), 1)\n",
         "def f(loader):\n    for x, y in loader:\n        total += crit(x, y).item()\n"
         "    return total / len(loader)\n",
         "def f(loader):\n    for x, y in loader:\n        total += crit(x, y).item() * y.size(0)\n"
         "        count += x.size(1)\n    return total / count\n",
     )
 
-    def mutations(self, node: cst.CSTNode) -> Sequence[Replacement]:
+    def mutations(self, node: cst.CSTNode) -> Sequence[Replacement | Rewrite]:
+        if isinstance(node, cst.Call):
+            return _meter_update(node)
         assert isinstance(node, cst.FunctionDef)
-        sites = []
+        sites: list[Replacement] = list(_summed_over_dataset(node))
         for loop in m.findall(node, m.For()):
             assert isinstance(loop, cst.For)
             counting = m.AugAssign(target=m.Name(), operator=m.AddAssign())
@@ -145,3 +171,100 @@ class MeanOfBatchMeans(Mutator):
                     if rewrite.divisions:
                         sites.append(changed)
         return sites
+
+
+#: words of an average meter (``losses``, ``top1_m``, ``acc_meter``)
+_METER_WORDS = frozenset(("losses", "loss", "meter", "meters", "top", "acc", "accuracy", "m", "avg"))
+
+
+def _meter_update(call: cst.Call) -> Sequence[Replacement | Rewrite]:
+    """``meter.update(value, n)`` without its ``n``: every batch weighs one."""
+    if not m.matches(call.func, m.Attribute(attr=m.Name("update"))) or len(call.args) != 2:
+        return ()
+    assert isinstance(call.func, cst.Attribute)
+    receiver = dotted_name(call.func.value)
+    value, weight = call.args
+    if receiver is None or not words(receiver.split(".")[-1]) & _METER_WORDS:
+        return ()
+    if value.keyword is not None or value.star or weight.star or m.matches(weight.value, m.Integer("1")):
+        return ()
+    if weight.keyword is not None and weight.keyword.value != "n":
+        return ()
+    unweighted = call.with_changes(args=[value.with_changes(comma=cst.MaybeSentinel.DEFAULT)])
+    if "loss" in code(value.value) or "loss" in receiver:
+        return (unweighted,)
+    return (
+        Rewrite(unweighted, "average the batch means of a metric instead of weighting every example equally"),
+    )
+
+
+def _summed_over_dataset(function: cst.FunctionDef) -> list[cst.FunctionDef]:
+    """``total += loss_fn(..., reduction="sum")...`` and ``total /= len(loader.dataset)``
+    rewritten to the mean of the batch means: the default reduction, divided by ``len(loader)``."""
+    sites = []
+    for augmented in m.findall(function, m.AugAssign(target=m.Name(), operator=m.AddAssign())):
+        assert isinstance(augmented, cst.AugAssign) and isinstance(augmented.target, cst.Name)
+        total = augmented.target.value
+        summed = [
+            c
+            for c in m.findall(augmented.value, m.Call())
+            if isinstance(c, cst.Call) and any(_is_sum_reduction(a) for a in c.args)
+        ]
+        if len(summed) != 1:
+            continue
+        divisions = [
+            d
+            for d in [
+                *m.findall(function, m.AugAssign(target=m.Name(total), operator=m.DivideAssign())),
+                *m.findall(function, m.BinaryOperation(left=m.Name(total), operator=m.Divide())),
+            ]
+            if isinstance(d, cst.AugAssign | cst.BinaryOperation) and _dataset_length(_divisor(d)) is not None
+        ]
+        if not divisions:
+            continue
+        (loss_call,) = summed
+        replacements: dict[int, cst.CSTNode] = {
+            id(loss_call): loss_call.with_changes(args=_without_reduction(loss_call.args))
+        }
+        for division in divisions:
+            length = _divisor(division)
+            loader = _dataset_length(length)
+            assert loader is not None and isinstance(length, cst.Call)
+            batches = length.with_changes(args=[length.args[0].with_changes(value=loader)])
+            if isinstance(division, cst.AugAssign):
+                replacements[id(division)] = division.with_changes(value=batches)
+            else:
+                replacements[id(division)] = division.with_changes(right=batches)
+        changed = replace_nodes(function, replacements)
+        assert isinstance(changed, cst.FunctionDef)
+        sites.append(changed)
+    return sites
+
+
+def _divisor(division: cst.AugAssign | cst.BinaryOperation) -> cst.BaseExpression:
+    """What ``total /= x`` or ``total / x`` divides by."""
+    return division.value if isinstance(division, cst.AugAssign) else division.right
+
+
+def _is_sum_reduction(arg: cst.Arg) -> bool:
+    return (
+        arg.keyword is not None
+        and arg.keyword.value == "reduction"
+        and isinstance(arg.value, cst.SimpleString)
+        and arg.value.evaluated_value == "sum"
+    )
+
+
+def _without_reduction(args: Sequence[cst.Arg]) -> list[cst.Arg]:
+    kept = [a for a in args if not _is_sum_reduction(a)]
+    if kept:
+        kept[-1] = kept[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
+    return kept
+
+
+def _dataset_length(expr: cst.BaseExpression) -> cst.BaseExpression | None:
+    """``loader`` of ``len(loader.dataset)``."""
+    if m.matches(expr, m.Call(func=m.Name("len"), args=[m.Arg(value=m.Attribute(attr=m.Name("dataset")))])):
+        assert isinstance(expr, cst.Call) and isinstance(expr.args[0].value, cst.Attribute)
+        return expr.args[0].value.value
+    return None

@@ -5,6 +5,7 @@ from collections.abc import Sequence
 import libcst as cst
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
+from pytest_mlbugs.mutators._context import name_available
 from pytest_mlbugs.mutators._loops import names_in
 from pytest_mlbugs.mutators._numerics import atom_code, code, is_module_call, operand
 from pytest_mlbugs.mutators._patterns import argument, callee_name, dotted_name, single_assignment
@@ -105,6 +106,8 @@ class MseOnClassLogits(Mutator):
             return ()
         reduction = "".join(f", reduction={code(a.value)}" for a in others)
         logits, targets = positional[0].value, positional[1].value
+        if isinstance(logits, cst.Call):
+            return ()  # the rewrite reads the logits three times: model(x) would run three times
         return (cst.parse_expression(_mse(prefix, logits, targets) + reduction + ")"),)
 
     def _hand_written(self, node: cst.FunctionDef) -> Sequence[Replacement]:
@@ -121,6 +124,8 @@ class MseOnClassLogits(Mutator):
             if not isinstance(logits, cst.Name | cst.Attribute):
                 continue
             prefix = "F" if "F" in _heads(node) else "torch.nn.functional"
+            if prefix != "F" and not name_available(self.context, "torch"):
+                return ()
             rewriter = _NllRewriter(name, logits, prefix)
             rest = [_rewritten(later, rewriter) for later in lines[i + 1 :]]
             if not rewriter.rewritten:

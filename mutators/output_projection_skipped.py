@@ -6,6 +6,10 @@ import libcst as cst
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
 from pytest_mlbugs.mutators._attention import output_projection_input
+from pytest_mlbugs.mutators._context import scope_words
+
+#: words of a feed-forward block's scope (class or function names)
+_MLP_WORDS = frozenset({"mlp", "ffn", "feedforward", "feed", "swiglu", "glu", "expert", "moe"})
 
 
 class OutputProjectionSkipped(Mutator):
@@ -15,7 +19,9 @@ class OutputProjectionSkipped(Mutator):
     returns the concatenated heads directly, typically after a refactor that split the head merge
     into its own line. Shapes agree, the model trains, and each head's output stays confined to
     its own slice of the residual stream; a checkpoint from correct code gives different outputs.
-    Sites: a one-argument call of an attribute named like an attention output projection.
+    Sites: a one-argument call of an attribute named like an attention output projection,
+    outside a feed-forward block (``MLP``, ``FeedForward``...): the ``c_proj`` of an MLP maps
+    another width, and skipping it could only fail.
     """
 
     bug_id = "output_projection_skipped"
@@ -34,9 +40,27 @@ class OutputProjectionSkipped(Mutator):
             "y = y.transpose(1, 2).reshape(b, t, c)\n",
         ),
     )
-    UNCHANGED = ("y = self.q_proj(x)\n", "y = self.out_proj(x, y)\n")
+    UNCHANGED = (
+        "y = self.q_proj(x)\n",
+        "y = self.out_proj(x, y)\n",
+        "class MLP(nn.Module):\n    def forward(self, x):\n"
+        "        return self.c_proj(self.act(self.c_fc(x)))\n",
+    )
 
     def mutations(self, node: cst.CSTNode) -> Sequence[Replacement]:
         assert isinstance(node, cst.Call)
         projected = output_projection_input(node)
-        return () if projected is None else (projected.value,)
+        if projected is None:
+            return ()
+        if scope_words(self.context) & {
+            "mlp",
+            "ffn",
+            "feedforward",
+            "feed",
+            "swiglu",
+            "glu",
+            "expert",
+            "moe",
+        }:
+            return ()
+        return (projected.value,)

@@ -6,6 +6,7 @@ import libcst as cst
 import libcst.matchers as m
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
+from pytest_mlbugs.mutators._context import is_mask_like
 from pytest_mlbugs.mutators._patterns import callee_name, int_literal, int_node
 
 
@@ -34,7 +35,8 @@ class PaddingMaskWrongAxis(Mutator):
     rows of padded queries instead of the columns of padded keys: every real token still
     attends to the padding, and the (B, 1, T, T) product with a causal mask has the right
     shape, so nothing fails. Sites: ``x.unsqueeze(1).unsqueeze(2)`` (or ``(1).unsqueeze(1)``),
-    ``x[:, None, None, :]`` and ``x.view(B, 1, 1, T)``.
+    ``x[:, None, None, :]`` and ``x.view(B, 1, 1, T)``, where ``x`` is a mask (its name says so,
+    or it is a comparison such as ``ids != pad_id``); a norm's ``weight[:, None, None]`` is none.
     """
 
     bug_id = "padding_mask_wrong_axis"
@@ -51,10 +53,18 @@ class PaddingMaskWrongAxis(Mutator):
         Example("m = (ids != pad)[:, None, None, :]\n", "m = (ids != pad)[:, None, :, None]\n"),
         Example("m = keep.view(b, 1, 1, t)\n", "m = keep.view(b, 1, t, 1)\n"),
     )
-    UNCHANGED = ("m = causal.unsqueeze(0).unsqueeze(0)\n", "m = x[:, None]\n", "m = x.view(b, 1, t, 1)\n")
+    UNCHANGED = (
+        "m = causal.unsqueeze(0).unsqueeze(0)\n",
+        "m = x[:, None]\n",
+        "m = x.view(b, 1, t, 1)\n",
+        "x = x * weight[:, None, None] + bias[:, None, None]\n",
+        "h = x.unsqueeze(1).unsqueeze(2)\n",
+    )
 
     def mutations(self, node: cst.CSTNode) -> Sequence[Replacement]:
         if isinstance(node, cst.Subscript):
+            if not is_mask_like(node.value):
+                return ()
             elements = list(node.slice)
             if (
                 len(elements) in (3, 4)
@@ -76,6 +86,11 @@ class PaddingMaskWrongAxis(Mutator):
         outer = _unsqueeze_axis(node)
         if outer is not None:
             assert isinstance(node.func, cst.Attribute)
+            inner = node.func.value
+            if not (isinstance(inner, cst.Call) and isinstance(inner.func, cst.Attribute)):
+                return ()
+            if not is_mask_like(inner.func.value):
+                return ()
             if _unsqueeze_axis(node.func.value) == 1 and outer in (1, 2):
                 return (node.with_changes(args=[node.args[0].with_changes(value=int_node(-1))]),)
             return ()
@@ -83,6 +98,7 @@ class PaddingMaskWrongAxis(Mutator):
             callee_name(node) in ("view", "reshape")
             and isinstance(node.func, cst.Attribute)
             and len(node.args) == 4
+            and is_mask_like(node.func.value)
         ):
             sizes = [int_literal(a.value) for a in node.args]
             if sizes[1] == 1 and sizes[2] == 1 and sizes[3] != 1:

@@ -5,7 +5,12 @@ from collections.abc import Sequence
 import libcst as cst
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
+from pytest_mlbugs.mutators._context import words
+from pytest_mlbugs.mutators._patterns import dotted_name
 from pytest_mlbugs.mutators._state import axis_length_with_axis, literal_axis
+
+#: words of the name of a positional table
+_TABLE_WORDS = frozenset(("pe", "pos", "position", "positional", "positions", "wpe", "encoding", "encodings"))
 
 
 def _is_full_slice(element: cst.SubscriptElement) -> bool:
@@ -27,9 +32,10 @@ class PeSlicedOnWrongAxis(Mutator):
     ``pe[:x.size(0)]``; in batch-first code the same slice takes the batch size as the length
     (``pe[:, :x.size(0)]``), or drops the leading ``:`` and slices the singleton axis. When the
     batch size is 1 every position gets the encoding of position 0 and nothing crashes;
-    otherwise the shapes only clash when batch and length differ. Sites: ``t[:, :n]`` where
-    ``n`` is ``x.size(k)`` or ``x.shape[k]`` (that axis changed between 0 and 1), and any
-    ``t[:, :n]`` (the leading ``:`` dropped).
+    otherwise the shapes only clash when batch and length differ. Sites, on a table named as
+    one (``pe``, ``pos_table``, ``positional_encoding``...): ``t[:, :n]`` where ``n`` is
+    ``x.size(k)`` or ``x.shape[k]`` (that axis changed between 0 and 1), and any ``t[:, :n]``
+    (the leading ``:`` dropped). A slice of logits or scores is no positional table.
     """
 
     bug_id = "pe_sliced_on_wrong_axis"
@@ -46,12 +52,21 @@ class PeSlicedOnWrongAxis(Mutator):
         Example("x = x + self.pe[:, : x.size(1)]\n", "x = x + self.pe[: x.size(1)]\n", site=1),
         Example("x = x + self.pe[:, :x.shape[1], :]\n", "x = x + self.pe[:, :x.shape[0], :]\n"),
     )
-    UNCHANGED = ("y = pe[:T]\n", "y = pe[0, :T]\n", "y = t[:, 1:]\n")
+    UNCHANGED = (
+        "y = pe[:T]\n",
+        "y = pe[0, :T]\n",
+        "y = t[:, 1:]\n",
+        "logits = logits[:, :-1]\n",
+        "scores = scores[:, :beams]\n",
+    )
 
     def mutations(self, node: cst.CSTNode) -> Sequence[Replacement]:
         assert isinstance(node, cst.Subscript)
         elements = list(node.slice)
         if len(elements) < 2 or not _is_full_slice(elements[0]):
+            return ()
+        table = dotted_name(node.value)
+        if table is None or not words(table.split(".")[-1]) & _TABLE_WORDS:
             return ()
         upper = _prefix_upper(elements[1])
         if upper is None:

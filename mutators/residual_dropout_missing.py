@@ -5,7 +5,7 @@ from collections.abc import Sequence
 import libcst as cst
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
-from pytest_mlbugs.mutators._attention import first_arg_value, is_dropout_call, residual_update
+from pytest_mlbugs.mutators._attention import first_arg_value, is_residual_dropout
 
 
 class ResidualDropoutMissing(Mutator):
@@ -16,7 +16,9 @@ class ResidualDropoutMissing(Mutator):
     look right) but one is never called, often after a refactor that inlined the branch. Nothing
     changes in eval mode and training loss even improves; only the gap between training and
     validation loss grows. Sites: a dropout call that is the branch of a residual update
-    ``x = x + dropout(...)`` / ``x += dropout(...)``.
+    (``x = x + dropout(...)``, ``x += dropout(...)``), or that drops a sub-layer's output inside
+    the sub-layer before it is returned to the residual stream: ``resid_dropout(c_proj(y))``, a
+    dropout right after ``x = self.proj(x)``, a dropout module named ``resid_*``/``proj_drop``.
     """
 
     bug_id = "residual_dropout_missing"
@@ -33,21 +35,25 @@ class ResidualDropoutMissing(Mutator):
         "in training mode with dropout=1, every residual branch should vanish and the output equal the input"
     )
     fix = "x = x + self.dropout(sublayer(norm(x)))"
-    node_types = (cst.Assign, cst.AugAssign)
+    node_types = (cst.Call,)
     EXAMPLES = (
         Example("x = x + self.dropout1(self.attn(h, h, h))\n", "x = x + self.attn(h, h, h)\n"),
         Example("x += F.dropout(self.ffn(x), self.p, self.training)\n", "x += self.ffn(x)\n"),
+        Example("y = self.resid_dropout(self.c_proj(y))\n", "y = self.c_proj(y)\n"),
+        Example(
+            "def forward(self, x):\n    x = self.proj(x)\n    x = self.drop(x)\n    return x\n",
+            "def forward(self, x):\n    x = self.proj(x)\n    x = x\n    return x\n",
+        ),
     )
-    UNCHANGED = ("w = self.dropout(w)\n", "x = self.dropout(x + pe)\n", "x = x + self.ffn(x)\n")
+    UNCHANGED = (
+        "w = self.dropout(w)\n",
+        "x = self.dropout(x + pe)\n",
+        "x = x + self.ffn(x)\n",
+        "attn = self.attn_drop(attn.softmax(dim=-1))\n",
+    )
 
     def mutations(self, node: cst.CSTNode) -> Sequence[Replacement]:
-        found = residual_update(node)
-        if found is None or not is_dropout_call(found[1]):
+        assert isinstance(node, cst.Call)
+        if not is_residual_dropout(self.context, node):
             return ()
-        branch = found[1]
-        assert isinstance(branch, cst.Call)
-        undropped = first_arg_value(branch)
-        if isinstance(node, cst.AugAssign):
-            return (node.with_changes(value=undropped),)
-        assert isinstance(node, cst.Assign) and isinstance(node.value, cst.BinaryOperation)
-        return (node.with_changes(value=node.value.with_changes(right=undropped)),)
+        return (first_arg_value(node),)

@@ -6,6 +6,7 @@ import libcst as cst
 import libcst.matchers as m
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
+from pytest_mlbugs.mutators._context import name_available
 from pytest_mlbugs.mutators._numerics import atom_code, code, subexpressions
 from pytest_mlbugs.mutators._patterns import callee_name
 
@@ -53,6 +54,8 @@ class SigmoidBceInsteadOfWithLogits(Mutator):
     def mutations(self, node: cst.CSTNode) -> Sequence[Replacement]:
         if not m.matches(node, _STABLE_FORM):
             return ()
+        if not name_available(self.context, "torch"):
+            return ()  # the rewrite spells torch: a NameError where it is not imported
         assert isinstance(node, cst.BinaryOperation)
         assert isinstance(node.left, cst.BinaryOperation) and isinstance(node.left.right, cst.BinaryOperation)
         assert isinstance(node.right, cst.Call)

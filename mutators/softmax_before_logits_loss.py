@@ -5,6 +5,7 @@ from collections.abc import Sequence
 import libcst as cst
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
+from pytest_mlbugs.mutators._context import name_available
 from pytest_mlbugs.mutators._numerics import insert_first, parameter_names
 
 _LOSS_WORDS = ("entropy", "loss", "nll", "bce")
@@ -57,6 +58,8 @@ class SoftmaxBeforeLogitsLoss(Mutator):
         logits = next((p for p in parameter_names(node) if "logit" in p.lower()), None)
         if logits is None or not isinstance(node.body, cst.IndentedBlock):
             return ()
+        if not name_available(self.context, "torch"):
+            return ()  # the rewrite spells torch: a NameError where it is not imported
         if any(word in name for word in _BINARY_WORDS):
             return (insert_first(node, f"{logits} = torch.sigmoid({logits})"),)
         return (insert_first(node, f"{logits} = torch.softmax({logits}, dim=-1)"),)

@@ -4,8 +4,14 @@ from collections.abc import Sequence
 
 import libcst as cst
 
-from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
+from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement, SiteContext
+from pytest_mlbugs.mutators._context import code, words
 from pytest_mlbugs.mutators._numerics import is_exp, operand, with_operand
+from pytest_mlbugs.mutators._patterns import callee_name
+
+#: what a max shift is computed with, and the names it is kept under
+_MAXIMA = ("max", "amax", "logsumexp", "max_values")
+_SHIFT_WORDS = frozenset(("m", "max", "mx", "maxes", "peak", "shift", "lse", "maximum", "row", "stab"))
 
 
 class SoftmaxNoMaxSubtraction(Mutator):
@@ -15,9 +21,11 @@ class SoftmaxNoMaxSubtraction(Mutator):
     normalization, so the shift looks redundant and gets "simplified" away. It is not: in
     float32 ``exp`` overflows to inf above about 88, and ``inf / inf`` is NaN. With ordinary
     logits everything works, which is why the bug survives until the model grows confident
-    and the loss turns NaN after a few hundred steps. Every ``exp(a - b)`` is a site: where
-    the shift is also added back (``m + log(sum(exp(x - m)))``) dropping it is wrong at any
-    scale, which is louder still.
+    and the loss turns NaN after a few hundred steps. A site is ``exp(a - b)`` where ``b`` is a
+    maximum: a ``max``/``amax``/``logsumexp`` of something, or a name that holds one (``m``,
+    ``peak``, a name assigned from ``x.amax(...)``); where the shift is also added back
+    (``m + log(sum(exp(x - m)))``) dropping it is wrong at any scale, which is louder still. Any
+    other difference under an exponential (a ratio of probabilities, a decay) is no softmax.
     """
 
     bug_id = "softmax_no_max_subtraction"
@@ -36,7 +44,12 @@ class SoftmaxNoMaxSubtraction(Mutator):
         Example("e = torch.exp(s / t - m)\n", "e = torch.exp(s / t)\n"),
         Example("e = (a * b - m).exp()\n", "e = (a * b).exp()\n"),
     )
-    UNCHANGED = ("e = torch.exp(-x.abs())\n", "e = torch.exp(x)\n", "e = math.exp(a + b)\n")
+    UNCHANGED = (
+        "e = torch.exp(-x.abs())\n",
+        "e = torch.exp(x)\n",
+        "e = math.exp(a + b)\n",
+        "ratio = torch.exp(log_probs - old_log_probs)\n",
+    )
 
     def mutations(self, node: cst.CSTNode) -> Sequence[Replacement]:
         assert isinstance(node, cst.Call)
@@ -45,4 +58,21 @@ class SoftmaxNoMaxSubtraction(Mutator):
         argument = operand(node)
         if not isinstance(argument, cst.BinaryOperation) or not isinstance(argument.operator, cst.Subtract):
             return ()
+        if not _is_maximum(self.context, argument.right):
+            return ()
         return (with_operand(node, argument.left),)
+
+
+def _is_maximum(context: SiteContext, expr: cst.BaseExpression) -> bool:
+    """A row maximum: ``x.amax(...)``, ``x.max(...)[0]``, ``x.max(...).values``, a logsumexp, or
+    a name that holds one."""
+    if isinstance(expr, (cst.Subscript, cst.Attribute)) and isinstance(expr.value, cst.Call):
+        expr = expr.value
+    if isinstance(expr, cst.Call):
+        return (callee_name(expr) or "") in _MAXIMA
+    if isinstance(expr, (cst.Name, cst.Attribute)):
+        source = context.value_of(expr)
+        if source is not None:
+            return _is_maximum(context, source)
+        return bool(words(code(expr).split(".")[-1]) & _SHIFT_WORDS)
+    return False

@@ -4,7 +4,9 @@ from collections.abc import Sequence
 
 import libcst as cst
 
-from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
+from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement, Rewrite
+from pytest_mlbugs.mutators._context import in_sampling_code, reads_attention
+from pytest_mlbugs.mutators._numerics import operand
 from pytest_mlbugs.mutators._patterns import (
     axis_argument,
     callee_name,
@@ -22,8 +24,11 @@ class SoftmaxWrongDim(Mutator):
     In attention the weights of each query must sum to one over the keys (the last axis);
     over the query axis instead, every key's column sums to one and each query mixes values
     with weights that do not sum to one. Shapes stay the same, so nothing crashes. Only a
-    literal axis is rewritten (the last axis to the one before it, any other to its
-    neighbour); an axis held in a variable cannot be judged from the text.
+    literal axis is rewritten (the last axis to the one before it, any other but 0 to its
+    neighbour); an axis held in a variable cannot be judged from the text, and a softmax over
+    axis 0 is most often over a vector, where another axis does not exist. Outside attention
+    the bug is named for what it does there: class probabilities normalized across the batch,
+    or next-token probabilities across the batch in sampling code.
     """
 
     bug_id = "softmax_wrong_dim"
@@ -40,9 +45,13 @@ class SoftmaxWrongDim(Mutator):
         Example("w = scores.softmax(-1)\n", "w = scores.softmax(-2)\n"),
         Example("w = torch.log_softmax(x, 1)\n", "w = torch.log_softmax(x, 0)\n"),
     )
-    UNCHANGED = ("w = F.softmax(scores, dim=self.axis)\n", "w = F.relu(x)\n")
+    UNCHANGED = (
+        "w = F.softmax(scores, dim=self.axis)\n",
+        "w = F.relu(x)\n",
+        "mix = torch.softmax(self.layer_weights, dim=0)\n",
+    )
 
-    def mutations(self, node: cst.CSTNode) -> Sequence[Replacement]:
+    def mutations(self, node: cst.CSTNode) -> Sequence[Replacement | Rewrite]:
         assert isinstance(node, cst.Call)
         if callee_name(node) not in ("softmax", "log_softmax"):
             return ()
@@ -50,4 +59,19 @@ class SoftmaxWrongDim(Mutator):
         if axis is None:
             return ()
         index, dim = axis
-        return (replace_arg(node, index, int_node(neighbour_axis(dim))),)
+        if dim == 0:
+            return ()
+        moved = replace_arg(node, index, int_node(neighbour_axis(dim)))
+        context = self.context
+        normalized = operand(node)
+        if normalized is not None and reads_attention(context, normalized):
+            return (moved,)
+        if in_sampling_code(context):
+            return (
+                Rewrite(
+                    moved, "next-token probabilities normalized over the batch instead of the vocabulary"
+                ),
+            )
+        return (
+            Rewrite(moved, "softmax over the wrong axis: across the batch or positions, not the classes"),
+        )

@@ -14,8 +14,9 @@ class StepBeforeBackward(Mutator):
     The step then applies whatever gradients are on the parameters at that moment: none
     right after ``zero_grad`` (nothing moves), or the previous batch's (every update one batch
     late). The loss is computed and printed as usual, so the loop looks alive while the model
-    learns nothing or learns from stale batches. Only a ``step`` that comes after a
-    ``backward`` in the same block is a site.
+    learns nothing or learns from stale batches. Only a ``step`` (``optimizer.step()``, or a
+    GradScaler's ``scaler.step(optimizer)``) that comes after a ``backward`` in the same block
+    is a site.
     """
 
     bug_id = "step_before_backward"
@@ -31,6 +32,12 @@ class StepBeforeBackward(Mutator):
         Example(
             "for x in data:\n    opt.zero_grad()\n    loss = f(x)\n    loss.backward()\n    opt.step()\n",
             "for x in data:\n    opt.zero_grad()\n    loss = f(x)\n    opt.step()\n    loss.backward()\n",
+        ),
+        Example(
+            "for x in data:\n    loss = f(x)\n    scaler.scale(loss).backward()\n"
+            "    scaler.step(opt)\n    scaler.update()\n    opt.zero_grad()\n",
+            "for x in data:\n    loss = f(x)\n    scaler.step(opt)\n    scaler.scale(loss).backward()\n"
+            "    scaler.update()\n    opt.zero_grad()\n",
         ),
     )
     UNCHANGED = ("for x in data:\n    opt.step()\n    f(x).backward()\n",)

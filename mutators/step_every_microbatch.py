@@ -34,7 +34,11 @@ class StepEveryMicrobatch(Mutator):
             "for group in groups:\n    for b in group:\n        loss(b).backward()\n        opt.step()\n",
         ),
     )
-    UNCHANGED = ("for b in batches:\n    loss(b).backward()\n    opt.step()\n",)
+    UNCHANGED = (
+        "for b in batches:\n    loss(b).backward()\n    opt.step()\n",
+        "for g in groups:\n    for b in g:\n        scaler.scale(loss(b)).backward()\n"
+        "    scaler.step(opt)\n    scaler.update()\n",
+    )
 
     def mutations(self, node: cst.CSTNode) -> Sequence[Replacement]:
         assert isinstance(node, cst.IndentedBlock)

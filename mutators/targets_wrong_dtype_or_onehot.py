@@ -5,6 +5,7 @@ from collections.abc import Sequence
 import libcst as cst
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
+from pytest_mlbugs.mutators._context import name_available
 from pytest_mlbugs.mutators._numerics import insert_first, parameter_names
 
 _INDEX_LOSS_WORDS = ("cross_entropy", "nll")
@@ -58,5 +59,7 @@ class TargetsWrongDtypeOrOnehot(Mutator):
         targets = next((p for p in params if p in _TARGET_NAMES), None)
         if logits is None or targets is None:
             return ()
+        if not name_available(self.context, "torch"):
+            return ()  # the rewrite spells torch: a NameError where it is not imported
         encode = f"torch.nn.functional.one_hot({targets}, num_classes={logits}.shape[-1]).float()"
         return (insert_first(node, f"{targets} = {encode}"),)

@@ -33,6 +33,12 @@ class ZeroGradAfterStep(Mutator):
             "for x, y in data:\n    opt.zero_grad()\n    loss = f(x)\n    loss.backward()\n    opt.step()\n",
             "for x, y in data:\n    loss = f(x)\n    loss.backward()\n    opt.step()\n    opt.zero_grad()\n",
         ),
+        Example(
+            "for x in data:\n    opt.zero_grad()\n    scaler.scale(f(x)).backward()\n"
+            "    scaler.step(opt)\n    scaler.update()\n",
+            "for x in data:\n    scaler.scale(f(x)).backward()\n"
+            "    scaler.step(opt)\n    opt.zero_grad()\n    scaler.update()\n",
+        ),
     )
     UNCHANGED = (
         "for x, y in data:\n    loss = f(x)\n    loss.backward()\n    opt.step()\n    opt.zero_grad()\n",

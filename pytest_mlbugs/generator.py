@@ -46,11 +46,20 @@ class Bug:
     column: int
     end_line: int
     end_column: int
+    #: the bug written at this site (the mutator's description, or a more precise one for the
+    #: site's context); empty for a bug rebuilt from a report that predates it
+    description: str = ""
 
     @classmethod
     def at(cls, site: Site) -> Bug:
         return cls(
-            site.bug_id, site.index, site.start_line, site.start_column, site.end_line, site.end_column
+            site.bug_id,
+            site.index,
+            site.start_line,
+            site.start_column,
+            site.end_line,
+            site.end_column,
+            site.description,
         )
 
     def to_json(self) -> dict[str, object]:

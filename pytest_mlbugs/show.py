@@ -34,7 +34,8 @@ def session_entry(nodeid: str, variant: Mapping[str, Any], descriptions: Mapping
     lines = [f"{nodeid}: {variant['status']}"]
     for bug in variant["bugs"]:
         alone = f" (alone: {bug['alone']})" if "alone" in bug else ""
-        lines.append(f"  {bug['id']} at line {bug['line']}: {descriptions.get(bug['id'], '')}{alone}")
+        description = bug.get("description") or descriptions.get(bug["id"], "")
+        lines.append(f"  {bug['id']} at line {bug['line']}: {description}{alone}")
     if variant.get("property"):
         lines.append(f"  caught by {variant['component']}.{variant['property']}: {variant['message']}")
         lines.append(f"  on the case {variant['case']}")

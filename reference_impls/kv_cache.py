@@ -64,8 +64,9 @@ class KVCache(nn.Module):
                 f"{self.current_length} cached and {new_len} new positions exceed "
                 f"max_seq_len={self.max_seq_len}"
             )
-        self.k_cache[:batch, :, self.current_length : end] = k
-        self.v_cache[:batch, :, self.current_length : end] = v
+        # Both ends of the write read current_length, which advances only after the write.
+        self.k_cache[:batch, :, self.current_length : self.current_length + new_len] = k
+        self.v_cache[:batch, :, self.current_length : self.current_length + new_len] = v
         self.current_length = end
         return self.k_cache[:batch, :, : self.current_length], self.v_cache[:batch, :, : self.current_length]
 

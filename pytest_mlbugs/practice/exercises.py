@@ -314,7 +314,7 @@ def _finish(
                 "code": exercise_lines[line - 1].strip() if 0 < line <= len(exercise_lines) else "",
                 "function": functions.get(line, "<module>"),
                 "diff": unified_diff(solution, alone, fromfile="fixed", tofile=f"with {site.bug_id}"),
-                "description": mutator.description,
+                "description": site.description or mutator.description,
                 "symptom": mutator.symptom,
                 "hint": mutator.hint,
                 "fix": mutator.fix,

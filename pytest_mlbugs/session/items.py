@@ -148,7 +148,7 @@ class VariantItem(JudgedItem):
             lines.append(f"{verdict.status.upper()}: {verdict.detail} (not counted as a detection)")
         for bug, alone in itertools.zip_longest(self.variant.bugs, verdict.bugs):
             mutator = self.registry.mutators[bug.bug_id]
-            lines.append(f"  bug {bug.bug_id} (line {bug.line}): {mutator.description}")
+            lines.append(f"  bug {bug.bug_id} (line {bug.line}): {bug.description or mutator.description}")
             lines.append(f"    symptom: {mutator.symptom}")
             if alone is not None:
                 lines.append(f"    alone: {describe_alone(alone.alone, alone.caught_by)}")

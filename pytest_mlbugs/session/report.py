@@ -177,7 +177,9 @@ def build_report(
                 ),
                 status=stryker.SCHEMA_STATUS[Status(variant["status"])],
                 status_reason=variant["message"] or "",
-                description="; ".join(registry.mutators[b["id"]].description for b in variant["bugs"]),
+                description="; ".join(
+                    b.get("description") or registry.mutators[b["id"]].description for b in variant["bugs"]
+                ),
                 seconds=variant["seconds"],
                 killed_by=[f"{variant['component']}.{variant['property']}"] if variant["property"] else (),
             )

@@ -49,6 +49,8 @@ class Mutant:
     #: a changed line outside every function body (module or class level, a decorator, a default)
     module_level: bool
     ignored_reason: str | None = None
+    #: the bug written at this site, in the words of its context (the mutator's own otherwise)
+    description: str = ""
 
     @property
     def first_line(self) -> int:
@@ -149,6 +151,7 @@ def mutants_of(
                     changed_lines=lines,
                     module_level=any(line not in in_functions for line in lines),
                     ignored_reason=reason,
+                    description=site.description,
                 )
             )
     mutants.sort(key=lambda m: (m.first_line, m.bug_id, m.site))

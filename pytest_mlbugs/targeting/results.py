@@ -70,7 +70,7 @@ class TargetResults:
             "bug_id": mutant.bug_id,
             "category": mutator.category.value,
             "layer": mutator.layer.value,
-            "description": mutator.description,
+            "description": mutant.description or mutator.description,
             "line": mutant.first_line,
             "changed_lines": list(mutant.changed_lines),
             "diff": mutant.diff,

@@ -39,8 +39,6 @@ CRASH_ONLY: dict[str, str] = {
     "into the error, as a later PyTorch will",
     "criterion_args_swapped": "cross-entropy of integer class targets against the logits fails inside the "
     "loss (log_softmax of a LongTensor) before there is a value to compare; with MSE the swap is harmless",
-    "kv_cache_length_advanced_before_write": "with the length advanced first, the write's slice is empty "
-    "and PyTorch refuses to copy the new keys into it, inside update, on every schedule",
     "targets_wrong_dtype_or_onehot": "float one-hot targets cannot index the log-probabilities and one_hot "
     "refuses the ignore_index: the loss fails before it has a value",
 }

@@ -121,3 +121,17 @@ def test_classifier_computes_in_the_dtype_of_its_weights():
     torch.manual_seed(0)
     model = Classifier(vocab_size=20, d_model=8, num_heads=2, num_classes=3).eval().to(torch.bfloat16)
     assert model(torch.tensor([[3, 4, 0, 0]])).dtype == torch.bfloat16
+
+
+def test_classifier_norm_is_a_layer_norm_with_the_default_epsilon():
+    model = Classifier(vocab_size=20, d_model=8, num_heads=2, num_classes=3)
+    x = torch.full((1, 2, 8), 0.5)  # constant positions: only the epsilon keeps them finite
+    expected = F.layer_norm(x, (8,), model.norm.weight, model.norm.bias, eps=1e-5)
+    torch.testing.assert_close(model.norm(x), expected)
+
+
+def test_every_linear_layer_learns_a_bias():
+    model = Classifier(vocab_size=20, d_model=8, num_heads=2, num_classes=3)
+    linears = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
+    assert len(linears) == 5  # q, k, v and out projections, and the head
+    assert all(m.bias is not None and m.bias.requires_grad for m in linears)
