@@ -24,6 +24,7 @@ from pytest_mlbugs.isolation import set_child_memory_limit, shut_down_workers
 from pytest_mlbugs.judging import ReferenceChecks
 from pytest_mlbugs.loader import LoadError, load_user_file
 from pytest_mlbugs.mutation import MutatorError
+from pytest_mlbugs.progress import Progress
 from pytest_mlbugs.registry import Registry, Selection
 from pytest_mlbugs.session.items import (
     VERDICT_KEY,
@@ -48,6 +49,7 @@ class MlbugsSession(MadeItems):
         claim_node_ids(config)
         self.results = Results()
         self.references: ReferenceChecks | None = None
+        self.progress: Progress | None = None
         set_child_memory_limit(settings.memory_limit_mib)
         # --mlbugs-device: set before anything is forked, so children inherit it; where the
         # device does not exist every item is skipped with this reason (see make_items).
@@ -205,6 +207,13 @@ class MlbugsSession(MadeItems):
         if id(item) in self._without_device:
             pytest.skip(self.device_missing or "")
 
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
+        """The xdist controller learns the items from its workers: the progress' total."""
+        if self.progress is None:
+            variants = sum(nodeid.startswith("mlbugs::") and nodeid.endswith("]") for nodeid in ids)
+            self.progress = Progress(self.config, variants, "variants")
+
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtestloop(self, session: pytest.Session) -> None:
         # Only the references of the components whose items were selected (-k, node IDs, --lf)
@@ -216,6 +225,8 @@ class MlbugsSession(MadeItems):
                     if isinstance(item, VariantItem | ReferenceItem)
                 }
             )
+        variants = sum(isinstance(item, VariantItem) for item in session.items)
+        self.progress = Progress(self.config, variants, "variants")
         # Reused workers run the jobs that existed when they were forked: make them all now.
         for item in session.items:
             if isinstance(item, JudgedItem):
@@ -236,6 +247,8 @@ class MlbugsSession(MadeItems):
         for key, value in report.user_properties:
             if key == VERDICT_KEY and isinstance(value, dict):
                 self.results.add({**value, "nodeid": report.nodeid})
+                if value.get("kind") == "variant" and self.progress is not None:
+                    self.progress.advance()
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if self.device_missing is not None:

@@ -119,6 +119,7 @@ class CleanRecorder:
     traced while it runs (:meth:`tracing`), and the failures seen (:meth:`saw`)."""
 
     def __init__(self, files: Sequence[TargetFile]) -> None:
+        self.files = files
         self.real_to_display = {str(t.path): t.display for t in files}
         self.tracer = LineTracer(set(self.real_to_display))
         self.seconds: dict[str, float] = {}
@@ -141,11 +142,17 @@ class CleanRecorder:
         if report.failed and report.nodeid not in self.failures:
             self.failures.append(report.nodeid)
 
-    def covering(self, items: Sequence[pytest.Item]) -> CleanRun | None:
-        """The clean run, when every one of ``items`` ran here; ``None`` otherwise."""
+    def complete(
+        self, session: pytest.Session, items: Sequence[pytest.Item], cached: dict[str, Any] | None
+    ) -> tuple[CleanRun | None, str | None]:
+        """The clean run of every one of ``items``: the one seen here when they all ran, else the
+        cached one, else a new one without output (some tests were deselected, or run by other
+        xdist workers); or ``None`` and why no mutant can be judged."""
         if {item.nodeid for item in items} <= set(self.seconds):
-            return CleanRun(dict(self.seconds), dict(self.lines))
-        return None
+            return CleanRun(dict(self.seconds), dict(self.lines)), None
+        if cached:
+            return CleanRun(**cached), None
+        return CleanRunner(self.files).run(session, items, log=False)
 
 
 class CleanRunner:

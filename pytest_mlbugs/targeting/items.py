@@ -13,11 +13,12 @@ The item's record (the mutant, its verdict, the tests that ran) travels in its r
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import pytest
 
+from pytest_mlbugs.collection import selected
 from pytest_mlbugs.targeting.mutants import Mutant
 from pytest_mlbugs.targeting.results import IGNORED
 from pytest_mlbugs.verdict import Status
@@ -92,3 +93,17 @@ def payloads(report: pytest.TestReport) -> list[dict[str, Any]]:
     if report.when != "call":
         return []
     return [value for key, value in report.user_properties if key == RECORD_KEY and isinstance(value, dict)]
+
+
+def mutant_items(
+    session: pytest.Session,
+    mutants: Sequence[Mutant],
+    judge: Callable[[MutantItem], dict[str, Any]],
+    selection: tuple[str, ...],
+) -> list[MutantItem]:
+    """One item per mutant, those the command line's node IDs of ours name (all without any)."""
+    made = (
+        MutantItem.from_parent(session, name=name, nodeid=name, mutant=mutant, judge=judge)
+        for mutant, name in ((m, f"mlbugs-target[{m.id}]") for m in mutants)
+    )
+    return [item for item in made if selected(item.nodeid, selection)]

@@ -180,6 +180,19 @@ class MutantJudge:
             self.results.problem(f"no collected test executes any line of {files}: every mutant survives")
         return None
 
+    def _cached(self, mutant: Mutant, tests: list[str]) -> bool:
+        hit = self.verdicts.get(mutant.digest)
+        return hit is not None and hit.get("tests") == tests
+
+    def needs_a_child(self, mutants: Sequence[Mutant]) -> bool:
+        """Whether any of ``mutants`` is judged in a child (none is ignored, cached or covered by
+        no test): otherwise the forced-fail check, there to trust new verdicts, has none."""
+        for mutant in mutants:
+            tests = [t for t in self.clean.tests_for(mutant) if t in self.by_id]
+            if mutant.ignored_reason is None and tests and not self._cached(mutant, tests):
+                return True
+        return False
+
     def start(self, mutant: Mutant) -> None:
         """Start judging ``mutant`` (once): in a child, unless its verdict needs none (ignored,
         cached, no test, no module)."""
@@ -188,12 +201,13 @@ class MutantJudge:
         record: dict[str, Any] | None = None
         future: PendingVerdict | None = None
         tests = [t for t in self.clean.tests_for(mutant) if t in self.by_id]
-        hit = self.verdicts.get(mutant.digest)
         if mutant.ignored_reason is not None:
             tests = []
             record = self.results.build_record(mutant, [], None, cached=False)
-        elif hit is not None and hit.get("tests") == tests:
-            record = self.results.build_record(mutant, tests, hit["verdict"], cached=True)
+        elif self._cached(mutant, tests):
+            record = self.results.build_record(
+                mutant, tests, self.verdicts[mutant.digest]["verdict"], cached=True
+            )
         elif not tests:
             verdict = Verdict(Status.SURVIVED, 0.0, [], NO_COVERAGE)
             record = self.results.build_record(mutant, tests, verdict.to_json(), cached=False)

@@ -30,13 +30,14 @@ import pytest
 
 from pytest_mlbugs import options
 from pytest_mlbugs.atomicio import write_json_atomically
-from pytest_mlbugs.collection import claim_node_ids, count_as_collected, selected
+from pytest_mlbugs.collection import claim_node_ids, count_as_collected
 from pytest_mlbugs.mutation import Mutator
+from pytest_mlbugs.progress import Progress
 from pytest_mlbugs.registry import Registry
 from pytest_mlbugs.show import remember, target_entry
 from pytest_mlbugs.targeting.cache import TargetCache
-from pytest_mlbugs.targeting.coverage import CleanRecorder, CleanRun, CleanRunner
-from pytest_mlbugs.targeting.items import MutantItem, payloads
+from pytest_mlbugs.targeting.coverage import CleanRecorder, CleanRun
+from pytest_mlbugs.targeting.items import MutantItem, mutant_items, payloads
 from pytest_mlbugs.targeting.judge import MutantJudge
 from pytest_mlbugs.targeting.mutants import Mutant, TargetError, resolve_targets, sample_active
 from pytest_mlbugs.targeting.options import TARGET
@@ -61,7 +62,10 @@ class TargetSession:
         self.registry = registry
         self.settings = settings
         self.targets = tuple(targets)
-        claim_node_ids(config)
+        # Mutants named by node ID alone: the user's tests are still collected, for the clean run
+        self.only_named = bool(claim_node_ids(config)) and not config.args
+        if self.only_named:
+            config.args[:] = config.getini("testpaths") or [str(config.invocation_params.dir)]
         timeout_given = config.option.mlbugs_timeout is not None or bool(config.getini("mlbugs_timeout"))
         self.timeout = settings.timeout if timeout_given else None
         self.results = TargetResults(
@@ -80,6 +84,7 @@ class TargetSession:
         self.judge: MutantJudge | None = None
         self.tests_digest = ""
         self.phase_started: float | None = None
+        self.progress: Progress | None = None
 
     @property
     def distributing(self) -> bool:
@@ -89,11 +94,14 @@ class TargetSession:
     # -- collection ------------------------------------------------------------------------------
 
     def pytest_report_header(self, config: pytest.Config) -> str:
-        parts = [f"{TARGET}={t}" for t in self.targets]
-        parts.append(f"{options.SEED}={self.settings.seed}")
-        if self.settings.count is not None:
-            parts.append(f"{options.COUNT}={self.settings.count}")
-        return "mlbugs: " + " ".join(parts)
+        """Pasteable: the targets and every option that shapes the mutants (seed, selection, count)."""
+        return "mlbugs: " + " ".join([*(f"{TARGET}={t}" for t in self.targets), self.settings.header()])
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
+        if self.progress is None:  # the xdist controller: the mutants its workers collected
+            mutants = sum(nodeid.startswith("mlbugs-target[") for nodeid in ids)
+            self.progress = Progress(self.config, mutants, "mutants")
 
     def pytest_configure_node(self, node: Any) -> None:  # xdist: every worker samples our way
         node.workerinput["mlbugs_seed"] = self.settings.seed
@@ -120,19 +128,11 @@ class TargetSession:
         cache = self._cache()
         found = self.found_meanwhile() if self.found_meanwhile is not None else cache.mutants()
         self.mutants = self._sampled(*found)
-        selection = claim_node_ids(config)
-        made = (
-            MutantItem.from_parent(
-                session,
-                name=f"mlbugs-target[{m.id}]",
-                nodeid=f"mlbugs-target[{m.id}]",
-                mutant=m,
-                judge=self._payload,
-            )
-            for m in self.mutants
-        )
-        chosen = [item for item in made if selected(item.nodeid, selection)]
+        chosen = mutant_items(session, self.mutants, self._payload, claim_node_ids(config))
+        self.progress = Progress(config, len(chosen), "mutants")
         count_as_collected(session, chosen)
+        if self.only_named:
+            items.clear()
         items.extend(chosen)
         self.tests_digest = cache.tests_digest(self.user_items)
 
@@ -157,22 +157,16 @@ class TargetSession:
             self.recorder.saw(report)
         for payload in payloads(report):
             self._receive(payload)
+            if self.progress is not None:
+                self.progress.advance()
 
     def _clean_run(self, session: pytest.Session) -> tuple[CleanRun | None, dict[str, Any]]:
         """The clean run of every collected test, and the cache of verdicts that goes with it."""
-        cache = self._cache()
-        cached = cache.load(self.tests_digest)
-        verdicts: dict[str, Any] = cached.get("verdicts", {})
-        seen = self.recorder.covering(self.user_items) if self.recorder is not None else None
-        if seen is not None:  # every test ran here, traced
-            return seen, verdicts
-        if cached.get("clean"):
-            return CleanRun(**cached["clean"]), verdicts
-        # some tests were deselected, or run by other xdist workers: run them all again, quietly
-        clean, stopped = CleanRunner(self.results.files).run(session, self.user_items, log=False)
-        if stopped is not None:
-            self.results.stopped = stopped
-        return clean, verdicts
+        cached = self._cache().load(self.tests_digest)
+        recorder = self.recorder or CleanRecorder(self.results.files)
+        clean, stopped = recorder.complete(session, self.user_items, cached.get("clean"))
+        self.results.stopped = self.results.stopped or stopped
+        return clean, cached.get("verdicts", {})
 
     def _start_mutation_phase(self, session: pytest.Session) -> None:
         """Before the first mutant: the clean run must be green, the forced failure detected."""
@@ -198,7 +192,8 @@ class TargetSession:
             verdicts=verdicts,
             timeout=self.timeout,
         )
-        failed_check = self.judge.forced_failure_check()
+        mutants = [item.mutant for item in session.items if isinstance(item, MutantItem)]
+        failed_check = self.judge.forced_failure_check() if self.judge.needs_a_child(mutants) else None
         if failed_check is not None:
             self.results.stopped = failed_check
             pytest.exit(failed_check, returncode=pytest.ExitCode.INTERNAL_ERROR)

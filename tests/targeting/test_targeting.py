@@ -257,12 +257,9 @@ def test_a_rerun_with_nothing_changed_takes_every_verdict_from_the_cache(pyteste
     judged = int(first.split(" of ")[1].split()[0])
     assert "0 verdict(s) from the cache" in first and f"{judged} verdict(s) from the cache" in second
     assert first.split(";")[0] == second.split(";")[0]  # the same score
-
-    def seconds(line: str) -> float:
-        return float(line.rsplit("mutation testing took ", 1)[1].split()[0])
-
-    # the tenfold figure is measured on the example project by benchmarks/bench_target.py
-    assert seconds(second) < seconds(first) / 2
+    # nothing was judged again; how much faster that is, benchmarks/bench_target.py measures
+    # (a timed assertion here would depend on the machine being idle)
+    assert "0.00 s of it judging mutants" in second
 
 
 def test_bad_options_are_one_line_usage_errors(pytester: pytest.Pytester) -> None:
@@ -371,13 +368,13 @@ def test_kill_9_in_the_middle_of_a_run_leaves_the_users_tree_unchanged(tmp_path:
     shutil.copytree(EXAMPLE, project, ignore=shutil.ignore_patterns("__pycache__", ".pytest_cache"))
     before = tree_digest(project)
     process = subprocess.Popen(
-        [sys.executable, "-m", "pytest", *NO_PLUGINS, "-q", "tests_strong", "--mlbugs-target=src/tinyclf"],
+        [sys.executable, "-m", "pytest", *NO_PLUGINS, "-v", "tests_strong", "--mlbugs-target=src/tinyclf"],
         cwd=project, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
     )  # fmt: skip
     assert process.stdout is not None
     seen = b""
     deadline = time.monotonic() + 120
-    while b"[100%]" not in seen and time.monotonic() < deadline:  # the clean run is over: mutants now
+    while b"mlbugs-target[" not in seen and time.monotonic() < deadline:  # mutants are being judged
         seen += process.stdout.read1(4096)
     time.sleep(1.0)
     assert process.poll() is None, "the run ended before it could be killed"
