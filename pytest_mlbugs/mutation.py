@@ -28,7 +28,7 @@ import enum
 import signal
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, ClassVar, Union
 
 import libcst as cst
@@ -233,7 +233,7 @@ class _Budget:
 
 
 #: where each site found in a module lies: its node and the node's ancestors, module first, so
-#: that one bug can be written by rebuilding that path alone (:func:`_apply_one`); for the
+#: that bugs can be written by rebuilding those paths alone (:func:`_apply_paths`); for the
 #: modules :func:`find_sites` saw last (a module is kept alive while its entry is)
 _SiteNodes = dict[tuple[str, int], tuple[tuple[cst.CSTNode, ...], cst.CSTNode, int]]
 _SITE_NODES: collections.OrderedDict[int, tuple[cst.Module, _SiteNodes]] = collections.OrderedDict()
@@ -376,7 +376,7 @@ def apply_sites(module: cst.Module, mutators: dict[str, Mutator], sites: Sequenc
     writer = _SiteWriter(chosen, budget)
     try:
         with budget.watching():
-            mutated = _apply_one(module, sites, mutators, budget) if len(sites) == 1 else None
+            mutated = _apply_paths(module, sites, mutators, budget)
             if mutated is None:
                 mutated = module.visit(writer)
             else:
@@ -400,33 +400,48 @@ def apply_sites(module: cst.Module, mutators: dict[str, Mutator], sites: Sequenc
     return code
 
 
-def _apply_one(
+def _apply_paths(
     module: cst.Module, sites: Sequence[tuple[str, int]], mutators: dict[str, Mutator], budget: _Budget
 ) -> cst.Module | None:
-    """One bug written by rebuilding only the path from the module to its node, where
-    :func:`find_sites` saw that site in this very module and the bug replaces one node with
-    another; ``None`` otherwise (the full pass of :class:`_SiteWriter` does it). The tree is the
-    one the full pass builds, so the code is byte for byte the same, in a fraction of the time."""
+    """The bugs written by rebuilding only the paths from the module to their nodes, where
+    :func:`find_sites` saw those sites in this very module, each bug replaces one node with
+    another and no chosen node lies inside another; ``None`` otherwise (the full pass of
+    :class:`_SiteWriter` does it). The tree is the one the full pass builds, so the code is byte
+    for byte the same, in a fraction of the time."""
     entry = _SITE_NODES.get(id(module))
     if entry is None or entry[0] is not module:
         return None
-    found = entry[1].get((sites[0][0], sites[0][1]))
-    if found is None:
-        return None
-    ancestors, node, alternative = found
-    alternatives = budget.offer(mutators[sites[0][0]], node)
-    if alternative >= len(alternatives):
-        return None
-    replacement = alternatives[alternative]
-    if not isinstance(replacement, cst.CSTNode):
-        return None  # removal or several nodes: the full pass knows how to splice them
-    child: cst.CSTNode = node
-    for parent in reversed(ancestors):
-        rebuilt = _with_child(parent, child, replacement)
-        if rebuilt is None:
+    rebuilt: dict[int, cst.CSTNode] = {}  # id of an original node -> the node in its place
+    children: dict[int, list[cst.CSTNode]] = collections.defaultdict(list)  # parent -> changed children
+    parents: dict[int, tuple[int, cst.CSTNode]] = {}  # id -> (depth, node) of every ancestor to rebuild
+    for bug_id, index in sites:
+        found = entry[1].get((bug_id, index))
+        if found is None:
             return None
-        child, replacement = parent, rebuilt
-    return replacement if isinstance(replacement, cst.Module) else None
+        ancestors, node, alternative = found
+        alternatives = budget.offer(mutators[bug_id], node)
+        if alternative >= len(alternatives) or id(node) in rebuilt:
+            return None
+        replacement = alternatives[alternative]
+        if not isinstance(replacement, cst.CSTNode):
+            return None  # removal or several nodes: the full pass knows how to splice them
+        rebuilt[id(node)] = replacement
+        for depth, (parent, child) in enumerate(zip(ancestors, (*ancestors[1:], node), strict=True)):
+            if not any(known is child for known in children[id(parent)]):
+                children[id(parent)].append(child)
+            parents[id(parent)] = (depth, parent)
+    if any(key in parents for key in rebuilt):
+        return None  # a chosen node inside another: the full pass rewrites the inner one first
+    for _depth, parent in sorted(parents.values(), key=lambda pair: -pair[0]):
+        node = parent
+        for child in children[id(parent)]:
+            replaced = _with_child(node, child, rebuilt[id(child)])
+            if replaced is None:
+                return None
+            node = replaced
+        rebuilt[id(parent)] = node
+    result = rebuilt[id(module)]
+    return result if isinstance(result, cst.Module) else None
 
 
 def _with_child(parent: cst.CSTNode, old: cst.CSTNode, new: cst.CSTNode) -> cst.CSTNode | None:
@@ -439,6 +454,29 @@ def _with_child(parent: cst.CSTNode, old: cst.CSTNode, new: cst.CSTNode) -> cst.
             items = [new if item is old else item for item in value]
             return parent.with_changes(**{field.name: type(value)(items)})
     return None
+
+
+def changed_span(before: str, after: str) -> tuple[int, int, int]:
+    """Where ``after`` differs from ``before``, as one stretch: ``(start, end, after_end)`` with
+    ``after == before[:start] + after[start:after_end] + before[end:]``, the common prefix taken
+    as long as it goes, then the common suffix as long as what is left allows."""
+    limit = min(len(before), len(after))
+    start = _common_length(lambda n: before[:n] == after[:n], limit)
+    tail = _common_length(lambda n: before[len(before) - n :] == after[len(after) - n :], limit - start)
+    return start, len(before) - tail, len(after) - tail
+
+
+def _common_length(agrees: Callable[[int], bool], limit: int) -> int:
+    """The largest ``n <= limit`` for which ``agrees(n)``, where agreeing on ``n`` characters means
+    agreeing on fewer: a binary search of slice comparisons, fast on long sources."""
+    low, high = 0, limit
+    while low < high:
+        middle = (low + high + 1) // 2
+        if agrees(middle):
+            low = middle
+        else:
+            high = middle - 1
+    return low
 
 
 def mutate_source(source: str, mutator: Mutator, site: int = 0) -> str:

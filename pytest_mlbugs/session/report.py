@@ -13,6 +13,8 @@ import dataclasses
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from pytest_mlbugs.generator import PlanNotes
+from pytest_mlbugs.options import MAX_BUGS
 from pytest_mlbugs.registry import Registry
 from pytest_mlbugs.reports import stryker
 from pytest_mlbugs.verdict import OUTCOMES, BugVerdict, Status
@@ -96,6 +98,28 @@ def several_bugs_lines(results: Results) -> list[str]:
     if len(missed) > MAX_MISSED_SHOWN:
         lines.append(
             f"  ... and {len(missed) - MAX_MISSED_SHOWN} more (every bug is in --mlbugs-report's JSON)"
+        )
+    return lines
+
+
+def plan_lines(notes: PlanNotes | None) -> list[str]:
+    """What the plan gave where it could not give what was asked, a line each: variants of more
+    bugs than ``--mlbugs-max-bugs``, and a selection with fewer distinct variants than asked for."""
+    if notes is None:
+        return []
+    lines = []
+    if notes.beyond_max_bugs:
+        least = notes.max_bugs + 1
+        bugs = f"{least} bugs" if least == notes.most_bugs else f"{least} to {notes.most_bugs} bugs"
+        limit = "single-bug variants" if notes.max_bugs == 1 else f"variants of at most {notes.max_bugs} bugs"
+        lines.append(
+            f"{notes.beyond_max_bugs} of {notes.planned} variants carry {bugs}: the selection has only "
+            f"{notes.within_max_bugs} distinct {limit} ({MAX_BUGS}={notes.max_bugs})"
+        )
+    if notes.exhausted:
+        lines.append(
+            f"the selection has only {notes.planned} distinct variants (of up to {notes.most_bugs} bugs): "
+            f"the session holds every one of them, not the {notes.requested} asked for"
         )
     return lines
 

@@ -13,7 +13,7 @@ import pytest
 from pytest_mlbugs import devices, options
 from pytest_mlbugs.atomicio import write_json_atomically
 from pytest_mlbugs.collection import MadeItems, MlbugsCollector, broken_mutator_items
-from pytest_mlbugs.generator import PlanError, plan_session
+from pytest_mlbugs.generator import PlanError, PlanNotes, plan_session
 from pytest_mlbugs.isolation import set_child_memory_limit, shut_down_workers
 from pytest_mlbugs.judging import ReferenceChecks
 from pytest_mlbugs.loader import LoadError, load_user_file
@@ -27,7 +27,10 @@ from pytest_mlbugs.session.items import (
     RunOptions,
     VariantItem,
 )
-from pytest_mlbugs.session.report import Results, build_report, summary_lines
+from pytest_mlbugs.session.report import Results, build_report, plan_lines, summary_lines
+
+#: the key under which an xdist worker hands the controller its plan's notes
+PLAN_NOTES_KEY = "mlbugs_plan_notes"
 
 
 class MlbugsSession(MadeItems):
@@ -48,6 +51,8 @@ class MlbugsSession(MadeItems):
         # xdist workers, which already keep the cores busy.
         self.prefetch = not self.is_worker and (os.cpu_count() or 1) > 1 and self.device_missing is None
         self._judged: list[JudgedItem] = []
+        #: what the plan could not give as asked; under xdist, the workers' (see pytest_testnodedown)
+        self.plan_notes: PlanNotes | None = None
 
     # -- set-up -------------------------------------------------------------------------------
 
@@ -97,6 +102,13 @@ class MlbugsSession(MadeItems):
     def pytest_configure_node(self, node: Any) -> None:  # xdist: every worker gets our seed
         node.workerinput["mlbugs_seed"] = self.settings.seed
 
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: Any, error: Any) -> None:
+        # xdist: the controller plans nothing; every worker plans the same, and says what it got
+        notes = getattr(node, "workeroutput", {}).get(PLAN_NOTES_KEY)
+        if notes is not None:
+            self.plan_notes = PlanNotes(**notes)
+
     def make_items(self, session: pytest.Session) -> list[pytest.Item]:
         settings = self.settings
         references = ReferenceChecks(
@@ -127,6 +139,7 @@ class MlbugsSession(MadeItems):
         if not settings.generates_variants:
             return self._skip_without_device(made)
         broken: dict[str, str] = {}  # mutators left out of the plan: each becomes a failing item
+        self.plan_notes = PlanNotes()
         try:
             variants = plan_session(
                 self.registry,
@@ -136,9 +149,12 @@ class MlbugsSession(MadeItems):
                 count=settings.count,
                 max_bugs=settings.max_bugs,
                 broken=broken,
+                notes=self.plan_notes,
             )
         except (PlanError, MutatorError) as exc:
             raise pytest.UsageError(str(exc)) from None
+        if self.is_worker:
+            self.config.workeroutput[PLAN_NOTES_KEY] = dataclasses.asdict(self.plan_notes)  # type: ignore[attr-defined]
         root = MlbugsCollector.from_parent(session, name="mlbugs", nodeid="mlbugs")
         made.extend(broken_mutator_items(root, self.registry.mutators, broken))
         groups = {name: MlbugsCollector.from_parent(root, name=name) for name in settings.components}
@@ -148,20 +164,13 @@ class MlbugsSession(MadeItems):
                     groups[name], name="reference", component=self.registry.components[name], run=run
                 )
             )
-        taken: set[str] = set()
         for ordinal, variant in enumerate(variants):
-            item_name = f"{variant.label}[{variant.digest}]"
-            repeat = 1
-            while item_name in taken:  # the same variant twice in a long session
-                repeat += 1
-                item_name = f"{variant.label}[{variant.digest}-{repeat}]"
-            taken.add(item_name)
             if not settings.in_shard(ordinal):  # --mlbugs-shard: another shard judges it
                 continue
             made.append(
                 VariantItem.from_parent(
                     groups[variant.component],
-                    name=item_name,
+                    name=f"{variant.label}[{variant.digest}]",  # a plan holds no variant twice
                     variant=variant,
                     ordinal=ordinal,
                     registry=self.registry,
@@ -209,7 +218,7 @@ class MlbugsSession(MadeItems):
         if self.device_missing is not None:
             terminalreporter.section(f"mlbugs {self.settings.header()}")
             terminalreporter.write_line(f"every mlbugs item was skipped: {self.device_missing}")
-        lines = summary_lines(self.results)
+        lines = [*plan_lines(self.plan_notes), *summary_lines(self.results)]
         if not lines:
             return
         terminalreporter.section(f"mlbugs {self.settings.header()}")
