@@ -179,6 +179,53 @@ def summary_lines(results: Results) -> list[str]:
     return lines
 
 
+def mutant_ids(variant: Mapping[str, Any]) -> list[str]:
+    """The schema IDs of a variant's mutants, one per bug: the variant's own ID for a single bug,
+    the variant's ID and the bug's number (``<id>.2``) for each bug of a variant of several."""
+    if len(variant["bugs"]) == 1:
+        return [variant["id"]]
+    return [f"{variant['id']}.{number}" for number in range(1, len(variant["bugs"]) + 1)]
+
+
+def variant_mutants(
+    variant: Mapping[str, Any], *, registry: Registry, component: str
+) -> list[dict[str, Any]]:
+    """A variant as schema mutants, one per bug, so that a viewer shows each change: each at its
+    own change to the reference, under its own mutator. A single bug has the variant's verdict; a
+    bug of several has its verdict alone where the variant has one (the variant's otherwise), and
+    the variant's verdict in ``statusReason``. The score under ``mlbugs`` stays per variant."""
+    several = len(variant["bugs"]) > 1
+    killer = [f"{component}.{variant['property']}"] if variant["property"] else []
+    mutants = []
+    for number, (mutant_id, bug) in enumerate(
+        zip(mutant_ids(variant), variant["bugs"], strict=True), start=1
+    ):
+        status, reason, killed_by = variant["status"], variant["message"] or "", killer
+        if several:
+            reason = (
+                f"bug {number} of {len(variant['bugs'])} of variant {variant['id']} ({variant['status']})"
+                + (f": {reason}" if reason else "")
+            )
+            if bug.get("alone"):
+                status = bug["alone"]
+                reason += f"; alone, {describe_alone(bug['alone'], bug['caught_by'])}"
+                killed_by = [f"{component}.{bug['caught_by']}"] if bug["caught_by"] else []
+        mutants.append(
+            stryker.mutant(
+                mutant_id=mutant_id,
+                mutator_name=bug["id"],
+                replacement=bug["replacement"],
+                where=bug["location"],
+                status=stryker.SCHEMA_STATUS[Status(status)],
+                status_reason=reason,
+                description=registry.mutators[bug["id"]].description,
+                seconds=variant["seconds"],
+                killed_by=killed_by,
+            )
+        )
+    return mutants
+
+
 def build_report(
     results: Results, *, registry: Registry, seed: int, settings: Mapping[str, Any]
 ) -> dict[str, Any]:
@@ -190,21 +237,8 @@ def build_report(
         files[component.reference_path] = stryker.source_file(component.reference_source)
     for variant in results.sorted_variants():
         component = registry.components[variant["component"]]
-        first = variant["bugs"][0]
-        files[component.reference_path]["mutants"].append(
-            stryker.mutant(
-                mutant_id=variant["id"],
-                mutator_name="+".join(b["id"] for b in variant["bugs"]),
-                replacement=stryker.added_lines(variant["diff"]),
-                where=stryker.location(
-                    first["line"], first["column"] + 1, first["end_line"], first["end_column"] + 1
-                ),
-                status=stryker.SCHEMA_STATUS[Status(variant["status"])],
-                status_reason=variant["message"] or "",
-                description="; ".join(registry.mutators[b["id"]].description for b in variant["bugs"]),
-                seconds=variant["seconds"],
-                killed_by=[f"{variant['component']}.{variant['property']}"] if variant["property"] else (),
-            )
+        files[component.reference_path]["mutants"].extend(
+            variant_mutants(variant, registry=registry, component=component.name)
         )
     details = {
         "seed": seed,

@@ -47,6 +47,19 @@ def mutants(report: Mapping[str, Any]) -> Iterator[tuple[str, Mapping[str, Any]]
             yield path, mutant
 
 
+def comparable(report: Any) -> Any:
+    """The report less what differs between two honest runs: timings, versions, the shard."""
+    if isinstance(report, dict):
+        return {
+            key: comparable(value)
+            for key, value in report.items()
+            if key not in ("seconds", "duration", "framework", "versions", "shard")
+        }
+    if isinstance(report, list):
+        return [comparable(value) for value in report]
+    return report
+
+
 def check_report(report: Mapping[str, Any]) -> None:
     """The report is valid under the schema, its mutant IDs are unique, and every mutant's
     location lies inside its file and can take its replacement."""
