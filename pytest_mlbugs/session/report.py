@@ -2,8 +2,9 @@
 
 Results arrive as the JSON payloads that items attach to their reports, so a serial run and
 an xdist run (whose controller only sees reports) build the same tables. The JSON follows
-the mutation-testing-report-schema (Stryker, PIT; version 2) so existing viewers render it,
-with pytest-mlbugs' own details under ``mlbugs``.
+the mutation-testing-report-schema (Stryker, PIT; version 2) so existing viewers render it:
+one mutant per bug, at the span the bug rewrites. pytest-mlbugs' own details, verdicts and
+score per variant, are under ``mlbugs``.
 """
 
 from __future__ import annotations
