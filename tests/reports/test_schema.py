@@ -174,64 +174,64 @@ def test_a_change_is_a_location_and_a_replacement_that_give_the_new_text(before,
     assert splice(before, {"id": "m", "location": where, "replacement": text}) == after
 
 
-#: a small package with a decorator, a statement and a buffer for mutators to rewrite
+#: a small package: a decorator and a statement to remove, calls and operators to rewrite
 OPS = textwrap.dedent(
     """
+    import math
+
     import torch
     import torch.nn.functional as F
-    from torch import nn
-
-
-    @torch.no_grad()
-    def predict(model, x):
-        model.eval()
-        return F.softmax(model(x), dim=-1)
-
-
-    class Scale(nn.Module):
-        def __init__(self, d):
-            super().__init__()
-            self.register_buffer("weight", torch.ones(d))
-
-        def forward(self, x):
-            return x * self.weight
 
 
     def causal_mask(n):
         return torch.triu(torch.ones(n, n, dtype=torch.bool), diagonal=1)
 
 
+    def attention_weights(q, k):
+        scores = q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))
+        scores = scores.masked_fill(causal_mask(q.size(-2)), float("-inf"))
+        return F.softmax(scores, dim=-1)
+
+
     def masked_mean(values, mask):
         return (values * mask).sum(dim=-1) / mask.sum(dim=-1).clamp(min=1)
+
+
+    @torch.no_grad()
+    def evaluate(model, x):
+        model.eval()
+        return model(x).argmax(dim=-1)
     """
 )
 OPS_TESTS = textwrap.dedent(
     """
     import torch
+    import torch.nn.functional as F
     from torch import nn
 
-    from minipkg.ops import Scale, causal_mask, masked_mean, predict
-
-
-    def test_predictions_are_rows_of_probabilities_in_eval_mode():
-        model = nn.Sequential(nn.Linear(3, 4), nn.Dropout(0.5))
-        probs = predict(model, torch.randn(2, 3))
-        torch.testing.assert_close(probs.sum(dim=-1), torch.ones(2))
-        assert not model.training and not probs.requires_grad
-
-
-    def test_the_scale_is_saved_but_not_trained():
-        scale = Scale(3)
-        assert "weight" in scale.state_dict() and not list(scale.parameters())
+    from minipkg.ops import attention_weights, causal_mask, evaluate, masked_mean
 
 
     def test_a_position_sees_itself_and_the_past():
         assert causal_mask(3).tolist() == [[False, True, True], [False, False, True], [False, False, False]]
 
 
+    def test_weights_give_what_scaled_dot_product_attention_gives():
+        q, k, v = torch.randn(3, 2, 5, 4).unbind(0)
+        expected = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        torch.testing.assert_close(attention_weights(q, k) @ v, expected)
+
+
     def test_padding_does_not_count():
         values = torch.tensor([[1.0, 3.0, 100.0]])
         torch.testing.assert_close(masked_mean(values, torch.tensor([[1.0, 1.0, 0.0]])), torch.tensor([2.0]))
+
+
+    def test_evaluation_predicts_a_class_per_row_in_eval_mode():
+        model = nn.Sequential(nn.Linear(3, 4), nn.Dropout(0.5))
+        with torch.enable_grad():
+            predictions = evaluate(model, torch.randn(6, 3))
+        assert predictions.shape == (6,) and not model.training and not predictions.requires_grad
     """
 )
 
@@ -246,7 +246,7 @@ def test_a_target_mode_report_is_valid_and_each_mutant_is_the_file_with_its_chan
     report = json.loads(Path(pytester.path, "report.json").read_text())
     check_report(report)
     file = report["files"]["minipkg/ops.py"]
-    assert file["source"] == OPS and len(file["mutants"]) > 8
+    assert file["source"] == OPS and len(file["mutants"]) > 10
     made, problems = mutants_of(
         TargetFile(target, "minipkg/ops.py", OPS),
         list(REGISTRY.mutators.values()),
