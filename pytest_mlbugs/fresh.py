@@ -93,7 +93,7 @@ class FreshVariants:
                 for site in sites:
                     ranked[site.bug_id].append(((len(families) - len(set(families)), rank), component, sites))
         self.queues = {
-            bug_id: collections.deque((component, sites) for _, component, sites in sorted(entries))
+            bug_id: collections.deque((c, s) for _, c, s in sorted(entries, key=lambda entry: entry[0]))
             for bug_id, entries in ranked.items()
         }
         return bool(ranked)
