@@ -3,6 +3,9 @@
     python benchmarks/bench_load.py                    # --mlbugs-count=5000 --mlbugs-max-bugs=3
     python benchmarks/bench_load.py --count 500        # a quicker look
 
+A session holds no variant twice, so 5,000 asked of the built-in catalogue give every one of its
+2,833 distinct variants: the benchmark expects a verdict for each variant the plan holds.
+
 Runs one real ``pytest --mlbugs-seed=...`` subprocess in an empty folder with a tiny conftest
 plugin that counts, at ``pytest_configure`` and again at ``pytest_unconfigure``, the process'
 open file descriptors (``/proc/self/fd``), its threads (``threading.active_count()``), its
@@ -25,6 +28,9 @@ import time
 from pathlib import Path
 
 from bench_session import children, peak_rss_mb  # benchmarks run as scripts: their folder is on sys.path
+
+from pytest_mlbugs.generator import plan_session
+from pytest_mlbugs.registry import builtin_registry
 
 COUNTING_CONFTEST = textwrap.dedent(
     """
@@ -78,6 +84,17 @@ def main() -> int:
     parser.add_argument("--max-bugs", type=int, default=3)
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
+    registry = builtin_registry()
+    planned = len(
+        plan_session(
+            registry,
+            seed=args.seed,
+            components=sorted(registry.components),
+            mutators=sorted(registry.mutators),
+            count=args.count,
+            max_bugs=args.max_bugs,
+        )
+    )
 
     with tempfile.TemporaryDirectory(prefix="mlbugs-bench-load-") as folder:
         workdir = Path(folder)
@@ -119,7 +136,7 @@ def main() -> int:
     seconds = sorted(v["seconds"] for v in variants)
     print(f"session: --mlbugs-seed={args.seed} --mlbugs-count={args.count} --mlbugs-max-bugs={args.max_bugs}")
     print(f"wall time: {wall:.0f} s ({len(variants) / wall:.1f} variants/s, torch import included)")
-    print(f"verdicts: {len(variants)} of {args.count} variants: {dict(sorted(statuses.items()))}")
+    print(f"verdicts: {len(variants)} of the {planned} variants planned: {dict(sorted(statuses.items()))}")
     print(f"verdict time: median {seconds[len(seconds) // 2] * 1000:.0f} ms, max {seconds[-1]:.2f} s")
     print(f"peak RSS of the pytest process: {peak:.0f} MiB; of a forked worker: {worker_peak:.0f} MiB")
     for key in ("fds", "threads", "unreaped_children", "scratch_folders"):
@@ -128,8 +145,8 @@ def main() -> int:
     print(f"descriptors open at the end but not at the start: {opened}")
 
     problems = []
-    if len(variants) != args.count:
-        problems.append(f"{args.count - len(variants)} variants without a verdict")
+    if len(variants) != planned:
+        problems.append(f"{planned - len(variants)} variants without a verdict")
     # A few descriptors opened once (torch's and Hypothesis' lazily opened files) are not a leak;
     # one per variant is.
     if counts["end"]["fds"] > counts["start"]["fds"] + FIXED_DESCRIPTORS:

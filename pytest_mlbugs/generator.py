@@ -12,6 +12,14 @@ families (categories) the variant does not have yet, then, when the component ha
 families, from the others. A variant of several bugs also carries each bug written alone, so
 that the verdict can say which of them the suite would catch on its own.
 
+A session never holds two variants with the same source. A draw that finds only variants the
+session already has leaves its place to a fresh variant (:mod:`pytest_mlbugs.fresh`), from a
+walk over every variant of the selection, fewest bugs first: single bugs the draws missed, then
+2 bugs, 3 bugs, ... (more than ``max_bugs`` only once every variant of at most ``max_bugs`` bugs
+is in the session). When even those run out, the places left are dropped: the plan is shorter
+than ``count``, and :class:`PlanNotes` says so. A plan in which no draw repeated is exactly the
+plan the draws alone give.
+
 A broken mutator (it raises, overruns its time limit, or never yields a variant that compiles)
 is left out and reported in ``broken`` (bug ID -> reason) instead of ending the session; the
 other mutators' sites, picks and variants are exactly those they get without it.
@@ -21,21 +29,24 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from collections.abc import Sequence
+import itertools
+from collections.abc import Collection, Iterator, Sequence
 from functools import cached_property
 
 import libcst as cst
 
+from pytest_mlbugs.fresh import fill_repeats
 from pytest_mlbugs.mutation import (
     MutatorError,
     Site,
     apply_sites,
+    changed_span,
     find_sites_isolating,
     parse,
     unified_diff,
 )
 from pytest_mlbugs.registry import BUILTIN_ORIGIN, Component, Registry
-from pytest_mlbugs.seeds import derive_seed
+from pytest_mlbugs.seeds import Pick
 
 
 @dataclasses.dataclass(frozen=True)
@@ -108,19 +119,24 @@ class PlanError(Exception):
     """The selection leaves nothing to generate; the message says what to change."""
 
 
-class _Pick:
-    """Deterministic choices under one label."""
+@dataclasses.dataclass
+class PlanNotes:
+    """What a plan gave where it could not give what was asked, for the session to say."""
 
-    def __init__(self, *label: object) -> None:
-        self.label = label
-        self.draws = 0
-
-    def below(self, n: int) -> int:
-        self.draws += 1
-        return derive_seed(*self.label, self.draws) % n
-
-    def shuffled(self, items: Sequence[str]) -> list[str]:
-        return sorted(items, key=lambda item: derive_seed(*self.label, "order", item))
+    #: the variants asked for (``count``, or one per selected mutator)
+    requested: int = 0
+    #: the plan's ``max_bugs``
+    max_bugs: int = 1
+    #: the variants planned
+    planned: int = 0
+    #: planned variants of more than ``max_bugs`` bugs: the selection has no other variant left
+    beyond_max_bugs: int = 0
+    #: the distinct variants of at most ``max_bugs`` bugs, all planned, when some go beyond
+    within_max_bugs: int = 0
+    #: the most bugs of a planned variant
+    most_bugs: int = 0
+    #: the plan holds every variant of the selection and is shorter than asked
+    exhausted: bool = False
 
 
 class SiteIndex:
@@ -175,6 +191,145 @@ class SiteIndex:
     def components_of(self, bug_id: str) -> list[str]:
         return [name for name, sites in self.sites.items() if sites.get(bug_id)]
 
+    def site_sets(self, component: str, bug_ids: Collection[str], most: int) -> Iterator[tuple[Site, ...]]:
+        """Every set of at most ``most`` sites of ``bug_ids`` in ``component`` that a variant can
+        carry: one site per mutator, none overlapping another; depth first, so a set comes
+        before the larger sets that extend it."""
+        here = self.sites[component]
+        sites = [site for bug_id in sorted(bug_ids) for site in here.get(bug_id, [])]
+
+        def extend(start: int, chosen: tuple[Site, ...]) -> Iterator[tuple[Site, ...]]:
+            for number in range(start, len(sites)):
+                site = sites[number]
+                if any(site.bug_id == c.bug_id or site.overlaps(c) for c in chosen):
+                    continue
+                grown = (*chosen, site)
+                yield grown
+                if len(grown) < most:
+                    yield from extend(number + 1, grown)
+
+        return extend(0, ())
+
+    def count_sets(self, bug_ids: Collection[str], most: int, cap: int) -> int:
+        """How many sets :meth:`site_sets` gives over every component, counting no further than
+        ``cap``: a bound on the distinct variants of at most ``most`` bugs."""
+        found = 0
+        for component in self.sites:
+            for _ in self.site_sets(component, bug_ids, most):
+                found += 1
+                if found >= cap:
+                    return cap
+        return found
+
+
+class VariantBuilds:
+    """Variants by the sites they carry, each written once: a draw that lands on sites drawn
+    before costs a look-up, and a bug alone is written once for every variant that carries it."""
+
+    def __init__(self, registry: Registry, index: SiteIndex) -> None:
+        self.registry = registry
+        self.index = index
+        self._variants: dict[tuple[str, frozenset[tuple[str, int]]], Variant | None] = {}
+        self._alone: dict[tuple[str, tuple[str, int]], str | None] = {}
+        self._starts: dict[str, list[int]] = {}
+
+    def variant(self, component: Component, chosen: Sequence[Site]) -> Variant | None:
+        """The variant with the bugs at ``chosen``, or ``None`` where its rewrite does not
+        compile or its bugs do not compose."""
+        key = (component.name, frozenset(site.key for site in chosen))
+        if key not in self._variants:
+            self._variants[key] = self._build(component, chosen)
+        return self._variants[key]
+
+    def _build(self, component: Component, chosen: Sequence[Site]) -> Variant | None:
+        ordered = sorted(chosen, key=lambda s: (s.start_line, s.start_column, s.bug_id))
+        source = self._write(component.name, chosen)
+        solos = tuple(self._write(component.name, [site]) for site in ordered) if len(ordered) > 1 else ()
+        if source is None or None in solos:
+            return None
+        return Variant(
+            component.name,
+            tuple(Bug.at(s) for s in ordered),
+            source,
+            component.reference_source,
+            component.reference_path,
+            tuple(solo for solo in solos if solo is not None),
+        )
+
+    def _write(self, component: str, chosen: Sequence[Site]) -> str | None:
+        if len(chosen) > 1:
+            return self._combined(component, chosen)
+        key = (component, chosen[0].key)
+        if key not in self._alone:
+            module = self.index.modules[component]
+            try:
+                self._alone[key] = apply_sites(
+                    module, {chosen[0].bug_id: self.registry.mutators[chosen[0].bug_id]}, [chosen[0].key]
+                )
+            except MutatorError:
+                self._alone[key] = None
+        return self._alone[key]
+
+    def _combined(self, component: str, chosen: Sequence[Site]) -> str | None:
+        """Several bugs in one source: each bug's own rewrite spliced into the reference, where
+        the stretches they rewrite do not meet; else :func:`apply_sites`.
+
+        A bug's stretch covers its site and all it changes; libcst writes a node the same
+        whatever its neighbours became, so where the stretches of bugs at sites that do not
+        overlap are apart too, the splice is the text :func:`apply_sites` writes. It saves writing
+        the whole module out again for each variant: most of a large plan's time before.
+        """
+        reference = self.registry.components[component].reference_source
+        pieces = []
+        for site in chosen:
+            piece = self._stretch(component, site)
+            if piece is None:
+                return None  # written together, such a bug does not compile either
+            pieces.append(piece)
+        pieces.sort()
+        if any(
+            earlier[1] > later[0] or earlier[0] == later[0] for earlier, later in itertools.pairwise(pieces)
+        ):
+            return self._written_together(component, chosen)
+        parts: list[str] = []
+        done = 0
+        for start, end, text in pieces:
+            parts.extend((reference[done:start], text))
+            done = end
+        source = "".join(parts) + reference[done:]
+        try:
+            compile(source, "<mlbugs variant>", "exec")
+        except (SyntaxError, ValueError):
+            return None
+        return source
+
+    def _stretch(self, component: str, site: Site) -> tuple[int, int, str] | None:
+        """``(start, end, text)``: the bug at ``site`` alone is the reference with ``text`` in
+        place of ``reference[start:end]``, a stretch that holds the site and every change."""
+        alone = self._write(component, [site])
+        if alone is None:
+            return None
+        reference = self.registry.components[component].reference_source
+        starts = self._line_starts(component)
+        changed, changed_end, _ = changed_span(reference, alone)
+        start = min(changed, starts[site.start_line - 1] + site.start_column)
+        end = max(changed_end, starts[site.end_line - 1] + site.end_column)
+        return start, end, alone[start : len(alone) - (len(reference) - end)]
+
+    def _written_together(self, component: str, chosen: Sequence[Site]) -> str | None:
+        mutators = {s.bug_id: self.registry.mutators[s.bug_id] for s in chosen}
+        try:
+            return apply_sites(self.index.modules[component], mutators, [s.key for s in chosen])
+        except MutatorError:
+            return None
+
+    def _line_starts(self, component: str) -> list[int]:
+        """The offset in the reference at which each line starts (sites count lines from 1)."""
+        if component not in self._starts:
+            lines = self.registry.components[component].reference_source.split("\n")
+            self._starts[component] = [0, *itertools.accumulate(len(line) + 1 for line in lines)]
+        return self._starts[component]
+
 
 def plan_session(
     registry: Registry,
@@ -185,11 +340,13 @@ def plan_session(
     count: int | None = None,
     max_bugs: int = 1,
     broken: dict[str, str] | None = None,
+    notes: PlanNotes | None = None,
 ) -> list[Variant]:
-    """The variants of one session, in a stable order.
+    """The variants of one session, in a stable order, no two with the same source.
 
     Selected mutators found broken are left out and, when ``broken`` is given, added to it
-    (bug ID -> reason) for the caller to report.
+    (bug ID -> reason) for the caller to report. ``notes``, when given, is filled in with what
+    the plan could not give as asked (see :class:`PlanNotes`).
     """
     index = SiteIndex(registry, components)
     found_broken = {bug_id: index.broken[bug_id] for bug_id in mutators if bug_id in index.broken}
@@ -202,19 +359,27 @@ def plan_session(
             "no selected mutator finds a site in the selected components; "
             f"see --mlbugs-list for which mutator applies to which component{reasons}"
         )
-    order = _Pick(seed, "mutator-order").shuffled(eligible)
+    order = Pick(seed, "mutator-order").shuffled(eligible)
     total = len(order) if count is None else count
-    variants: list[Variant] = []
+    builds = VariantBuilds(registry, index)
+    # (mutator, variant) per place in the session; None where the draw found only variants
+    # the session holds already: a fresh variant takes that place below
+    drawn: list[tuple[str, Variant | None]] = []
     seen: set[str] = set()
+    bound: int | None = None  # distinct variants the draws can give at most, once one repeats
     for ordinal in range(total):
         bug_id = order[ordinal % len(order)]
         round_ = ordinal // len(order)
         if bug_id in found_broken:
             continue
+        if bound is not None and len(seen) >= bound:
+            drawn.append((bug_id, None))  # every variant a draw can give is in the session
+            continue
         try:
             variant = _make_variant(
                 registry,
                 index,
+                builds,
                 seed=seed,
                 bug_id=bug_id,
                 round_=round_,
@@ -227,14 +392,28 @@ def plan_session(
             if broken is not None:
                 broken[bug_id] = exc.reason
             continue
-        variants.append(variant)
-        seen.add(variant.digest)
+        if variant.digest in seen:
+            drawn.append((bug_id, None))
+            if bound is None:
+                usable = [b for b in eligible if b not in found_broken]
+                bound = index.count_sets(usable, max_bugs, cap=total)
+        else:
+            drawn.append((bug_id, variant))
+            seen.add(variant.digest)
+    variants = fill_repeats(registry, index, builds, drawn, seed=seed, order=order, broken=found_broken)
+    if notes is not None:
+        beyond = sum(len(v.bugs) > max_bugs for v in variants)
+        notes.requested, notes.max_bugs, notes.planned = total, max_bugs, len(variants)
+        notes.beyond_max_bugs, notes.within_max_bugs = beyond, len(variants) - beyond
+        notes.most_bugs = max((len(v.bugs) for v in variants), default=0)
+        notes.exhausted = len(variants) < len(drawn)
     return variants
 
 
 def _make_variant(
     registry: Registry,
     index: SiteIndex,
+    builds: VariantBuilds,
     *,
     seed: int,
     bug_id: str,
@@ -243,13 +422,14 @@ def _make_variant(
     allowed: set[str],
     seen: set[str],
 ) -> Variant:
-    pick = _Pick(seed, "variant", bug_id, round_)
+    pick = Pick(seed, "variant", bug_id, round_)
     homes = index.components_of(bug_id)
     component_name = homes[pick.below(len(homes))]
     component = registry.components[component_name]
     sites_here = index.sites[component_name]
     wanted = 1 + pick.below(max_bugs)
-    # A few attempts find a variant not yet in the session; after that a repeat is honest too.
+    # A few attempts find a variant not yet in the session; after that the draw repeats, and
+    # plan_session gives its place to a fresh variant.
     last: Variant | None = None
     for _attempt in range(8):
         first = _choose(pick, sites_here[bug_id])
@@ -271,7 +451,7 @@ def _make_variant(
                 if candidates:
                     chosen.append(_choose(pick, candidates))
                     families.add(category)
-        variant = _build(registry, index, component, chosen)
+        variant = builds.variant(component, chosen)
         if variant is None:
             continue
         last = variant
@@ -284,32 +464,8 @@ def _make_variant(
     return last
 
 
-def _choose(pick: _Pick, sites: Sequence[Site]) -> Site:
+def _choose(pick: Pick, sites: Sequence[Site]) -> Site:
     return sites[pick.below(len(sites))]
-
-
-def _build(registry: Registry, index: SiteIndex, component: Component, chosen: list[Site]) -> Variant | None:
-    module = index.modules[component.name]
-    ordered = sorted(chosen, key=lambda s: (s.start_line, s.start_column, s.bug_id))
-    try:
-        source = apply_sites(
-            module, {s.bug_id: registry.mutators[s.bug_id] for s in chosen}, [s.key for s in chosen]
-        )
-        solos = (
-            tuple(apply_sites(module, {s.bug_id: registry.mutators[s.bug_id]}, [s.key]) for s in ordered)
-            if len(ordered) > 1
-            else ()
-        )
-    except MutatorError:
-        return None  # a site whose rewrite does not compile, or bugs that do not compose
-    return Variant(
-        component.name,
-        tuple(Bug.at(s) for s in ordered),
-        source,
-        component.reference_source,
-        component.reference_path,
-        solos,
-    )
 
 
 def all_single_bug_variants(registry: Registry, components: Sequence[str]) -> list[Variant]:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_mlbugs.atomicio import write_json_atomically
+from pytest_mlbugs.session.report import mutant_ids
 from pytest_mlbugs.verdict import Status
 
 
@@ -58,13 +59,14 @@ def merge_reports(reports: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     for report in reports:
         shard_variants = report["mlbugs"]["variants"]
         variants.extend(shard_variants)
-        ordinals: dict[str, collections.deque[int]] = collections.defaultdict(collections.deque)
-        for variant in sorted(shard_variants, key=lambda v: v["ordinal"]):
-            ordinals[variant["id"]].append(variant["ordinal"])
+        # a session holds no variant twice, and each bug of a variant is a mutant of its own
+        ordinals = {mutant_id: v["ordinal"] for v in shard_variants for mutant_id in mutant_ids(v)}
         for path, file in report["files"].items():
             merged["files"].setdefault(path, {**file, "mutants": []})
             for mutant in file["mutants"]:  # in the shard's session order, as build_report writes them
-                mutants[path].append((ordinals[mutant["id"]].popleft(), mutant))
+                if mutant["id"] not in ordinals:
+                    raise MergeError(f"mutant {mutant['id']} of {path} is no variant of its report")
+                mutants[path].append((ordinals[mutant["id"]], mutant))
         for reference in report["mlbugs"]["references"]:
             kept = references.get(reference["component"])
             if kept is None or (kept["status"] == Status.PASSED and reference["status"] != Status.PASSED):

@@ -38,11 +38,14 @@ SHOW = "--mlbugs-show"
 HELP = {
     SEED: "generate a session of buggy variants from this seed (a non-negative integer); "
     "the same seed gives the same variants everywhere",
-    COUNT: "number of variants in the session (default: every selected mutator once)",
+    COUNT: "number of variants in the session (default: every selected mutator once); no two are the "
+    "same: past the selection's distinct variants of at most --mlbugs-max-bugs bugs come variants of "
+    "more bugs, and a selection with fewer variants than N gives each once and says so",
     MUTATORS: "comma-separated bug IDs to draw from (default: all; see --mlbugs-list)",
     COMPONENTS: "comma-separated components to mutate (default: all; see --mlbugs-list)",
-    MAX_BUGS: "each variant carries between 1 and this many bugs at distinct sites, from different bug "
-    "families where the component has them, and each bug is judged alone too (default 1)",
+    MAX_BUGS: "each variant the seed draws carries between 1 and this many bugs at distinct sites, from "
+    "different bug families where the component has them, and each bug is judged alone too (default 1); "
+    "a variant carries more only once every variant of at most this many bugs is in the session",
     REPORT: "write a JSON report (mutation-testing-report-schema) to this path",
     LIST: "print the catalogue of bugs and exit",
     IMPL: "run COMPONENT's property suite against your file: COMPONENT=PATH (repeatable)",

@@ -145,15 +145,16 @@ class Selection:
         origins += [registry.components[name].origin for name in components if name in registry.components]
         self.extensions = sorted({origin for origin in origins if origin != BUILTIN_ORIGIN})
 
-    def nothing_selected(self) -> list[str]:
-        """One line for each part of the request that selects nothing; none when all of it does."""
+    def nothing_selected(self, *, mutators_given: bool) -> list[str]:
+        """One line for each part of the request that selects nothing; none when all of it does
+        (mutators that claim none of the components count only when --mlbugs-mutators named them)."""
         lines = []
         if self.bare_components:
             lines.append(
                 f"no selected mutator applies to {', '.join(self.bare_components)}: no variant of "
                 "it (its reference is still checked); see --mlbugs-list for the mutators of each component"
             )
-        if self.idle_mutators and len(self.idle_mutators) < len(self.mutators):
+        if mutators_given and self.idle_mutators and len(self.idle_mutators) < len(self.mutators):
             lines.append(
                 f"{', '.join(self.idle_mutators)} claim(s) none of the selected components: "
                 "no variant of them"

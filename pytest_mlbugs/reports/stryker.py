@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pytest_mlbugs import __version__
+from pytest_mlbugs.mutation import changed_span
 from pytest_mlbugs.verdict import Status
 
 #: a verdict's status in the schema's words
@@ -39,11 +40,37 @@ def versions() -> dict[str, str]:
     return found
 
 
-def added_lines(diff: str) -> str:
-    """The lines a unified diff adds, without their ``+``."""
-    return "\n".join(
-        line[1:] for line in diff.splitlines() if line.startswith("+") and not line.startswith("+++")
-    )
+def change(before: str, after: str) -> tuple[dict[str, Any], str]:
+    """Where ``after`` differs from ``before``: a schema location in ``before`` and the text that
+    replaces it there, so that a viewer splicing the replacement into the location shows
+    ``after`` exactly. The one stretch that differs (common prefix, then common suffix), widened
+    to whole words: ``tril`` in place of ``triu``, not ``l`` in place of ``u``."""
+    start, end, after_end = changed_span(before, after)
+
+    def edge(pick: slice) -> bool:  # the changed text begins (ends) with a word's character
+        return _in_word(before[start:end][pick]) or _in_word(after[start:after_end][pick])
+
+    # the prefix and the suffix are common to both texts: moving them into the stretch keeps it exact
+    while start > 0 and _in_word(before[start - 1]) and edge(slice(None, 1)):
+        start -= 1
+    while end < len(before) and _in_word(before[end]) and edge(slice(-1, None)):
+        end += 1
+        after_end += 1
+    return location_between(before, start, end), after[start:after_end]
+
+
+def _in_word(text: str) -> bool:
+    return text.isalnum() or text == "_"
+
+
+def location_between(source: str, start: int, end: int) -> dict[str, Any]:
+    """The schema location of ``source[start:end]`` (lines and columns from 1, end exclusive)."""
+
+    def position(offset: int) -> tuple[int, int]:
+        line_start = source.rfind("\n", 0, offset) + 1
+        return source.count("\n", 0, offset) + 1, offset - line_start + 1
+
+    return location(*position(start), *position(end))
 
 
 def location(start_line: int, start_column: int, end_line: int, end_column: int) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from pytest_mlbugs.generator import Variant
 from pytest_mlbugs.isolation import PendingVerdict
 from pytest_mlbugs.judging import ReferenceChecks, hypothesis_test, judge_variant
 from pytest_mlbugs.registry import Component, Registry
+from pytest_mlbugs.reports import stryker
 from pytest_mlbugs.seeds import derive_seed
 from pytest_mlbugs.session.report import describe_alone
 from pytest_mlbugs.suite import Property
@@ -123,8 +124,10 @@ class VariantItem(JudgedItem):
             "id": variant.digest,
             "component": variant.component,
             "bugs": [
-                bug.to_json() | (alone.to_json() if alone else {})
-                for bug, alone in itertools.zip_longest(variant.bugs, verdict.bugs)
+                bug.to_json() | (alone.to_json() if alone else {}) | self.change(source)
+                for bug, alone, source in itertools.zip_longest(
+                    variant.bugs, verdict.bugs, variant.solo_sources or (variant.source,)
+                )
             ],
             "categories": sorted({self.registry.mutators[b.bug_id].category.value for b in variant.bugs}),
             "status": verdict.status.value,
@@ -134,6 +137,12 @@ class VariantItem(JudgedItem):
             "case": first.case if first else None,
             "diff": variant.diff,
         }
+
+    def change(self, alone: str) -> dict[str, Any]:
+        """The bug's own change to the reference (``alone``: the reference with only that bug),
+        as the report's ``location`` and ``replacement``."""
+        where, replacement = stryker.change(self.variant.reference_source, alone)
+        return {"location": where, "replacement": replacement}
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
         if not isinstance(excinfo.value, NotDetected):

@@ -2,8 +2,9 @@
 
 Results arrive as the JSON payloads that items attach to their reports, so a serial run and
 an xdist run (whose controller only sees reports) build the same tables. The JSON follows
-the mutation-testing-report-schema (Stryker, PIT; version 2) so existing viewers render it,
-with pytest-mlbugs' own details under ``mlbugs``.
+the mutation-testing-report-schema (Stryker, PIT; version 2) so existing viewers render it:
+one mutant per bug, at the span the bug rewrites. pytest-mlbugs' own details, verdicts and
+score per variant, are under ``mlbugs``.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import dataclasses
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from pytest_mlbugs.generator import PlanNotes
+from pytest_mlbugs.options import MAX_BUGS
 from pytest_mlbugs.registry import Registry
 from pytest_mlbugs.reports import stryker
 from pytest_mlbugs.verdict import OUTCOMES, BugVerdict, Status
@@ -100,6 +103,28 @@ def several_bugs_lines(results: Results) -> list[str]:
     return lines
 
 
+def plan_lines(notes: PlanNotes | None) -> list[str]:
+    """What the plan gave where it could not give what was asked, a line each: variants of more
+    bugs than ``--mlbugs-max-bugs``, and a selection with fewer distinct variants than asked for."""
+    if notes is None:
+        return []
+    lines = []
+    if notes.beyond_max_bugs:
+        least = notes.max_bugs + 1
+        bugs = f"{least} bugs" if least == notes.most_bugs else f"{least} to {notes.most_bugs} bugs"
+        limit = "single-bug variants" if notes.max_bugs == 1 else f"variants of at most {notes.max_bugs} bugs"
+        lines.append(
+            f"{notes.beyond_max_bugs} of {notes.planned} variants carry {bugs}: the selection has only "
+            f"{notes.within_max_bugs} distinct {limit} ({MAX_BUGS}={notes.max_bugs})"
+        )
+    if notes.exhausted:
+        lines.append(
+            f"the selection has only {notes.planned} distinct variants (of up to {notes.most_bugs} bugs): "
+            f"the session holds every one of them, not the {notes.requested} asked for"
+        )
+    return lines
+
+
 def summary_lines(results: Results) -> list[str]:
     table = results.counts()
     if not table:
@@ -155,6 +180,53 @@ def summary_lines(results: Results) -> list[str]:
     return lines
 
 
+def mutant_ids(variant: Mapping[str, Any]) -> list[str]:
+    """The schema IDs of a variant's mutants, one per bug: the variant's own ID for a single bug,
+    the variant's ID and the bug's number (``<id>.2``) for each bug of a variant of several."""
+    if len(variant["bugs"]) == 1:
+        return [variant["id"]]
+    return [f"{variant['id']}.{number}" for number in range(1, len(variant["bugs"]) + 1)]
+
+
+def variant_mutants(
+    variant: Mapping[str, Any], *, registry: Registry, component: str
+) -> list[dict[str, Any]]:
+    """A variant as schema mutants, one per bug, so that a viewer shows each change: each at its
+    own change to the reference, under its own mutator. A single bug has the variant's verdict; a
+    bug of several has its verdict alone where the variant has one (the variant's otherwise), and
+    the variant's verdict in ``statusReason``. The score under ``mlbugs`` stays per variant."""
+    several = len(variant["bugs"]) > 1
+    killer = [f"{component}.{variant['property']}"] if variant["property"] else []
+    mutants = []
+    for number, (mutant_id, bug) in enumerate(
+        zip(mutant_ids(variant), variant["bugs"], strict=True), start=1
+    ):
+        status, reason, killed_by = variant["status"], variant["message"] or "", killer
+        if several:
+            reason = (
+                f"bug {number} of {len(variant['bugs'])} of variant {variant['id']} ({variant['status']})"
+                + (f": {reason}" if reason else "")
+            )
+            if bug.get("alone"):
+                status = bug["alone"]
+                reason += f"; alone, {describe_alone(bug['alone'], bug['caught_by'])}"
+                killed_by = [f"{component}.{bug['caught_by']}"] if bug["caught_by"] else []
+        mutants.append(
+            stryker.mutant(
+                mutant_id=mutant_id,
+                mutator_name=bug["id"],
+                replacement=bug["replacement"],
+                where=bug["location"],
+                status=stryker.SCHEMA_STATUS[Status(status)],
+                status_reason=reason,
+                description=bug.get("description") or registry.mutators[bug["id"]].description,
+                seconds=variant["seconds"],
+                killed_by=killed_by,
+            )
+        )
+    return mutants
+
+
 def build_report(
     results: Results, *, registry: Registry, seed: int, settings: Mapping[str, Any]
 ) -> dict[str, Any]:
@@ -166,23 +238,8 @@ def build_report(
         files[component.reference_path] = stryker.source_file(component.reference_source)
     for variant in results.sorted_variants():
         component = registry.components[variant["component"]]
-        first = variant["bugs"][0]
-        files[component.reference_path]["mutants"].append(
-            stryker.mutant(
-                mutant_id=variant["id"],
-                mutator_name="+".join(b["id"] for b in variant["bugs"]),
-                replacement=stryker.added_lines(variant["diff"]),
-                where=stryker.location(
-                    first["line"], first["column"] + 1, first["end_line"], first["end_column"] + 1
-                ),
-                status=stryker.SCHEMA_STATUS[Status(variant["status"])],
-                status_reason=variant["message"] or "",
-                description="; ".join(
-                    b.get("description") or registry.mutators[b["id"]].description for b in variant["bugs"]
-                ),
-                seconds=variant["seconds"],
-                killed_by=[f"{variant['component']}.{variant['property']}"] if variant["property"] else (),
-            )
+        files[component.reference_path]["mutants"].extend(
+            variant_mutants(variant, registry=registry, component=component.name)
         )
     details = {
         "seed": seed,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ from pytest_mlbugs.collection import (
     child_nodeid,
     claim_node_ids,
 )
-from pytest_mlbugs.generator import PlanError, plan_session
+from pytest_mlbugs.generator import PlanError, PlanNotes, plan_session
 from pytest_mlbugs.isolation import set_child_memory_limit, shut_down_workers
 from pytest_mlbugs.judging import ReferenceChecks
 from pytest_mlbugs.loader import LoadError, load_user_file
@@ -34,11 +35,13 @@ from pytest_mlbugs.session.items import (
     RunOptions,
     VariantItem,
 )
-from pytest_mlbugs.session.report import Results, build_report, summary_lines
+from pytest_mlbugs.session.report import Results, build_report, plan_lines, summary_lines
 from pytest_mlbugs.show import remember, session_entry
 
 #: settings the report leaves out: the seed has its own field, and the rest do not change the plan
 NOT_IN_REPORT = ("seed", "report", "impls", "seed_was_given", "mutators_given", "components_given")
+#: the key under which an xdist worker hands the controller its plan's notes
+PLAN_NOTES_KEY = "mlbugs_plan_notes"
 
 
 class MlbugsSession(MadeItems):
@@ -56,45 +59,16 @@ class MlbugsSession(MadeItems):
         devices.set_device(settings.device)
         self.device_missing = devices.unavailable_reason(settings.device)
         self._without_device: set[int] = set()
-        self.impls = self._load_impls()
+        self.impls = load_impls(self.registry, self.settings.impls)
         self.is_worker = hasattr(config, "workerinput")
         # Judge the next variant while this one finishes, where a core is free for it: not in
         # xdist workers, which already keep the cores busy.
         self.prefetch = not self.is_worker and (os.cpu_count() or 1) > 1 and self.device_missing is None
         self._judged: list[JudgedItem] = []
+        #: what the plan could not give as asked; under xdist, the workers' (see pytest_testnodedown)
+        self.plan_notes: PlanNotes | None = None
 
     # -- set-up -------------------------------------------------------------------------------
-
-    def _load_impls(self) -> list[tuple[str, Path, Any]]:
-        loaded = []
-        for ordinal, (name, path) in enumerate(self.settings.impls):
-            component = self.registry.components[name]
-            try:
-                module = load_user_file(path, name=f"_mlbugs_impl_{ordinal}_{name}", option=options.IMPL)
-            except LoadError as exc:
-                raise pytest.UsageError(str(exc)) from None
-            except (SystemExit, KeyboardInterrupt) as exc:  # a user file's own exit at import
-                raise pytest.UsageError(
-                    f"{options.IMPL}: importing {path} raised {type(exc).__name__}; "
-                    "remove the exit from the file"
-                ) from None
-            missing = component.suite.missing_names(module)
-            if missing:
-                raise pytest.UsageError(
-                    f"{options.IMPL}: {path} does not define {', '.join(missing)}, which the {name} contract "
-                    f"requires ({component.suite.contract}); add it or point at the right file"
-                )
-            # Every contract name is a class or a function: `MultiHeadAttention = 3` is a usage error
-            # here, not a failure of every property later.
-            wrong = [n for n in component.suite.names if not callable(getattr(module, n))]
-            if wrong:
-                kinds = ", ".join(f"{n} as {type(getattr(module, n)).__name__}" for n in wrong)
-                raise pytest.UsageError(
-                    f"{options.IMPL}: {path} defines {kinds}; the {name} contract needs classes or functions "
-                    f"there ({component.suite.contract})"
-                )
-            loaded.append((name, path, module))
-        return loaded
 
     # -- hooks --------------------------------------------------------------------------------
 
@@ -107,7 +81,8 @@ class MlbugsSession(MadeItems):
             what.append(f"{len(settings.components)} components, {len(selection.applying)} mutators")
             if selection.extensions:
                 what.append("with " + ", ".join(selection.extensions))
-            lines.extend(f"mlbugs: {line}" for line in selection.nothing_selected())
+            nothing = selection.nothing_selected(mutators_given=settings.mutators_given)
+            lines.extend(f"mlbugs: {line}" for line in nothing)
         if settings.impls:
             what.append("checking " + ", ".join(f"{name}={path}" for name, path in settings.impls))
         return [f"mlbugs: {settings.header()} ({'; '.join(what)})", *lines]
@@ -116,6 +91,13 @@ class MlbugsSession(MadeItems):
     def pytest_configure_node(self, node: Any) -> None:  # xdist: every worker gets our seed
         node.workerinput["mlbugs_seed"] = self.settings.seed
         super().pytest_configure_node(node)
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: Any, error: Any) -> None:
+        # xdist: the controller plans nothing; every worker plans the same, and says what it got
+        notes = getattr(node, "workeroutput", {}).get(PLAN_NOTES_KEY)
+        if notes is not None:
+            self.plan_notes = PlanNotes(**notes)
 
     def make_items(self, session: pytest.Session) -> list[pytest.Item]:
         settings = self.settings
@@ -151,6 +133,7 @@ class MlbugsSession(MadeItems):
         if not settings.generates_variants:
             return self._skip_without_device(made)
         broken: dict[str, str] = {}  # mutators left out of the plan: each becomes a failing item
+        self.plan_notes = PlanNotes()
         try:
             variants = plan_session(
                 self.registry,
@@ -160,9 +143,12 @@ class MlbugsSession(MadeItems):
                 count=settings.count,
                 max_bugs=settings.max_bugs,
                 broken=broken,
+                notes=self.plan_notes,
             )
         except (PlanError, MutatorError) as exc:
             raise pytest.UsageError(str(exc)) from None
+        if self.is_worker:
+            self.config.workeroutput[PLAN_NOTES_KEY] = dataclasses.asdict(self.plan_notes)  # type: ignore[attr-defined]
         root = MlbugsCollector.from_parent(session, name="mlbugs", nodeid="mlbugs")
         made.extend(broken_mutator_items(root, self.registry.mutators, broken))
         groups = {name: MlbugsCollector.from_parent(root, name=name) for name in settings.components}
@@ -172,21 +158,14 @@ class MlbugsSession(MadeItems):
                     groups[name], name="reference", component=self.registry.components[name], run=run
                 )
             )
-        taken: set[str] = set()
         for ordinal, variant in enumerate(variants):
-            item_name = f"{variant.label}[{variant.digest}]"
-            repeat = 1
-            while item_name in taken:  # the same variant twice in a long session
-                repeat += 1
-                item_name = f"{variant.label}[{variant.digest}-{repeat}]"
-            taken.add(item_name)
             if not settings.in_shard(ordinal):  # --mlbugs-shard: another shard judges it
                 continue
             made.append(
                 VariantItem.from_parent(
                     groups[variant.component],
-                    name=item_name,
-                    nodeid=child_nodeid(groups[variant.component], item_name),
+                    name=f"{variant.label}[{variant.digest}]",  # a plan holds no variant twice
+                    nodeid=child_nodeid(groups[variant.component], f"{variant.label}[{variant.digest}]"),
                     variant=variant,
                     ordinal=ordinal,
                     registry=self.registry,
@@ -254,7 +233,7 @@ class MlbugsSession(MadeItems):
         if self.device_missing is not None:
             terminalreporter.section(f"mlbugs {self.settings.header()}")
             terminalreporter.write_line(f"every mlbugs item was skipped: {self.device_missing}")
-        lines = summary_lines(self.results)
+        lines = [*plan_lines(self.plan_notes), *summary_lines(self.results)]
         if not lines:
             return
         terminalreporter.section(f"mlbugs {self.settings.header()}")
@@ -289,3 +268,36 @@ class MlbugsSession(MadeItems):
             },
         )
         write_json_atomically(self.settings.report, report)
+
+
+def load_impls(registry: Registry, impls: Sequence[tuple[str, Path]]) -> list[tuple[str, Path, Any]]:
+    """Each ``--mlbugs-impl`` file as a module; a file that cannot be one, or misses or misnames a
+    contract name, is a one-line usage error."""
+    loaded = []
+    for ordinal, (name, path) in enumerate(impls):
+        component = registry.components[name]
+        try:
+            module = load_user_file(path, name=f"_mlbugs_impl_{ordinal}_{name}", option=options.IMPL)
+        except LoadError as exc:
+            raise pytest.UsageError(str(exc)) from None
+        except (SystemExit, KeyboardInterrupt) as exc:  # a user file's own exit at import
+            raise pytest.UsageError(
+                f"{options.IMPL}: importing {path} raised {type(exc).__name__}; remove the exit from the file"
+            ) from None
+        missing = component.suite.missing_names(module)
+        if missing:
+            raise pytest.UsageError(
+                f"{options.IMPL}: {path} does not define {', '.join(missing)}, which the {name} contract "
+                f"requires ({component.suite.contract}); add it or point at the right file"
+            )
+        # Every contract name is a class or a function: `MultiHeadAttention = 3` is a usage error
+        # here, not a failure of every property later.
+        wrong = [n for n in component.suite.names if not callable(getattr(module, n))]
+        if wrong:
+            kinds = ", ".join(f"{n} as {type(getattr(module, n)).__name__}" for n in wrong)
+            raise pytest.UsageError(
+                f"{options.IMPL}: {path} defines {kinds}; the {name} contract needs classes or functions "
+                f"there ({component.suite.contract})"
+            )
+        loaded.append((name, path, module))
+    return loaded

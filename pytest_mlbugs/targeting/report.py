@@ -78,9 +78,6 @@ def summary_lines(results: TargetResults) -> list[str]:
 def build_report(results: TargetResults) -> dict[str, Any]:
     files = {t.display: stryker.source_file(t.source) for t in results.files}
     for r in results.records:
-        source_lines = files[r["file"]]["source"].splitlines()
-        first, last = r["changed_lines"][0], r["changed_lines"][-1]
-        end_column = len(source_lines[last - 1]) + 1 if last - 1 < len(source_lines) else 1
         if r["status"] == IGNORED:
             status = stryker.IGNORED
         elif not r["covered"]:
@@ -91,8 +88,8 @@ def build_report(results: TargetResults) -> dict[str, Any]:
             stryker.mutant(
                 mutant_id=r["id"],
                 mutator_name=r["bug_id"],
-                replacement=stryker.added_lines(r["diff"]),
-                where=stryker.location(first, 1, last, end_column),
+                replacement=r["replacement"],
+                where=r["location"],
                 status=status,
                 status_reason=r["failure"] or r["detail"] or "",
                 description=r["description"],

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from pytest_mlbugs.registry import Registry
+from pytest_mlbugs.reports import stryker
 from pytest_mlbugs.targeting.mutants import Mutant, TargetFile
 from pytest_mlbugs.verdict import OUTCOMES, Status
 
@@ -64,6 +65,7 @@ class TargetResults:
         """The record of ``mutant``: ``verdict`` as JSON, or ``None`` for an ignored site."""
         mutator = self.registry.mutators[mutant.bug_id]
         failures = (verdict or {}).get("failures") or []
+        where, replacement = stryker.change(mutant.file.source, mutant.source)
         record: dict[str, Any] = {
             "id": mutant.id,
             "file": mutant.file.display,
@@ -74,6 +76,9 @@ class TargetResults:
             "line": mutant.first_line,
             "changed_lines": list(mutant.changed_lines),
             "diff": mutant.diff,
+            # the report's span: splicing the replacement into the location gives the mutant
+            "location": where,
+            "replacement": replacement,
             "status": IGNORED if verdict is None else verdict["status"],
             "seconds": 0.0 if verdict is None else verdict.get("seconds", 0.0),
             "detail": mutant.ignored_reason if verdict is None else verdict.get("detail", ""),

@@ -6,11 +6,11 @@ import json
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from pytest_mlbugs.merge_reports import MergeError, merge_reports
+from tests.support.schema import comparable
 
 SESSION = (
     "--mlbugs-seed=11",
@@ -22,19 +22,6 @@ SESSION = (
 
 def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
     return pytester.runpytest_subprocess("-p", "no:cacheprovider", "-p", "no:benchmark", *args)
-
-
-def _comparable(report: Any) -> Any:
-    """The report less what differs between two honest runs: timings, versions, the shard."""
-    if isinstance(report, dict):
-        return {
-            key: _comparable(value)
-            for key, value in report.items()
-            if key not in ("seconds", "duration", "framework", "versions", "shard")
-        }
-    if isinstance(report, list):
-        return [_comparable(value) for value in report]
-    return report
 
 
 def _report(pytester: pytest.Pytester, name: str) -> dict:
@@ -73,7 +60,7 @@ def test_merged_shards_give_the_unsharded_report(pytester, serial):
     )
     assert merged.returncode == 0, merged.stderr
     assert "merged 3 shards: 9 variants" in merged.stdout
-    assert _comparable(_report(pytester, "merged.json")) == _comparable(serial)
+    assert comparable(_report(pytester, "merged.json")) == comparable(serial)
 
     with pytest.raises(MergeError, match="shard 2/3 is missing"):
         merge_reports([shards[0], shards[2]])
@@ -95,7 +82,7 @@ def test_xdist_tx_popen_with_load_distribution_gives_the_serial_report(pytester,
     pytest.importorskip("xdist")
     result = run(pytester, *SESSION, "--tx", "2*popen", "--dist", "load", "--mlbugs-report=tx.json")
     assert result.ret == serial_exit(serial)
-    assert _comparable(_report(pytester, "tx.json")) == _comparable(serial)
+    assert comparable(_report(pytester, "tx.json")) == comparable(serial)
 
 
 def test_reused_workers_give_the_verdicts_of_a_fresh_fork_per_variant(pytester, serial):
@@ -105,5 +92,5 @@ def test_reused_workers_give_the_verdicts_of_a_fresh_fork_per_variant(pytester, 
     forked, reused = _report(pytester, "fork.json"), serial
     assert forked["mlbugs"]["settings"].pop("isolation") == "fork"
     assert reused["mlbugs"]["settings"].get("isolation") == "worker"
-    assert _comparable(forked["mlbugs"]["variants"]) == _comparable(reused["mlbugs"]["variants"])
-    assert _comparable(forked["files"]) == _comparable(reused["files"])
+    assert comparable(forked["mlbugs"]["variants"]) == comparable(reused["mlbugs"]["variants"])
+    assert comparable(forked["files"]) == comparable(reused["files"])

@@ -134,15 +134,22 @@ def test_show_prints_a_variant_of_the_last_run_without_running_anything(pytester
     shown = pytester.runpytest_subprocess(*NO_BENCHMARK, f"--mlbugs-show={survivor.group(1)}")
     assert shown.ret == 0
     shown.stdout.fnmatch_lines(
-        ["mlbugs::attention::survives_first[*]: survived", "  survives_first at line *", "*+*float(dropout)*"]
+        [
+            "mlbugs::attention::survives_first[[]*]: survived",
+            "  survives_first at line *",
+            "*+*float(dropout)*",
+        ]
     )
     assert "passed" not in shown.stdout.str()  # nothing ran
     unknown = pytester.runpytest_subprocess(*NO_BENCHMARK, "--mlbugs-show=0000000000ff")
     assert unknown.ret == pytest.ExitCode.USAGE_ERROR
-    assert [line for line in unknown.stderr.lines if line.startswith("ERROR")] == [
-        "ERROR: --mlbugs-show=0000000000ff: no variant or mutant of the last run (4 in all) has this ID; "
-        "give an ID, item name or node ID from its output"
-    ]
+    errors = [line for line in unknown.stderr.lines if line.startswith("ERROR")]
+    assert len(errors) == 1
+    assert re.fullmatch(
+        r"ERROR: --mlbugs-show=0000000000ff: no variant or mutant of the last run \(3 in all\) has this ID; "
+        r"give an ID, item name or node ID from its output",
+        errors[0],
+    ), errors
 
 
 def test_show_reads_a_report_file_when_one_is_named(pytester: pytest.Pytester) -> None:
@@ -191,3 +198,12 @@ def test_the_header_names_an_extension_that_takes_part(pytester: pytest.Pytester
         "mlbugs: --mlbugs-seed=3 --mlbugs-components=attention * (1 components, 3 mutators; with conftest.py)"
     )
     result.stdout.fnmatch_lines([header])
+
+
+def test_a_long_session_shows_its_progress_and_q_keeps_it_quiet(pytester: pytest.Pytester) -> None:
+    args = ("--mlbugs-seed=4", "--mlbugs-components=masks,metrics", "--mlbugs-count=60")
+    result = pytester.runpytest_subprocess(*CACHE_OFF, *NO_BENCHMARK, *args)
+    result.stdout.fnmatch_lines(["mlbugs: [[] 10%] 6 of 60 variants judged, *.*/s, about * left"])
+    result.stdout.fnmatch_lines(["mlbugs: [[] 90%] 54 of 60 variants judged, *"])
+    quiet = pytester.runpytest_subprocess(*CACHE_OFF, *NO_BENCHMARK, *args, "-q")
+    assert not [line for line in quiet.stdout.lines if line.startswith("mlbugs: [")]
