@@ -18,9 +18,9 @@ from pathlib import Path
 import libcst as cst
 import pytest
 
-from pytest_mlbugs import mutation
 from pytest_mlbugs.api import Category, Layer, Mutator
 from pytest_mlbugs.generator import plan_session
+from pytest_mlbugs.mutation import engine
 from pytest_mlbugs.registry import builtin_registry
 from tests.support.paths import PLUGIN_EXAMPLE
 
@@ -204,7 +204,7 @@ BROKEN = (raises_on_calls, loops_forever, returns_a_string, never_compiles)
 
 
 def test_broken_mutators_are_reported_and_the_others_get_exactly_their_usual_variants(monkeypatch):
-    monkeypatch.setattr(mutation, "MUTATOR_TIME_LIMIT", 0.5)
+    monkeypatch.setattr(engine, "MUTATOR_TIME_LIMIT", 0.5)  # where the engine reads it
     registry = builtin_registry()
     clean = registry.copy()
     for cls in BROKEN:
@@ -231,9 +231,9 @@ def test_broken_mutators_are_reported_and_the_others_get_exactly_their_usual_var
 
 CONFTEST_WITH_BROKEN_MUTATORS = (
     "import libcst as cst\n\n"
-    "import pytest_mlbugs.mutation\n"
+    "import pytest_mlbugs.mutation.engine\n"
     "from pytest_mlbugs.api import Category, Layer, Mutator\n\n"
-    "pytest_mlbugs.mutation.MUTATOR_TIME_LIMIT = 1.0\n"
+    "pytest_mlbugs.mutation.engine.MUTATOR_TIME_LIMIT = 1.0\n"
     + BROKEN_SOURCE
     + textwrap.dedent(
         """

@@ -70,12 +70,14 @@ CONFTEST = textwrap.dedent(
 
 
     def make(bug_id, code):
-        if code.startswith("@"):
-            decorators = (cst.Decorator(cst.parse_expression(code[1:])),)
-            statements = ()
-        else:
-            decorators = ()
-            statements = cst.parse_module(code + "\\n").body
+        # a probe writes two variants (its second spelling differs only in a default argument),
+        # so that a second round of a session judges it again after every hostile variant
+        codes = [code, code.replace("torch=", "again=True, torch=", 1)] if bug_id == "state_probe" else [code]
+
+        def parts(code):
+            if code.startswith("@"):
+                return (cst.Decorator(cst.parse_expression(code[1:])),), ()
+            return (), cst.parse_module(code + "\\n").body
 
         class Hostile(Mutator):
             """A variant that fights the harness."""
@@ -91,8 +93,11 @@ CONFTEST = textwrap.dedent(
             def mutations(self, node):
                 if node.name.value != "forward":
                     return ()
-                body = node.body.with_changes(body=(*statements, *node.body.body))
-                return (node.with_changes(body=body, decorators=(*decorators, *node.decorators)),)
+                written = []
+                for decorators, statements in map(parts, codes):
+                    body = node.body.with_changes(body=(*statements, *node.body.body))
+                    written.append(node.with_changes(body=body, decorators=(*decorators, *node.decorators)))
+                return tuple(written)
 
         Hostile.bug_id = bug_id
         Hostile.__qualname__ = Hostile.__name__ = bug_id
@@ -196,7 +201,8 @@ def test_in_process_verdicts_restore_torch_state_for_the_next_variant(pytester, 
         "hostile_system_exit",
         "hostile_memory",
     ]
-    # Two rounds: every probe of the second round runs after every hostile variant of the first.
+    # Two rounds: the probe's second variant runs after every hostile variant of the first round
+    # (a session holds no variant twice: the other second-round places carry several bugs).
     # none of these hangs: a generous budget keeps a busy machine from turning verdicts into timeouts
     report, _ = _session(
         pytester,
@@ -209,6 +215,8 @@ def test_in_process_verdicts_restore_torch_state_for_the_next_variant(pytester, 
     )
     verdicts = _verdicts(report)
     assert len(verdicts["state_probe"]) == 2
+    hostile_round = [v["ordinal"] for name in names[:-4] + names[-3:] for v in verdicts[name][:1]]
+    assert max(v["ordinal"] for v in verdicts["state_probe"]) > max(hostile_round)
     assert [v["status"] for v in verdicts["state_probe"]] == ["survived", "survived"], verdicts["state_probe"]
     for name in ("hostile_keyboard_interrupt", "hostile_system_exit"):
         assert {v["status"] for v in verdicts[name]} == {"error"}
