@@ -14,7 +14,7 @@ from pytest_mlbugs.strategies.attention import AttentionCase, attention_cases
 from pytest_mlbugs.strategies.tensors import generator, normal
 from pytest_mlbugs.suite import Suite
 
-SUITE = Suite("attention", names=("MultiHeadAttention",), contract="CONTRACTS.md 1: MultiHeadAttention")
+SUITE = Suite("attention", names=("MultiHeadAttention",), contract="contract 1: MultiHeadAttention")
 
 RICH = AttentionCase(batch=2, q_len=3, kv_len=5, num_heads=2, head_dim=4, mask="full", seed=1)
 ATOL = 1e-5

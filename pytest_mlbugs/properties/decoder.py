@@ -25,7 +25,7 @@ from pytest_mlbugs.suite import Suite
 SUITE = Suite(
     "decoder",
     names=("TransformerDecoderLayer",),
-    contract="CONTRACTS.md 6: TransformerDecoderLayer (pre-norm)",
+    contract="contract 6: TransformerDecoderLayer (pre-norm)",
 )
 
 RICH = DecoderCase(

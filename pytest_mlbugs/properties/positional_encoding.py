@@ -15,7 +15,7 @@ from pytest_mlbugs.suite import Suite
 SUITE = Suite(
     "positional_encoding",
     names=("PositionalEncoding",),
-    contract="CONTRACTS.md 2: PositionalEncoding",
+    contract="contract 2: PositionalEncoding",
 )
 
 RICH = PositionalCase(batch=2, seq_len=5, half_width=4, max_len=9, seed=1)
