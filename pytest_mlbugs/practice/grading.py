@@ -51,8 +51,11 @@ def exercise_filename(name: str) -> str:
     return f"exercise_{name}.py"
 
 
-def grading_filename(name: str) -> str:
-    return f"test_exercise_{name}.py"
+def grading_filename(name: str, number: int = 1) -> str:
+    """``test_exercise_<name>.py``, numbered from 2 on: pytest imports the test modules of a
+    folder without ``__init__.py`` by their bare names, so two practice folders of one project
+    (one moved aside by ``--mlbugs-practice-new``) need different names for them."""
+    return f"test_exercise_{name}.py" if number == 1 else f"test_exercise_{name}_{number}.py"
 
 
 def digest(text: str) -> str:
