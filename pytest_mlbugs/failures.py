@@ -18,11 +18,12 @@ an installed package does not carry, hence the pointer to the project's home pag
 from __future__ import annotations
 
 import ast
+import dataclasses
 import functools
+import itertools
 import linecache
 import re
 import types
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -63,28 +64,87 @@ def first_error(exc: BaseException) -> BaseException:
     return exc
 
 
-def _frames(exc: BaseException) -> list[tuple[types.FrameType, int]]:
+@dataclasses.dataclass(frozen=True)
+class _Frame:
+    """One frame of a traceback, where it stood when the exception passed through it."""
+
+    frame: types.FrameType
+    lineno: int
+    #: the instruction that raised or called on: with its source position, the exact expression
+    lasti: int
+
+    @property
+    def filename(self) -> str:
+        return self.frame.f_code.co_filename
+
+    @property
+    def path(self) -> Path:
+        return Path(self.filename).resolve()
+
+    @property
+    def source_line(self) -> str:
+        return linecache.getline(self.filename, self.lineno).strip()
+
+    def in_suite(self, prop: Property) -> bool:
+        """Suite code: the built-in suites and strategies, or the file of an extension's check."""
+        path = self.path
+        return path == Path(prop.check.__code__.co_filename).resolve() or any(
+            path.is_relative_to(folder) for folder in SUITE_FOLDERS
+        )
+
+    def statement(self) -> ast.stmt | None:
+        """The innermost statement of the frame's file that holds the failing line."""
+        tree = _parsed(self.filename, len(linecache.getlines(self.filename)))
+        if tree is None:
+            return None
+        holding = [
+            node
+            for node in ast.walk(tree)
+            if isinstance(node, ast.stmt) and node.lineno <= self.lineno <= (node.end_lineno or node.lineno)
+        ]
+        return min(holding, key=lambda node: (node.end_lineno or node.lineno) - node.lineno, default=None)
+
+    def expression(self, statement: ast.stmt) -> ast.AST:
+        """The expression of ``statement`` that failed: the one at the failing instruction's
+        source position (Python 3.11 on), else the statement's value."""
+        positions = getattr(self.frame.f_code, "co_positions", None)
+        if positions is not None:
+            position = next(itertools.islice(positions(), self.lasti // 2, None), None)
+            for node in ast.walk(statement):
+                if isinstance(node, ast.expr) and position == (
+                    node.lineno, node.end_lineno, node.col_offset, node.end_col_offset
+                ):  # fmt: skip
+                    return node
+        return _value_of(statement)
+
+    def render(self, node: ast.AST) -> str:
+        """Source of ``node`` on one line, with the frame's attribute names filled in."""
+        if isinstance(node, ast.stmt) and hasattr(node, "body"):
+            # a compound statement fails in its header, not in the body we are not pointing at
+            text = self.source_line
+        else:
+            text = ast.unparse(
+                _NamedAttributes(dict(self.frame.f_locals)).visit(ast.parse(ast.unparse(node)))
+            )
+        text = " ".join(text.split())
+        return text if len(text) <= _LONGEST else text[: _LONGEST - 3] + "..."
+
+
+def _frames(exc: BaseException) -> list[_Frame]:
     frames = []
     tb = exc.__traceback__
     while tb is not None:
-        frames.append((tb.tb_frame, tb.tb_lineno))
+        frames.append(_Frame(tb.tb_frame, tb.tb_lineno, tb.tb_lasti))
         tb = tb.tb_next
     return frames
 
 
-def _resolved(filename: str) -> Path:
-    return Path(filename).resolve()
-
-
-def _in_suite(frame: types.FrameType, prop: Property) -> bool:
-    path = _resolved(frame.f_code.co_filename)
-    return path == _resolved(prop.check.__code__.co_filename) or any(
-        path.is_relative_to(folder) for folder in SUITE_FOLDERS
-    )
-
-
-def _in_file(frame: types.FrameType, user_file: Path) -> bool:
-    return _resolved(frame.f_code.co_filename) == user_file
+def _value_of(statement: ast.stmt) -> ast.AST:
+    """``module(query)`` of ``actual = module(query)``: the part that runs, not the name it is bound to."""
+    value = getattr(statement, "value", None)
+    if isinstance(statement, (ast.Assign, ast.AnnAssign, ast.AugAssign, ast.Expr, ast.Return)) and value:
+        return value
+    return statement
 
 
 @functools.lru_cache(maxsize=64)
@@ -94,20 +154,6 @@ def _parsed(filename: str, size: int) -> ast.Module | None:
         return ast.parse("".join(linecache.getlines(filename)))
     except (SyntaxError, ValueError):
         return None
-
-
-def _statement(frame: types.FrameType, lineno: int) -> ast.stmt | None:
-    """The innermost statement of the frame's file that holds ``lineno``."""
-    filename = frame.f_code.co_filename
-    tree = _parsed(filename, len(linecache.getlines(filename)))
-    if tree is None:
-        return None
-    holding = [
-        node
-        for node in ast.walk(tree)
-        if isinstance(node, ast.stmt) and node.lineno <= lineno <= (node.end_lineno or node.lineno)
-    ]
-    return min(holding, key=lambda node: (node.end_lineno or node.lineno) - node.lineno, default=None)
 
 
 class _NamedAttributes(ast.NodeTransformer):
@@ -128,65 +174,42 @@ class _NamedAttributes(ast.NodeTransformer):
         return node
 
 
-def _render(node: ast.AST, frame: types.FrameType) -> str:
-    """Source of ``node`` with the frame's attribute names filled in, on one line."""
-    if isinstance(node, ast.stmt) and hasattr(node, "body"):
-        # a compound statement fails in its header, never in the body we are not pointing at
-        text = linecache.getline(frame.f_code.co_filename, node.lineno).strip()
-    else:
-        text = ast.unparse(_NamedAttributes(dict(frame.f_locals)).visit(ast.parse(ast.unparse(node))))
-    text = " ".join(text.split())
-    return text if len(text) <= _LONGEST else text[: _LONGEST - 3] + "..."
-
-
-def _suite_frame(exc: BaseException, prop: Property) -> tuple[types.FrameType, int] | None:
-    found = [entry for entry in _frames(exc) if _in_suite(entry[0], prop)]
-    return found[-1] if found else None
-
-
 def failed_check(exc: BaseException, prop: Property) -> str:
     """The check that failed: the assertion's own message, else the suite's failing line and
     what it raised."""
     exc = first_error(exc)
-    located = _suite_frame(exc, prop)
-    if located is None:
-        return first_line(exc)
-    frame, lineno = located
-    statement = _statement(frame, lineno)
+    frames = _frames(exc)
+    ours = [entry for entry in frames if entry.in_suite(prop)]
+    statement = ours[-1].statement() if ours else None
     if statement is None:
         return first_line(exc)
-    raised_by_the_assert = _frames(exc)[-1][0] is frame and isinstance(statement, ast.Assert)
-    if raised_by_the_assert and isinstance(exc, AssertionError):
-        return str(exc).strip() or _render(statement, frame)
-    return f"{_render(statement, frame)} raised {first_line(exc)}"
+    where = ours[-1]
+    if isinstance(exc, AssertionError) and isinstance(statement, ast.Assert) and frames[-1] is where:
+        return str(exc).strip() or where.render(statement)
+    return f"{where.render(_value_of(statement))} raised {first_line(exc)}"
 
 
 def user_line(exc: BaseException, user_file: str | Path, *, shown: str) -> str | None:
     """``shown:line: source`` of the last frame in the user's file, when the traceback has one."""
-    path = _resolved(str(user_file))
-    found = [entry for entry in _frames(first_error(exc)) if _in_file(entry[0], path)]
-    if not found:
-        return None
-    frame, lineno = found[-1]
-    source = linecache.getline(frame.f_code.co_filename, lineno).strip()
-    return f"{shown}:{lineno}: {source}"
+    path = Path(user_file).resolve()
+    theirs = [entry for entry in _frames(first_error(exc)) if entry.path == path]
+    return f"{shown}:{theirs[-1].lineno}: {theirs[-1].source_line}" if theirs else None
 
 
 def frames_to_read(exc: BaseException, prop: Property, user_file: str | Path, *, shown: str) -> list[str]:
     """``file:line: source`` of each frame in the suite or in the user's file, outermost first:
     the traceback a practice failure shows (pytest shows its own under ``--mlbugs-impl``)."""
-    path = _resolved(str(user_file))
+    path = Path(user_file).resolve()
     lines = []
-    for frame, lineno in _frames(first_error(exc)):
-        if _in_file(frame, path):
+    for entry in _frames(first_error(exc)):
+        if entry.path == path:
             where = shown
-        elif _in_suite(frame, prop):
-            suite_file = _resolved(frame.f_code.co_filename)
-            inside = suite_file.is_relative_to(PACKAGE.parent)
-            where = str(suite_file.relative_to(PACKAGE.parent) if inside else suite_file)
+        elif entry.in_suite(prop):
+            inside = entry.path.is_relative_to(PACKAGE.parent)
+            where = str(entry.path.relative_to(PACKAGE.parent) if inside else entry.path)
         else:
             continue
-        lines.append(f"{where}:{lineno}: {linecache.getline(frame.f_code.co_filename, lineno).strip()}")
+        lines.append(f"{where}:{entry.lineno}: {entry.source_line}")
     return lines
 
 
@@ -203,26 +226,25 @@ def contract_mismatch(
     exc = first_error(exc)
     if not isinstance(exc, (AttributeError, TypeError)):
         return None
-    path = _resolved(str(user_file))
-    ours_or_theirs = [
-        entry for entry in _frames(exc) if _in_suite(entry[0], prop) or _in_file(entry[0], path)
-    ]
-    if not ours_or_theirs or _in_file(ours_or_theirs[-1][0], path):
+    path = Path(user_file).resolve()
+    ours_or_theirs = [entry for entry in _frames(exc) if entry.in_suite(prop) or entry.path == path]
+    if not ours_or_theirs or ours_or_theirs[-1].path == path:
         return None
-    frame, lineno = ours_or_theirs[-1]
-    statement = _statement(frame, lineno)
+    where = ours_or_theirs[-1]
+    statement = where.statement()
     if statement is None:
         return None
+    failing = where.expression(statement)
     what = (
-        _wrong_attribute(exc, statement, frame, shown) if isinstance(exc, AttributeError) else first_line(exc)
+        _wrong_attribute(exc, failing, where, shown) if isinstance(exc, AttributeError) else first_line(exc)
     )
     return (
-        f"{shown} does not meet the {suite.component} contract: {what}, and the contract requires "
-        f"{_render(statement, frame)} to work (see {contract_reference(suite)})"
+        f"{shown} does not meet the {suite.component} contract: {what}; the contract requires "
+        f"{where.render(failing)} (see {contract_reference(suite)})"
     )
 
 
-def _wrong_attribute(exc: AttributeError, statement: ast.stmt, frame: types.FrameType, shown: str) -> str:
+def _wrong_attribute(exc: AttributeError, failing: ast.AST, where: _Frame, shown: str) -> str:
     """``MultiHeadAttention has no attribute q_proj``, or ``module.q_proj.bias is None``."""
     parsed = _NO_ATTRIBUTE.search(str(exc))
     if parsed is not None:
@@ -233,14 +255,12 @@ def _wrong_attribute(exc: AttributeError, statement: ast.stmt, frame: types.Fram
     else:
         return first_line(exc)
     if kind == "NoneType":
-        reads = {_render(node.value, frame) for node in _attribute_reads(statement, name)}
-        if len(reads) == 1:
-            return f"{reads.pop()} is None (it has no attribute {name})"
-        return f"something the suite reads .{name} of is None"
+        reads = {
+            where.render(node.value)
+            for node in ast.walk(failing)
+            if isinstance(node, ast.Attribute) and node.attr == name
+        }
+        return f"{reads.pop()} is None" if len(reads) == 1 else f"what the suite reads .{name} of is None"
     if kind == "module":
         return f"{shown} has no {name}"
     return f"{kind} has no attribute {name}"
-
-
-def _attribute_reads(statement: ast.stmt, name: str) -> Iterator[ast.Attribute]:
-    return (node for node in ast.walk(statement) if isinstance(node, ast.Attribute) and node.attr == name)

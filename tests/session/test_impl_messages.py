@@ -6,6 +6,7 @@ Subprocess runs, as in test_plugin.py.
 
 from __future__ import annotations
 
+import fnmatch
 import re
 
 import pytest
@@ -57,10 +58,12 @@ def test_a_wrapper_without_the_contracts_submodules_is_told_it_does_not_meet_the
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     heads = failure_heads(result)
     assert heads, result.stdout.str()
-    assert heads[0] == (
-        "wrapper.py does not meet the attention contract: MultiHeadAttention has no attribute q_proj, "
-        f"and the contract requires module.q_proj.bias.normal_() to work (see {ATTENTION_LINK})"
-    )
+    # the expression that failed (Python 3.11 on; before, the statement that holds it)
+    assert fnmatch.fnmatch(
+        heads[0],
+        "wrapper.py does not meet the attention contract: MultiHeadAttention has no attribute q_proj; "
+        f"the contract requires module.q_proj* (see {ATTENTION_LINK})",
+    ), heads[0]
     # the traceback is still there, below
     result.stdout.fnmatch_lines(["E * AttributeError: 'MultiHeadAttention' object has no attribute 'q_proj'"])
     assert "broke the harness" not in result.stdout.str()
@@ -78,19 +81,17 @@ def test_a_projection_without_a_bias_and_a_forward_without_mask_are_reported_as_
     pytester.path.joinpath("no_mask.py").write_text(no_mask)
 
     heads = failure_heads(run(pytester, "--mlbugs-impl=attention=no_bias.py"))
-    assert heads and all(
-        head.startswith(
-            "no_bias.py does not meet the attention contract: module.k_proj.bias is None (it has no attribute "
-        )
-        for head in heads
-    ), heads
+    expected = (
+        "no_bias.py does not meet the attention contract: module.k_proj.bias is None; the contract requires "
+    )
+    assert heads and all(head.startswith(expected + "module.k_proj.bias.normal_") for head in heads), heads
     assert all(ATTENTION_LINK in head for head in heads)
 
     heads = failure_heads(run(pytester, "--mlbugs-impl=attention=no_mask.py"))
     assert heads and all(
         head.startswith(
             "no_mask.py does not meet the attention contract: TypeError: MultiHeadAttention.forward() got an "
-            "unexpected keyword argument 'mask', and the contract requires "
+            "unexpected keyword argument 'mask'; the contract requires module("
         )
         for head in heads
     ), heads
@@ -104,11 +105,11 @@ def test_an_attribute_error_in_the_users_own_code_is_their_bug_shown_at_their_li
     result = run(pytester, "--mlbugs-impl=attention=own_bug.py")
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     heads = failure_heads(result)
-    assert heads and all(head.startswith("own_bug.py breaks the attention contract: ") for head in heads), heads
+    assert heads and all(head.startswith("own_bug.py breaks the attention contract: ") for head in heads)
     result.stdout.fnmatch_lines(
         [
             "own_bug.py breaks the attention contract: matches_scaled_dot_product_attention",
-            "What failed: actual = module(query, key, value, mask=mask) raised AttributeError: "
+            "What failed: module(query, key, value, mask=mask) raised AttributeError: "
             "'MultiHeadAttention' object has no attribute 'output_proj'",
             f"In your file: own_bug.py:{line}: return self.output_proj(context)",
             "What it means: The output differs from torch's scaled_dot_product_attention *",
