@@ -108,7 +108,7 @@ class _Frame:
         """The expression of ``statement`` that failed: the one at the failing instruction's
         source position (Python 3.11 on), else the statement's value."""
         positions = getattr(self.frame.f_code, "co_positions", None)
-        if positions is not None:
+        if positions is not None and self.lasti >= 0:
             position = next(itertools.islice(positions(), self.lasti // 2, None), None)
             for node in ast.walk(statement):
                 if isinstance(node, ast.expr) and position == (
