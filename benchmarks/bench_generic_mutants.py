@@ -54,6 +54,8 @@ from pytest_mlbugs.seeds import derive_seed
 from pytest_mlbugs.verdict import HarnessError, PropertyFailure, Status, Verdict, first_line
 
 SEED = 20261205
+#: the failures of a property: an assertion, or the suite's check of the contract's shape
+ASSERTIONS = ("AssertionError", "ContractMismatch")
 
 #: Run by mutmut's interpreter: mutmut's own visitor and operators over each reference, one
 #: mutant per mutation inside a function (mutmut mutates nothing else), named as mutmut names
@@ -261,7 +263,7 @@ def judge(component: Component, mutant: Mutant) -> Verdict:
 
 
 def is_property_failure(failure: PropertyFailure) -> bool:
-    return failure.message.split(":", 1)[0] == "AssertionError"
+    return failure.message.split(":", 1)[0] in ASSERTIONS
 
 
 def classify(mutant: Mutant, verdict: Verdict) -> Outcome:

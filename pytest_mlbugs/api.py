@@ -66,7 +66,7 @@ from pytest_mlbugs.mutation import (
     parse,
 )
 from pytest_mlbugs.registry import Component, Registry, RegistryError, builtin_registry
-from pytest_mlbugs.suite import Property, Suite
+from pytest_mlbugs.suite import ContractMismatch, Property, Suite, require
 
 #: the entry-point group of installed mutators: each entry point is a :class:`Mutator` subclass
 MUTATORS_ENTRY_POINT: str = MUTATORS_GROUP
@@ -103,6 +103,7 @@ __all__ = [
     "MUTATOR_TIME_LIMIT",
     "Category",
     "Component",
+    "ContractMismatch",
     "Example",
     "Layer",
     "Mutator",
@@ -120,4 +121,5 @@ __all__ = [
     "mutate_source",
     "mutator_problems",
     "parse",
+    "require",
 ]

@@ -98,6 +98,8 @@ class Counterexample(NamedTuple):
     prop: Property
     failure: PropertyFailure
     case: Any
+    #: what the property raised, with its traceback: in-process only (practice grading explains it)
+    error: BaseException | None = None
 
 
 def check_property(prop: Property, impl: Any, *, seed: int) -> PropertyFailure | None:
@@ -113,7 +115,9 @@ def find_counterexample(prop: Property, impl: Any, *, seed: int) -> Counterexamp
 
     def record(case: Any, exc: BaseException) -> None:
         if not found:
-            found.append(Counterexample(prop, PropertyFailure(prop.name, first_line(exc), repr(case)), case))
+            found.append(
+                Counterexample(prop, PropertyFailure(prop.name, first_line(exc), repr(case)), case, exc)
+            )
             refusal = limit_refusal(exc)
             if refusal is not None:
                 refusals.append(refusal)

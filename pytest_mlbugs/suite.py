@@ -20,6 +20,18 @@ from pytest_mlbugs.mutation import Layer
 Check = Callable[..., None]
 
 
+class ContractMismatch(AssertionError):
+    """The implementation lacks what its contract requires of its shape (a submodule of some
+    kind, a projection's bias): a property failure, which ``--mlbugs-impl`` and practice
+    grading report as the file not meeting the contract rather than as wrong behaviour."""
+
+
+def require(condition: bool, message: str) -> None:
+    """Raise :class:`ContractMismatch` with ``message`` unless ``condition`` holds."""
+    if not condition:
+        raise ContractMismatch(message)
+
+
 @dataclasses.dataclass(frozen=True)
 class Property:
     """One checkable promise of a contract."""

@@ -1,6 +1,6 @@
 """Multi-head scaled dot-product attention, written out step by step.
 
-Contract 1 of CONTRACTS.md: ``MultiHeadAttention(d_model, num_heads, dropout=0.0)``.
+Contract 1 of docs/contracts.md: ``MultiHeadAttention(d_model, num_heads, dropout=0.0)``.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Splitting a dataset and standardizing its features without leaking the test rows.
 
-Contract 11 of CONTRACTS.md: ``train_test_split(X, y, test_fraction, seed)`` and
+Contract 11 of docs/contracts.md: ``train_test_split(X, y, test_fraction, seed)`` and
 ``standardize_split(X_train, X_test)``.
 """
 

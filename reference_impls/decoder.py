@@ -1,6 +1,6 @@
 """One pre-norm Transformer decoder layer: masked self-attention, cross-attention, feed-forward.
 
-Contract 6 of CONTRACTS.md: ``TransformerDecoderLayer(d_model, num_heads, d_ff, dropout=0.1)``.
+Contract 6 of docs/contracts.md: ``TransformerDecoderLayer(d_model, num_heads, d_ff, dropout=0.1)``.
 Pre-norm (Xiong et al., 2020): each sub-layer reads a normalized copy of the residual stream
 and adds its (dropped-out) output back, so the stream itself is never normalized.
 """

@@ -1,6 +1,7 @@
 """Accuracy and mean loss of a classifier over a dataset.
 
-Contract 8 of CONTRACTS.md: ``evaluate_model(model, dataloader, criterion) -> (accuracy_percent, mean_loss)``.
+Contract 8 of docs/contracts.md:
+``evaluate_model(model, dataloader, criterion) -> (accuracy_percent, mean_loss)``.
 """
 
 from __future__ import annotations

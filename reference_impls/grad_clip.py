@@ -1,6 +1,6 @@
 """Gradient clipping by the total norm, and a training loop that uses it.
 
-Contract 5 of CONTRACTS.md: ``clip_gradients(parameters, max_norm, norm_type=2.0) -> float`` with
+Contract 5 of docs/contracts.md: ``clip_gradients(parameters, max_norm, norm_type=2.0) -> float`` with
 the semantics of ``torch.nn.utils.clip_grad_norm_``, and
 ``train_with_gradient_clipping(model, dataloader, optimizer, criterion, max_grad_norm=1.0) -> float``.
 """

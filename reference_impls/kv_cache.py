@@ -1,6 +1,6 @@
 """Key/value caches for incremental (token by token) decoding.
 
-Contract 4 of CONTRACTS.md:
+Contract 4 of docs/contracts.md:
 ``KVCache(max_batch_size, max_seq_len, num_heads, head_dim, dtype=torch.float32)``, preallocated,
 and ``DynamicKVCache()``, grown by concatenation.
 """

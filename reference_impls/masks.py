@@ -1,6 +1,6 @@
 """Boolean attention masks: causal, padding, and their combination.
 
-Contract 7 of CONTRACTS.md. True means "may attend", the convention of
+Contract 7 of docs/contracts.md. True means "may attend", the convention of
 ``torch.nn.functional.scaled_dot_product_attention``; masks broadcast to (B, H, Tq, Tk).
 """
 

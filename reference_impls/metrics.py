@@ -1,6 +1,6 @@
 """Classification metrics and a masked mean.
 
-Contract 10 of CONTRACTS.md. Every metric but ``masked_mean`` returns a Python ``float`` in
+Contract 10 of docs/contracts.md. Every metric but ``masked_mean`` returns a Python ``float`` in
 [0, 1]; ``masked_mean`` returns a tensor, so that it can serve as a loss reduction.
 """
 

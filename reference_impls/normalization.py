@@ -1,6 +1,6 @@
 """Layer normalization written out by hand, and eval-mode inference.
 
-Contract 12 of CONTRACTS.md: ``LayerNorm(d_model, eps=1e-5)`` and ``predict(model, x)``.
+Contract 12 of docs/contracts.md: ``LayerNorm(d_model, eps=1e-5)`` and ``predict(model, x)``.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Numerically stable softmax, log-softmax, logsumexp and the two classification losses.
 
-Contract 9 of CONTRACTS.md. Written out by hand on purpose: the stable forms (the max shift,
+Contract 9 of docs/contracts.md. Written out by hand on purpose: the stable forms (the max shift,
 log-softmax through logsumexp, the ``log1p(exp(-|x|))`` form of binary cross entropy) are the
 lines that the numerics mutators rewrite. Every function stays finite for logits up to
 ``+-1e4`` in float32; the losses return tensors, as ``torch.nn.functional`` does.

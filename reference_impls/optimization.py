@@ -1,6 +1,6 @@
 """AdamW with decoupled weight decay where it belongs, and gradient accumulation.
 
-Contract 13 of CONTRACTS.md: ``build_optimizer(model, lr, weight_decay)`` and
+Contract 13 of docs/contracts.md: ``build_optimizer(model, lr, weight_decay)`` and
 ``train_with_accumulation(model, batches, optimizer, criterion, accum_steps)``.
 """
 

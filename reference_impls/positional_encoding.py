@@ -1,6 +1,6 @@
 """Sinusoidal positional encoding ("Attention Is All You Need", section 3.5).
 
-Contract 2 of CONTRACTS.md: ``PositionalEncoding(d_model, max_len=5000, dropout=0.0)``.
+Contract 2 of docs/contracts.md: ``PositionalEncoding(d_model, max_len=5000, dropout=0.0)``.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """A supervised training loop that keeps the weights of its best epoch.
 
-Contract 3 of CONTRACTS.md:
+Contract 3 of docs/contracts.md:
 ``train_model(model, dataloader, optimizer, criterion, num_epochs=1) -> (best_state, losses)``.
 """
 

@@ -18,6 +18,7 @@ from typing import Any
 import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
 
+from pytest_mlbugs.failures import contract_reference
 from pytest_mlbugs.isolation import PendingVerdict, fork_available
 from pytest_mlbugs.judging import judge_variant
 from pytest_mlbugs.mutation import MutatorError, Site, apply_sites, find_sites, parse, unified_diff
@@ -25,6 +26,7 @@ from pytest_mlbugs.practice.grading import exercise_filename, grading_filename
 from pytest_mlbugs.practice.rewrites import identifiers, qualified_function_names, rewrite
 from pytest_mlbugs.registry import Registry
 from pytest_mlbugs.seeds import derive_seed
+from pytest_mlbugs.suite import Suite
 from pytest_mlbugs.verdict import Status, Verdict
 
 #: difficulty -> (fewest bugs, most bugs, which bugs are preferred)
@@ -68,13 +70,14 @@ class Exercise:
         return any(bug["loud"] for bug in self.bugs)
 
 
-def header(component: str, contract: str, names: Sequence[str]) -> str:
+def header(suite: Suite) -> str:
     return (
-        f'"""Practice exercise: {component} ({contract}).\n\n'
+        f'"""Practice exercise: {suite.component} ({suite.contract}).\n\n'
         "This file defines the public names of its contract ("
-        + ", ".join(names)
+        + ", ".join(suite.names)
         + "), and something in it is not right. Run `pytest` on this folder: it checks the "
-        "contract's properties, and every one must hold.\n"
+        "contract's properties, and every one must hold.\n\n"
+        f"The contract: {contract_reference(suite)}.\n"
         '"""\n\n'
     )
 
@@ -293,7 +296,7 @@ def _finish(
     avoid = identifiers(component.reference_source) | identifiers(variant)
 
     def surface(source: str) -> str:
-        return header(component_name, component.suite.contract, component.suite.names) + rewrite(
+        return header(component.suite) + rewrite(
             source, seed=seed, keep_docstrings=keep_docstrings, avoid=avoid
         )
 

@@ -26,7 +26,9 @@ import pytest
 from pytest_mlbugs.atomicio import write_json_atomically
 
 if TYPE_CHECKING:
+    from pytest_mlbugs.judging import Counterexample
     from pytest_mlbugs.registry import Component, Registry
+    from pytest_mlbugs.suite import Suite
 
 STATE_FILE = ".mlbugs-practice.json"
 STATE_VERSION = 1
@@ -49,8 +51,11 @@ def exercise_filename(name: str) -> str:
     return f"exercise_{name}.py"
 
 
-def grading_filename(name: str) -> str:
-    return f"test_exercise_{name}.py"
+def grading_filename(name: str, number: int = 1) -> str:
+    """``test_exercise_<name>.py``, numbered from 2 on: pytest imports the test modules of a
+    folder without ``__init__.py`` by their bare names, so two practice folders of one project
+    (one moved aside by ``--mlbugs-practice-new``) need different names for them."""
+    return f"test_exercise_{name}.py" if number == 1 else f"test_exercise_{name}_{number}.py"
 
 
 def digest(text: str) -> str:
@@ -161,8 +166,7 @@ def grade(test_file: str, exercise: str, property_name: str, record: Callable[[s
     """Check one property of the suite against the exercise file beside ``test_file``."""
     # imported at the first grade: the generated conftest imports this module on every run
     from pytest_mlbugs.isolation import run_isolated
-    from pytest_mlbugs.judging import check_property
-    from pytest_mlbugs.mutation import Layer
+    from pytest_mlbugs.judging import find_counterexample
     from pytest_mlbugs.seeds import derive_seed
     from pytest_mlbugs.verdict import HarnessError, Status, Verdict
 
@@ -174,35 +178,77 @@ def grade(test_file: str, exercise: str, property_name: str, record: Callable[[s
     seed = int((state or {}).get("seed", 0))
     component = _component(entry["component"])
     prop = next(p for p in component.suite.properties if p.name == property_name)
-    impl = _load_exercise(folder / entry["file"])
+    path = folder / entry["file"]
+    impl = _load_exercise(path)
     missing = component.suite.missing_names(impl)
     if missing:
         pytest.fail(f"{entry['file']} no longer defines {', '.join(missing)}", pytrace=False)
+    found: list[Counterexample] = []
 
     def job() -> Verdict:
         try:
-            failure = check_property(prop, impl, seed=derive_seed(seed, prop.qualified_name))
+            counterexample = find_counterexample(prop, impl, seed=derive_seed(seed, prop.qualified_name))
         except HarnessError as exc:
             return Verdict(Status.ERROR, 0.0, [], str(exc))
-        return Verdict(Status.PASSED, 0.0) if failure is None else Verdict(Status.DETECTED, 0.0, [failure])
+        if counterexample is None:
+            return Verdict(Status.PASSED, 0.0)
+        found.append(counterexample)
+        return Verdict(Status.DETECTED, 0.0, [counterexample.failure])
 
-    # In-process, so that the user's print() calls show in pytest's report of the failure.
+    # In-process, so that the user's print() calls show in pytest's report of the failure, and
+    # so that the exception it raised can be explained.
     verdict = run_isolated(job, timeout=GRADING_TIMEOUT, isolation="none")
     if verdict.status == Status.PASSED:
         return
     if verdict.status == Status.DETECTED:
-        failure = verdict.failures[0]
-        pytest.fail(
-            f"{prop.qualified_name} does not hold: {failure.message}\n"
-            f"  what it means: {prop.meaning}\n"
-            f"  in training this shows as: {prop.symptom}\n"
-            f"  {prop.layer_line} in the procedure {' -> '.join(layer.value for layer in Layer)}\n"
-            f"  a failing case: {failure.case}",
-            pytrace=False,
-        )
+        pytest.fail(failure_text(found[0], component.suite, path), pytrace=False)
     if verdict.status == Status.TIMEOUT:
         pytest.fail(f"{prop.qualified_name}: no answer within {GRADING_TIMEOUT:g} s (an endless loop?)")
     raise RuntimeError(f"{prop.qualified_name} could not be checked: {verdict.detail}")
+
+
+def failure_text(found: Counterexample, suite: Suite, path: Path) -> str:
+    """What a failed property says about an exercise: the check that failed and where in the
+    exercise, or first, when the suite could not read what the contract requires, that."""
+    from pytest_mlbugs.failures import (  # with grade(), the first time a property fails
+        contract_mismatch,
+        contract_reference,
+        failed_check,
+        frames_to_read,
+        user_line,
+    )
+    from pytest_mlbugs.mutation import Layer  # as above
+
+    prop, failure, error = found.prop, found.failure, found.error
+    shown = _shown(path)
+    contract = f"  the contract: {contract_reference(suite)}"
+    mismatch = None if error is None else contract_mismatch(error, prop, suite, user_file=path, shown=shown)
+    if error is not None and mismatch is not None:
+        where = frames_to_read(error, prop, path, shown=shown)
+        return "\n".join(
+            [mismatch, f"  found by {prop.qualified_name}; where:", *("    " + line for line in where)]
+        )
+    check = failure.message if error is None else failed_check(error, prop)
+    lines = [f"{prop.qualified_name} does not hold: " + check.replace("\n", "\n    ")]
+    mine = None if error is None else user_line(error, path, shown=shown)
+    if mine is not None:
+        lines.append(f"  in your file: {mine}")
+    lines += [
+        f"  what it means: {prop.meaning}",
+        f"  in training this shows as: {prop.symptom}",
+        f"  {prop.layer_line} in the procedure {' -> '.join(layer.value for layer in Layer)}",
+        f"  a failing case: {failure.case}",
+        contract,
+    ]
+    return "\n".join(lines)
+
+
+def _shown(path: Path) -> str:
+    """The exercise's path as the user would type it: relative to the current folder when inside it."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
 
 
 # ---------------------------------------------------------------------------------------------

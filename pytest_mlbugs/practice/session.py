@@ -36,6 +36,7 @@ from pytest_mlbugs.practice.exercises import (
 from pytest_mlbugs.practice.grading import (
     GIVEN_UP,
     SOLVED,
+    STATE_FILE,
     STATE_VERSION,
     UNSOLVED,
     StateError,
@@ -43,6 +44,7 @@ from pytest_mlbugs.practice.grading import (
     digest,
     encode_key,
     file_digest,
+    grading_filename,
     grading_module,
     load_state,
     progress_lines,
@@ -328,6 +330,7 @@ def _plan_writes(
         isolation="none" if settings.isolation == "none" else "fork",
         timeout=settings.timeout,
     )
+    taken = _test_modules_beside(folder) if exercises else set()
     left_out = []
     for name, problem in problems.items():
         if components_named:
@@ -347,7 +350,7 @@ def _plan_writes(
             entry = {
                 "component": exercise.component,
                 "file": exercise.filename,
-                "test_file": exercise.test_filename,
+                "test_file": _free_test_filename(name, taken),
                 "sha256": digest(exercise.source),
                 "test_sha256": digest(test_text),
                 "written_at": now,
@@ -362,6 +365,28 @@ def _plan_writes(
         writes.append((folder / entry["file"], exercise.source, entry["sha256"]))
         writes.append((folder / entry["test_file"], test_text, entry["test_sha256"]))
     return writes, left_out
+
+
+def _test_modules_beside(folder: Path) -> set[str]:
+    """The test modules of the other practice folders beside this one (those moved aside by
+    :data:`PRACTICE_NEW`, those of earlier versions included): a plain ``pytest`` collects them
+    all, and refuses two test modules of one name in folders without ``__init__.py``."""
+    folder = folder.resolve()
+    if not folder.parent.is_dir():
+        return set()
+    return {
+        module.name
+        for sibling in folder.parent.iterdir()
+        if sibling != folder and (sibling / STATE_FILE).is_file()
+        for module in sibling.glob("test_*.py")
+    }
+
+
+def _free_test_filename(name: str, taken: Collection[str]) -> str:
+    number = 1
+    while grading_filename(name, number) in taken:
+        number += 1
+    return grading_filename(name, number)
 
 
 def _foreign_entries(folder: Path) -> list[str]:

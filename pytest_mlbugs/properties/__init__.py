@@ -1,1 +1,1 @@
-"""One Hypothesis property suite per contract of CONTRACTS.md; each module defines ``SUITE``."""
+"""One Hypothesis property suite per contract of docs/contracts.md; each module defines ``SUITE``."""

@@ -12,9 +12,9 @@ from pytest_mlbugs import devices
 from pytest_mlbugs.mutation import Layer
 from pytest_mlbugs.strategies.attention import AttentionCase, attention_cases
 from pytest_mlbugs.strategies.tensors import generator, normal
-from pytest_mlbugs.suite import Suite
+from pytest_mlbugs.suite import Suite, require
 
-SUITE = Suite("attention", names=("MultiHeadAttention",), contract="CONTRACTS.md 1: MultiHeadAttention")
+SUITE = Suite("attention", names=("MultiHeadAttention",), contract="contract 1: MultiHeadAttention")
 
 RICH = AttentionCase(batch=2, q_len=3, kv_len=5, num_heads=2, head_dim=4, mask="full", seed=1)
 ATOL = 1e-5
@@ -31,8 +31,10 @@ def build(impl: Any, case: AttentionCase, *, dropout: float | None = None) -> An
     with torch.no_grad():  # non-zero biases, so that swapped projections cannot hide
         for name in ("q_proj", "k_proj", "v_proj", "out_proj"):
             projection = getattr(module, name)
-            assert isinstance(projection, nn.Linear), f"{name} is a {type(projection).__name__}, not a Linear"
-            assert projection.bias is not None, f"{name} has no bias: contract 1 gives each projection one"
+            require(
+                isinstance(projection, nn.Linear), f"{name} is a {type(projection).__name__}, not a Linear"
+            )
+            require(projection.bias is not None, f"{name} has no bias: contract 1 gives each projection one")
             projection.bias.normal_()
     return devices.put(module)
 

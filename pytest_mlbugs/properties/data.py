@@ -14,7 +14,7 @@ from pytest_mlbugs.suite import Suite
 SUITE = Suite(
     "data",
     names=("train_test_split", "standardize_split"),
-    contract="CONTRACTS.md 11: train_test_split, standardize_split",
+    contract="contract 11: train_test_split, standardize_split",
 )
 
 RICH_SPLIT = SplitCase(rows=12, features=3, test_percent=25, seed=3)

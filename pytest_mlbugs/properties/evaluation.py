@@ -20,7 +20,7 @@ from pytest_mlbugs.suite import Suite
 SUITE = Suite(
     "evaluation",
     names=("evaluate_model",),
-    contract="CONTRACTS.md 8: evaluate_model(model, dataloader, criterion) -> (accuracy_percent, mean_loss)",
+    contract="contract 8: evaluate_model(model, dataloader, criterion) -> (accuracy_percent, mean_loss)",
 )
 
 ATOL = 1e-6

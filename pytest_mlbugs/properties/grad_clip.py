@@ -33,7 +33,7 @@ from pytest_mlbugs.suite import Suite
 SUITE = Suite(
     "grad_clip",
     names=("clip_gradients", "train_with_gradient_clipping"),
-    contract="CONTRACTS.md 5: clip_gradients(parameters, max_norm, norm_type=2.0), "
+    contract="contract 5: clip_gradients(parameters, max_norm, norm_type=2.0), "
     "train_with_gradient_clipping(model, dataloader, optimizer, criterion, max_grad_norm=1.0)",
 )
 

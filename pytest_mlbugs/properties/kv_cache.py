@@ -12,7 +12,7 @@ from pytest_mlbugs.strategies.kv_cache import CacheCase, cache_cases
 from pytest_mlbugs.strategies.tensors import generator, normal
 from pytest_mlbugs.suite import Suite
 
-SUITE = Suite("kv_cache", names=("KVCache",), contract="CONTRACTS.md 4: KVCache")
+SUITE = Suite("kv_cache", names=("KVCache",), contract="contract 4: KVCache")
 
 #: two rows in a cache of three, updates of 2, 1 and 2 positions that fill it exactly
 RICH = CacheCase(batch=2, spare_rows=1, num_heads=2, head_dim=3, chunks=(2, 1, 2), spare_positions=0, seed=1)

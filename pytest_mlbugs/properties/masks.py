@@ -15,7 +15,7 @@ from pytest_mlbugs.suite import Suite
 SUITE = Suite(
     "masks",
     names=("create_causal_mask", "create_padding_mask", "combine_masks"),
-    contract="CONTRACTS.md 7: create_causal_mask, create_padding_mask, combine_masks",
+    contract="contract 7: create_causal_mask, create_padding_mask, combine_masks",
 )
 
 RICH = PaddingCase(batch=3, seq_len=5, vocab_size=7, pad_token_id=3, seed=1)

@@ -22,7 +22,7 @@ from pytest_mlbugs.suite import Suite
 SUITE = Suite(
     "metrics",
     names=("accuracy", "binary_accuracy", "masked_mean", "f1_score"),
-    contract="CONTRACTS.md 10: metrics",
+    contract="contract 10: metrics",
 )
 
 #: a class only labelled, one only predicted, one in neither; more rows than classes

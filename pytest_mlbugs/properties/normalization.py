@@ -17,7 +17,7 @@ from pytest_mlbugs.suite import Suite
 SUITE = Suite(
     "normalization",
     names=("LayerNorm", "predict"),
-    contract="CONTRACTS.md 12: LayerNorm, predict",
+    contract="contract 12: LayerNorm, predict",
 )
 
 RICH_NORM = LayerNormCase(batch=2, length=3, d_model=6, eps_exponent=1, seed=2)

@@ -17,7 +17,7 @@ from pytest_mlbugs.suite import Suite
 SUITE = Suite(
     "numerics",
     names=("softmax", "log_softmax", "logsumexp", "cross_entropy", "binary_cross_entropy_with_logits"),
-    contract="CONTRACTS.md 9: numerics",
+    contract="contract 9: numerics",
 )
 
 #: rows from +-1 to +-1e4, two ignored targets: catches most numerics bugs at once

@@ -25,7 +25,7 @@ from pytest_mlbugs.suite import Suite
 SUITE = Suite(
     "optimization",
     names=("build_optimizer", "train_with_accumulation"),
-    contract="CONTRACTS.md 13: build_optimizer, train_with_accumulation",
+    contract="contract 13: build_optimizer, train_with_accumulation",
 )
 
 RICH_OPTIMIZER = OptimizerCase(width=4, lr_permille=10, decay_percent=10, seed=1)

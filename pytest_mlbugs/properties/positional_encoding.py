@@ -18,14 +18,14 @@ from pytest_mlbugs.suite import Suite
 SUITE = Suite(
     "positional_encoding",
     names=("PositionalEncoding",),
-    contract="CONTRACTS.md 2: PositionalEncoding",
+    contract="contract 2: PositionalEncoding",
 )
 
 RICH = PositionalCase(batch=2, seq_len=5, half_width=4, max_len=9, seed=1)
 #: one sequence, and length, table length and half the width all equal: a table sliced by the
 #: batch size or on the wrong axis still broadcasts, and shows in the values, not as a shape error
 SQUARE = PositionalCase(batch=1, seq_len=3, half_width=3, max_len=3, seed=3)
-#: a float32 table may differ from the closed form by this much at far positions (CONTRACTS.md)
+#: a float32 table may differ from the closed form by this much at far positions (contract 2)
 TABLE_ATOL = 1e-3
 ATOL = 1e-5
 #: the default ``max_len``: the table is compared there too, where errors grow

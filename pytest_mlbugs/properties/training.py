@@ -29,7 +29,7 @@ from pytest_mlbugs.suite import Suite
 SUITE = Suite(
     "training",
     names=("train_model",),
-    contract="CONTRACTS.md 3: train_model(model, dataloader, optimizer, criterion, num_epochs=1)",
+    contract="contract 3: train_model(model, dataloader, optimizer, criterion, num_epochs=1)",
 )
 
 ATOL = 1e-6

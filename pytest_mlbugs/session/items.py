@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from pytest_mlbugs import properties
+from pytest_mlbugs.failures import contract_mismatch, contract_reference, failed_check, user_line
 from pytest_mlbugs.generator import Variant
 from pytest_mlbugs.isolation import PendingVerdict
 from pytest_mlbugs.judging import ReferenceChecks, hypothesis_test, judge_variant
@@ -19,7 +20,7 @@ from pytest_mlbugs.registry import Component, Registry
 from pytest_mlbugs.reports import stryker
 from pytest_mlbugs.seeds import derive_seed
 from pytest_mlbugs.session.report import describe_alone
-from pytest_mlbugs.suite import Property
+from pytest_mlbugs.suite import Property, Suite
 from pytest_mlbugs.verdict import Status, Verdict
 
 PROPERTIES_DIR = Path(properties.__file__).resolve().parent
@@ -226,11 +227,14 @@ class ReferenceItem(pytest.Item):
 class PropertyItem(pytest.Item):
     """One property of a suite against a user's implementation, shrunk for a person to read."""
 
-    def __init__(self, *, prop: Property, impl: Any, impl_path: str, seed: int, **kwargs: Any) -> None:
+    def __init__(
+        self, *, prop: Property, suite: Suite, impl: Any, impl_path: str, seed: int, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         self.add_marker("mlbugs")
         self.add_marker("mlbugs_property")
         self.prop = prop
+        self.suite = suite
         self.impl = impl
         self.impl_path = impl_path
         self.seed = seed
@@ -248,15 +252,29 @@ class PropertyItem(pytest.Item):
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
         prop = self.prop
-        header = "\n".join(
-            [
+        suite = self.suite
+        mismatch = contract_mismatch(
+            excinfo.value, prop, suite, user_file=self.impl_path, shown=self.impl_path
+        )
+        if mismatch is not None:
+            lines = [
+                mismatch,
+                f"Found by the property {prop.qualified_name}; the traceback below shows where.",
+            ]
+        else:
+            lines = [
                 f"{self.impl_path} breaks the {prop.component} contract: {prop.name}",
+                "What failed: " + failed_check(excinfo.value, prop).replace("\n", "\n  "),
+            ]
+            mine = user_line(excinfo.value, self.impl_path, shown=self.impl_path)
+            if mine is not None:
+                lines.append(f"In your file: {mine}")
+            lines += [
                 textwrap.fill(f"What it means: {prop.meaning}", width=100, subsequent_indent="  "),
                 f"{prop.layer_line.capitalize()}; in training you would see: {prop.symptom}",
-                "",
+                f"The contract: {contract_reference(suite)}",
             ]
-        )
-        return header + str(super().repr_failure(excinfo, style=style))
+        return "\n".join([*lines, ""]) + str(super().repr_failure(excinfo, style=style))
 
     def _traceback_filter(self, excinfo: pytest.ExceptionInfo[BaseException]) -> Any:
         """Only the frames a person can act on: the property and the user's own code."""

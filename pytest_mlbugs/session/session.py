@@ -125,6 +125,7 @@ class MlbugsSession(MadeItems):
                         name=f"{name}::{prop.name}",
                         nodeid=child_nodeid(parent, f"{name}::{prop.name}"),
                         prop=prop,
+                        suite=component.suite,
                         impl=module,
                         impl_path=str(path),
                         seed=settings.seed,

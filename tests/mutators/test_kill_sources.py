@@ -44,6 +44,8 @@ CRASH_ONLY: dict[str, str] = {
 }
 
 PROPERTY = "property"
+#: the failures of a property: an assertion, or the suite's check of the contract's shape
+ASSERTIONS = ("AssertionError", "ContractMismatch")
 EXCEPTION = "exception"
 
 
@@ -51,7 +53,7 @@ def kill_source(verdict: Verdict) -> str:
     """``property``, ``exception``, or the verdict's status when it is not a detection."""
     if verdict.status != Status.DETECTED:
         return verdict.status
-    return PROPERTY if verdict.failures[0].message.split(":", 1)[0] == "AssertionError" else EXCEPTION
+    return PROPERTY if verdict.failures[0].message.split(":", 1)[0] in ASSERTIONS else EXCEPTION
 
 
 def judge_all(variants: list[Variant]) -> list[Verdict]:
