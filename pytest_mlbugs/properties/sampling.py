@@ -18,6 +18,7 @@ import torch
 
 from pytest_mlbugs import devices
 from pytest_mlbugs.mutation import Layer
+from pytest_mlbugs.properties.training import prefixed
 from pytest_mlbugs.strategies.sampling import (
     SamplingCase,
     flat_logits,
@@ -35,7 +36,9 @@ SUITE = Suite(
 #: every filter at once, a temperature below 1, a nucleus that cuts inside the top k
 RICH = SamplingCase(batch=2, vocab=8, temperature_index=1, top_k=5, top_p_percent=75, scale_tenths=20, seed=3)
 #: a nucleus alone, peaky logits: the top token alone often exceeds top_p
-PEAKY = SamplingCase(batch=3, vocab=6, temperature_index=0, top_k=0, top_p_percent=30, scale_tenths=30, seed=4)
+PEAKY = SamplingCase(
+    batch=3, vocab=6, temperature_index=0, top_k=0, top_p_percent=30, scale_tenths=30, seed=4
+)
 #: top-k alone, larger than half the vocabulary
 TOP_K = SamplingCase(batch=2, vocab=7, temperature_index=3, top_k=4, top_p_percent=0, scale_tenths=15, seed=5)
 #: draws per row in the statistical properties
@@ -44,7 +47,9 @@ ATOL = 1e-6
 RTOL = 1e-5
 
 
-def brute_force_keep(logits: torch.Tensor, temperature: float, top_k: int | None, top_p: float | None) -> torch.Tensor:
+def brute_force_keep(
+    logits: torch.Tensor, temperature: float, top_k: int | None, top_p: float | None
+) -> torch.Tensor:
     """(B, V) bool: the tokens contract 19 keeps, decided one token at a time in float64."""
     keep = torch.zeros(logits.shape, dtype=torch.bool)
     for b, row in enumerate(logits.double().cpu() / temperature):
@@ -86,7 +91,9 @@ def draws(impl: Any, logits: torch.Tensor, case: SamplingCase, repeats: int) -> 
     """(B, repeats) tokens: each row of ``logits`` sampled ``repeats`` times in one call."""
     many = devices.put(logits.repeat_interleave(repeats, dim=0))  # (B * repeats, V)
     tokens = impl.sample(many, case.temperature, case.k, case.p, generator=case_generator(case))
-    assert tuple(tokens.shape) == (len(many),), f"sample returned shape {tuple(tokens.shape)} for {len(many)} rows"
+    assert tuple(tokens.shape) == (len(many),), (
+        f"sample returned shape {tuple(tokens.shape)} for {len(many)} rows"
+    )
     assert tokens.dtype == torch.long, f"sample returned {tokens.dtype}, not int64"
     return tokens.cpu().view(case.batch, repeats)
 
@@ -104,7 +111,9 @@ def process_logits_matches_a_brute_force_filter(impl: Any, case: SamplingCase) -
     too many or too few, or a filtered token is not exactly -inf (0 still has probability)."""
     logits = make_logits(case)
     out = impl.process_logits(devices.put(logits), case.temperature, case.k, case.p)
-    assert tuple(out.shape) == tuple(logits.shape), f"shape {tuple(out.shape)}, expected {tuple(logits.shape)}"
+    assert tuple(out.shape) == tuple(logits.shape), (
+        f"shape {tuple(out.shape)}, expected {tuple(logits.shape)}"
+    )
     out = out.cpu().double()
     keep = brute_force_keep(logits, case.temperature, case.k, case.p)
     filtered = out[~keep]
@@ -129,7 +138,9 @@ def every_draw_lies_within_the_top_k_and_the_nucleus(impl: Any, case: SamplingCa
     keep = brute_force_keep(logits, case.temperature, case.k, case.p)
     for b in range(case.batch):
         outside = sorted({int(t) for t in tokens[b] if not keep[b, t]})
-        assert not outside, f"row {b} drew tokens {outside}, outside the allowed {keep[b].nonzero().flatten().tolist()}"
+        assert not outside, (
+            f"row {b} drew tokens {outside}, outside the allowed {keep[b].nonzero().flatten().tolist()}"
+        )
 
 
 @SUITE.property(
@@ -190,9 +201,13 @@ def temperature_zero_is_the_argmax_without_randomness(impl: Any, case: SamplingC
     gen = case_generator(case)
     before, global_before = gen.get_state(), global_rng_states()
     tokens = impl.sample(devices.put(logits), 0.0, case.k, case.p, generator=gen)
-    assert torch.equal(tokens.cpu(), logits.argmax(dim=-1)), f"greedy tokens {tokens.tolist()}, argmax {logits.argmax(-1).tolist()}"
+    assert torch.equal(tokens.cpu(), logits.argmax(dim=-1)), (
+        f"greedy tokens {tokens.tolist()}, argmax {logits.argmax(-1).tolist()}"
+    )
     assert torch.equal(gen.get_state(), before), "temperature 0 drew from the generator"
-    assert all(map(torch.equal, global_rng_states(), global_before)), "temperature 0 drew from torch's global RNG"
+    assert all(map(torch.equal, global_rng_states(), global_before)), (
+        "temperature 0 drew from torch's global RNG"
+    )
 
 
 @SUITE.property(
@@ -209,7 +224,7 @@ def no_filter_keeps_every_token(impl: Any, case: SamplingCase) -> None:
     for top_k, top_p in ((None, None), (None, 1.0), (case.vocab, None), (case.vocab + 3, 1.0)):
         out = impl.process_logits(devices.put(logits), case.temperature, top_k, top_p).cpu()
         torch.testing.assert_close(
-            out, expected, atol=ATOL, rtol=RTOL, msg=lambda m, k=top_k, p=top_p: f"top_k={k}, top_p={p}: {m}"
+            out, expected, atol=ATOL, rtol=RTOL, msg=prefixed(f"top_k={top_k}, top_p={top_p}")
         )
 
 
@@ -224,7 +239,9 @@ def filtered_probabilities_sum_to_one(impl: Any, case: SamplingCase) -> None:
     """The softmax of the processed logits is not a distribution on every row (NaN, or a row
     with nothing left): the filter removed every token."""
     logits = make_logits(case)
-    probs = impl.process_logits(devices.put(logits), case.temperature, case.k, case.p).cpu().double().softmax(-1)
+    probs = (
+        impl.process_logits(devices.put(logits), case.temperature, case.k, case.p).cpu().double().softmax(-1)
+    )
     assert not bool(probs.isnan().any()), f"NaN probabilities: {probs.tolist()}"
     torch.testing.assert_close(probs.sum(-1), torch.ones(case.batch, dtype=torch.float64), atol=1e-9, rtol=0)
 
@@ -248,7 +265,9 @@ def draws_come_from_the_given_generator_only(impl: Any, case: SamplingCase) -> N
     gen.set_state(start)
     again = impl.sample(logits, case.temperature, case.k, case.p, generator=gen)
     assert all(map(torch.equal, global_rng_states(), global_before)), "sampling drew from torch's global RNG"
-    assert torch.equal(first, again), f"the same generator state gave {first.tolist()} and then {again.tolist()}"
+    assert torch.equal(first, again), (
+        f"the same generator state gave {first.tolist()} and then {again.tolist()}"
+    )
 
 
 @SUITE.property(
@@ -268,4 +287,6 @@ def draws_follow_the_filtered_distribution(impl: Any, case: SamplingCase) -> Non
     frequencies = torch.stack([torch.bincount(row, minlength=case.vocab) for row in tokens]).double() / DRAWS
     allowed = 6 * (expected * (1 - expected) / DRAWS).sqrt() + 1.0 / DRAWS
     worst = float(((frequencies - expected).abs() - allowed).max())
-    assert worst <= 0, f"draw frequencies {frequencies.tolist()} differ from the probabilities {expected.tolist()}"
+    assert worst <= 0, (
+        f"draw frequencies {frequencies.tolist()} differ from the probabilities {expected.tolist()}"
+    )
