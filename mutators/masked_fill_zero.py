@@ -22,7 +22,7 @@ class MaskedFillZero(Mutator):
     """
 
     bug_id = "masked_fill_zero"
-    components = ("attention",)
+    components = ("attention", "sampling")
     category = Category.NUMERICS
     layer = Layer.SHAPES
     description = "fill masked attention scores with 0 instead of -inf"

@@ -27,7 +27,7 @@ class SoftmaxWrongDim(Mutator):
     """
 
     bug_id = "softmax_wrong_dim"
-    components = ("attention", "numerics")
+    components = ("attention", "numerics", "sampling")
     category = Category.SHAPES
     layer = Layer.SHAPES
     description = "softmax over the wrong axis (queries instead of keys)"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import math
+import warnings
 from typing import Any
 
 import torch
@@ -160,7 +161,7 @@ def the_returned_loss_is_the_unscaled_loss(impl: Any, case: AmpCase) -> None:
 def clipping_acts_on_unscaled_gradients(impl: Any, case: AmpCase) -> None:
     """When the optimizer stepped, the total gradient norm was not max_grad_norm in true units:
     the gradients were clipped before scaler.unscale_ (or without it), so the scale, not the
-    clipping threshold, decides their size."""
+    clipping threshold, decides their size; or the clipping function is deprecated."""
     model = make_model(case)
     clip = max_grad_norm(model, case)
     assert clip is not None
@@ -172,7 +173,10 @@ def clipping_acts_on_unscaled_gradients(impl: Any, case: AmpCase) -> None:
         seen.append(float(torch.nn.utils.get_total_norm(grads)))
 
     optimizer.register_step_pre_hook(record_norm)
-    amp_step(impl, model, optimizer, make_scaler(), case, 0, clip)
+    with warnings.catch_warnings():  # a deprecated clipping function is a failure too
+        warnings.simplefilter("error", FutureWarning)
+        warnings.simplefilter("error", DeprecationWarning)
+        amp_step(impl, model, optimizer, make_scaler(), case, 0, clip)
     assert len(seen) == 1, f"the optimizer stepped {len(seen)} times"
     assert math.isclose(seen[0], clip, rel_tol=RTOL), (
         f"the optimizer saw a gradient norm of {seen[0]}, max_grad_norm is {clip} "
@@ -236,9 +240,7 @@ def the_scale_is_updated_every_step(impl: Any, case: AmpCase) -> None:
 def the_forward_runs_under_autocast(impl: Any, case: AmpCase) -> None:
     """The model's forward pass did not run under autocast in amp_dtype on the model's device
     type: autocast is missing, on another device type, or ignores the amp_dtype argument."""
-    device_type, default_dtype = amp_setup()
-    dtypes = [default_dtype] if device_type != "cpu" else [torch.bfloat16, torch.float16]
-    for amp_dtype in dtypes:
+    for amp_dtype in (torch.bfloat16, torch.float16):  # both autocast on the CPU and on CUDA
         model = make_model(case)
         seen: list[torch.dtype] = []
         model.register_forward_hook(lambda module, args, output, seen=seen: seen.append(output.dtype))

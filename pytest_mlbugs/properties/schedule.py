@@ -26,6 +26,7 @@ from pytest_mlbugs.strategies.schedule import (
     schedule_cases,
     steps_to_check,
 )
+from pytest_mlbugs.strategies.training import put_stale_gradients
 from pytest_mlbugs.suite import Suite
 
 SUITE = Suite(
@@ -125,7 +126,8 @@ def oracle_run(
 def train_with_schedule_steps_at_the_schedules_rate(impl: Any, case: ScheduleCase) -> None:
     """The learning rate the optimizer used at step i is not the schedule's rate of step i, the
     scheduler stepped before the optimizer (PyTorch warns), or the losses and weights differ
-    from zero_grad / backward / optimizer.step() / scheduler.step() per batch."""
+    from zero_grad / backward / optimizer.step() / scheduler.step() per batch (with stale
+    gradients on every parameter on entry)."""
     batches = make_batches(case, case.total_steps + 1)
     model = make_model(case)
     optimizer = make_optimizer(case, model)
@@ -135,6 +137,7 @@ def train_with_schedule_steps_at_the_schedules_rate(impl: Any, case: ScheduleCas
         return min(closed_form(step, 1.0, case.warmup_steps, case.total_steps, case.min_lr_ratio))
 
     scheduler = LambdaLR(optimizer, factor)
+    put_stale_gradients(model, case.seed)  # the first step must clear them
     used: list[list[float]] = []
     optimizer.register_step_pre_hook(
         lambda opt, args, kwargs: used.append([g["lr"] for g in opt.param_groups])

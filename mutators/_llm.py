@@ -1,0 +1,157 @@
+"""Matchers shared by the mutators of the LLM-stack contracts 19-24 (sampling, generation,
+schedules, mixed precision, checkpoints, batching); private (the leading underscore keeps it out
+of discovery).
+
+Names decide a lot here, as they do for a reader: a divisor is a temperature when it is called
+``temperature`` (or ``temp``, ``tau``), a bound is the warmup when its name says ``warmup``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import libcst as cst
+import libcst.matchers as m
+
+from pytest_mlbugs.mutators._attention import calls_in
+from pytest_mlbugs.mutators._numerics import atom, code
+from pytest_mlbugs.mutators._patterns import callee_name, statement_call
+
+
+def name_words(expr: cst.CSTNode) -> list[str]:
+    """The lower-cased names and attribute names inside ``expr`` (``self.temperature`` gives
+    ``self`` and ``temperature``)."""
+    found: list[str] = []
+    for node in m.findall(expr, m.Name()):
+        assert isinstance(node, cst.Name)
+        found.append(node.value.lower())
+    return found
+
+
+def last_name(expr: cst.CSTNode) -> str | None:
+    """``temperature`` for ``temperature`` and for ``self.temperature``; ``None`` otherwise."""
+    if isinstance(expr, cst.Name):
+        return expr.value.lower()
+    if isinstance(expr, cst.Attribute):
+        return expr.attr.value.lower()
+    return None
+
+
+def named(expr: cst.CSTNode, *words: str) -> bool:
+    """Whether ``expr`` is a name or attribute whose own name contains one of ``words``."""
+    name = last_name(expr)
+    return name is not None and any(word in name for word in words)
+
+
+def mentions_word(expr: cst.CSTNode, *words: str) -> bool:
+    """Whether some name inside ``expr`` contains one of ``words``."""
+    return any(word in name for name in name_words(expr) for word in words)
+
+
+def is_temperature(expr: cst.BaseExpression) -> bool:
+    """``temperature``, ``self.temperature``, ``temp``, ``tau``, or ``max(temperature, 1e-5)``."""
+    if isinstance(expr, cst.Call) and callee_name(expr) in ("max", "clamp", "clip"):
+        return any(is_temperature(arg.value) for arg in expr.args)
+    name = last_name(expr)
+    return name is not None and ("temperature" in name or name in ("temp", "tau"))
+
+
+def is_literal_one(expr: cst.BaseExpression) -> bool:
+    return m.matches(expr, m.Integer("1") | m.Float("1.0"))
+
+
+def plus_one_operand(expr: cst.BaseExpression) -> cst.BaseExpression | None:
+    """``x`` of ``x + 1`` (parentheses or not); ``None`` for anything else."""
+    if m.matches(expr, m.BinaryOperation(operator=m.Add())):
+        assert isinstance(expr, cst.BinaryOperation)
+        if is_literal_one(expr.right):
+            return expr.left
+    return None
+
+
+def subtraction_of(
+    expr: cst.CSTNode, right: Callable[[cst.BaseExpression], bool]
+) -> Iterator[cst.BinaryOperation]:
+    """Every ``a - b`` inside ``expr`` (itself included) whose ``b`` satisfies ``right``."""
+    for node in m.findall(expr, m.BinaryOperation(operator=m.Subtract())):
+        assert isinstance(node, cst.BinaryOperation)
+        if right(node.right):
+            yield node
+
+
+def without_parens(expr: cst.BaseExpression) -> cst.BaseExpression:
+    return expr.with_changes(lpar=[], rpar=[])
+
+
+def method_call_on(statement: cst.BaseStatement, method: str, *words: str) -> cst.Call | None:
+    """The call of the statement ``x.method(...)`` where ``x``'s own name contains one of
+    ``words`` (``scaler.update()``, ``self.lr_scheduler.step()``); ``None`` otherwise."""
+    call = statement_call(statement)
+    if call is None or not isinstance(call.func, cst.Attribute) or call.func.attr.value != method:
+        return None
+    return call if named(call.func.value, *words) else None
+
+
+def calls_named(node: cst.CSTNode, *names: str) -> list[cst.Call]:
+    """Every call inside ``node`` whose callee's last name is one of ``names``."""
+    return [call for call in calls_in(node) if callee_name(call) in names]
+
+
+def statement_calls(statement: cst.BaseStatement) -> list[cst.Call]:
+    """The calls of a simple statement line (an expression, an assignment, a return)."""
+    if not isinstance(statement, cst.SimpleStatementLine):
+        return []
+    return list(calls_in(statement))
+
+
+def same_code(a: cst.CSTNode, b: cst.CSTNode) -> bool:
+    return code(without_parens(a) if isinstance(a, cst.BaseExpression) else a) == code(
+        without_parens(b) if isinstance(b, cst.BaseExpression) else b
+    )
+
+
+def is_literal(expr: cst.BaseExpression, *values: str) -> bool:
+    """``expr`` is one of the literals ``values`` as written (``"-100"``, ``"False"``, ``"0"``)."""
+    return code(without_parens(expr)) in values
+
+
+#: keywords under which a language model takes its cache
+CACHE_KEYWORDS = ("past_kv", "past_key_values", "past", "cache", "kv_cache", "layer_past", "past_key_value")
+
+
+def cache_arg(call: cst.Call) -> tuple[int, cst.Arg] | None:
+    """The cache argument of a model call: a cache keyword, or a second positional argument
+    whose name says ``past`` or ``cache``."""
+    for i, arg in enumerate(call.args):
+        if arg.keyword is not None and arg.keyword.value in CACHE_KEYWORDS:
+            return i, arg
+    positional = [(i, a) for i, a in enumerate(call.args) if a.keyword is None and not a.star]
+    if len(positional) == 2 and named(positional[1][1].value, "past", "cache"):
+        return positional[1]
+    return None
+
+
+def model_call_with_cache(statement: cst.BaseStatement) -> cst.Call | None:
+    """The call of ``logits, past = model(x, past_kv=past)`` (or ``out = model(...)``): a call
+    with a cache argument and an input as its first positional argument."""
+    if not isinstance(statement, cst.SimpleStatementLine) or len(statement.body) != 1:
+        return None
+    small = statement.body[0]
+    if not isinstance(small, (cst.Assign, cst.Expr)) or not isinstance(small.value, cst.Call):
+        return None
+    call = small.value
+    if cache_arg(call) is None or not call.args or call.args[0].keyword is not None:
+        return None
+    return call
+
+
+def is_loop(statement: cst.BaseStatement) -> bool:
+    return isinstance(statement, (cst.For, cst.While))
+
+
+def method_call(receiver: cst.BaseExpression, template: str) -> cst.Call:
+    """``receiver.<template>``: ``method_call(x, "softmax(dim=-1)")`` is ``x.softmax(dim=-1)``
+    (with ``x`` parenthesized where it needs to be)."""
+    call = cst.parse_expression(f"_.{template}")
+    assert isinstance(call, cst.Call) and isinstance(call.func, cst.Attribute)
+    return call.with_changes(func=call.func.with_changes(value=atom(receiver)))
