@@ -31,7 +31,7 @@ from pytest_mlbugs.strategies.tensors import generator, normal, seeds
 #: rows of the scripted model's table: the rolling hash of a prefix picks one
 HASH_STATES = 61
 #: positions the scripted model knows; a longer sequence raises, as a real model's rope would
-MAX_POSITIONS = 32
+MAX_POSITIONS = 128
 
 
 @dataclasses.dataclass(frozen=True)
