@@ -52,10 +52,10 @@ class EosRowsNotFrozen(Mutator):
     EXAMPLES = (
         Example(
             "if eos_token_id is not None:\n"
-            "    next_tokens = next_tokens * unfinished_sequences + pad_token_id * (1 - unfinished_sequences)\n"
-            "    unfinished_sequences = unfinished_sequences & ~(next_tokens == eos_token_id)\n",
+            "    next_tokens = next_tokens * unfinished + pad_token_id * (1 - unfinished)\n"
+            "    unfinished = unfinished & ~(next_tokens == eos_token_id)\n",
             "if eos_token_id is not None:\n"
-            "    unfinished_sequences = unfinished_sequences & ~(next_tokens == eos_token_id)\n",
+            "    unfinished = unfinished & ~(next_tokens == eos_token_id)\n",
         ),
         Example(
             "for _ in range(n):\n"

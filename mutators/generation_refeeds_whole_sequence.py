@@ -64,7 +64,7 @@ class GenerationRefeedsWholeSequence(Mutator):
     )
     UNCHANGED = (
         "for _ in range(n):\n    logits = model(idx)\n    idx = torch.cat((idx, nxt), dim=1)\n",
-        "for _ in range(n):\n    out = model(ids, past_key_values=past)\n    ids = torch.cat([ids, t], dim=-1)\n",
+        "for _ in range(n):\n    out = model(ids, past_kv=past)\n    ids = torch.cat([ids, t], dim=-1)\n",
     )
 
     def mutations(self, node: cst.CSTNode) -> Sequence[Replacement]:
