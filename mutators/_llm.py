@@ -155,3 +155,11 @@ def method_call(receiver: cst.BaseExpression, template: str) -> cst.Call:
     call = cst.parse_expression(f"_.{template}")
     assert isinstance(call, cst.Call) and isinstance(call.func, cst.Attribute)
     return call.with_changes(func=call.func.with_changes(value=atom(receiver)))
+
+
+def is_step_counter(expr: cst.CSTNode) -> bool:
+    """``step``, ``current_step``, ``it``, ``iter_num``, ``epoch``: a training-step counter."""
+    name = last_name(expr)
+    return name is not None and (
+        name in ("it", "i", "t") or any(w in name for w in ("step", "iter", "epoch"))
+    )

@@ -54,8 +54,7 @@ class EosRowsNotFrozen(Mutator):
             "if eos_token_id is not None:\n"
             "    next_tokens = next_tokens * unfinished + pad_token_id * (1 - unfinished)\n"
             "    unfinished = unfinished & ~(next_tokens == eos_token_id)\n",
-            "if eos_token_id is not None:\n"
-            "    unfinished = unfinished & ~(next_tokens == eos_token_id)\n",
+            "if eos_token_id is not None:\n    unfinished = unfinished & ~(next_tokens == eos_token_id)\n",
         ),
         Example(
             "for _ in range(n):\n"
