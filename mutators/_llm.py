@@ -163,3 +163,17 @@ def is_step_counter(expr: cst.CSTNode) -> bool:
     return name is not None and (
         name in ("it", "i", "t") or any(w in name for w in ("step", "iter", "epoch"))
     )
+
+
+#: calls that clip gradients in place
+CLIP_CALLS = ("clip_grad_norm_", "clip_grad_value_", "clip_grad_norm", "clip_gradients", "clip_grad")
+
+
+def is_clip(statement: cst.BaseStatement) -> bool:
+    """A statement that clips gradients: ``clip_grad_norm_(...)``, or ``norm = clip_grad_norm_(...)``."""
+    return any(callee_name(call) in CLIP_CALLS for call in statement_calls(statement))
+
+
+def is_unscale(statement: cst.BaseStatement) -> bool:
+    """``scaler.unscale_(optimizer)``."""
+    return method_call_on(statement, "unscale_", "scaler") is not None
