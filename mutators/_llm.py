@@ -177,3 +177,8 @@ def is_clip(statement: cst.BaseStatement) -> bool:
 def is_unscale(statement: cst.BaseStatement) -> bool:
     """``scaler.unscale_(optimizer)``."""
     return method_call_on(statement, "unscale_", "scaler") is not None
+
+
+def restores_state_of(statement: cst.BaseStatement, *words: str) -> bool:
+    """``optimizer.load_state_dict(...)`` where the receiver's name contains one of ``words``."""
+    return method_call_on(statement, "load_state_dict", *words) is not None
