@@ -182,3 +182,34 @@ def is_unscale(statement: cst.BaseStatement) -> bool:
 def restores_state_of(statement: cst.BaseStatement, *words: str) -> bool:
     """``optimizer.load_state_dict(...)`` where the receiver's name contains one of ``words``."""
     return method_call_on(statement, "load_state_dict", *words) is not None
+
+
+def is_ignore_label(expr: cst.BaseExpression) -> bool:
+    """``-100`` or a name such as ``IGNORE_INDEX`` / ``self.label_pad_token_id`` standing for it."""
+    if is_literal(expr, "-100"):
+        return True
+    name = last_name(expr)
+    return name is not None and ("ignore" in name or name == "label_pad_token_id")
+
+
+def is_pad_id(expr: cst.BaseExpression) -> bool:
+    """``pad_token_id``, ``self.pad_id``, ``padding_value``, ``tokenizer.pad_token_id``."""
+    name = last_name(expr)
+    return name is not None and "pad" in name and ("id" in name or "value" in name or "token" in name)
+
+
+#: what seeds a random generator
+SEEDING_CALLS = ("manual_seed", "seed", "RandomState", "default_rng")
+
+
+def seeding_argument(call: cst.Call) -> cst.BaseExpression | None:
+    """The seed of ``g.manual_seed(seed + epoch)``, ``np.random.RandomState(...)`` and the like."""
+    if callee_name(call) not in SEEDING_CALLS or len(call.args) != 1 or call.args[0].keyword is not None:
+        return None
+    return call.args[0].value
+
+
+def is_rank(expr: cst.CSTNode) -> bool:
+    """``rank``, ``self.rank``, ``global_rank``, ``local_rank``."""
+    name = last_name(expr)
+    return name is not None and name.endswith("rank")
