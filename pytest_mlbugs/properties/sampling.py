@@ -23,6 +23,7 @@ from pytest_mlbugs.strategies.sampling import (
     SamplingCase,
     flat_logits,
     make_logits,
+    peaked_logits,
     sampling_cases,
 )
 from pytest_mlbugs.suite import Suite
@@ -162,6 +163,30 @@ def the_most_probable_token_is_always_kept(impl: Any, case: SamplingCase) -> Non
         assert kept == [[int(token)] for token in best], (
             f"top_k={top_k}, top_p={top_p}: kept {kept}, expected only the argmax {best.tolist()}"
         )
+
+
+@SUITE.property(
+    layer=Layer.EVALUATION,
+    symptom="with top-k and top-p together the nucleus keeps more tokens than asked",
+    cases=sampling_cases(top_k=False, top_p=False, min_vocab=5),
+    explicit=[TOP_K],
+    max_examples=5,
+)
+def the_nucleus_is_taken_after_top_k(impl: Any, case: SamplingCase) -> None:
+    """With top_k=2 and a top_p between the top token's probability before and after top-k,
+    more than the top token survived: the nucleus was computed from the softmax of the logits
+    before top-k (or before the temperature), not from what the previous steps left."""
+    logits = peaked_logits(case)
+    scaled = logits.double() / case.temperature
+    before = scaled.softmax(-1).max(-1).values
+    after = scaled.topk(2, dim=-1).values.softmax(-1)[:, 0]
+    top_p = float(before.max() + after.min()) / 2
+    out = impl.process_logits(devices.put(logits), case.temperature, 2, top_p).cpu()
+    kept = [row.isfinite().nonzero().flatten().tolist() for row in out]
+    best = logits.argmax(dim=-1)
+    assert kept == [[int(token)] for token in best], (
+        f"top_k=2, top_p={top_p:.3f}: kept {kept}; after top-k the top token alone has {after.tolist()}"
+    )
 
 
 @SUITE.property(

@@ -115,3 +115,18 @@ def flat_logits(case: SamplingCase) -> torch.Tensor:
         if float((logits / case.temperature).softmax(-1).min()) > TOP_P_ONE_FLOOR:
             return logits
     raise AssertionError(f"no flat logits for {case}")
+
+
+def peaked_logits(case: SamplingCase) -> torch.Tensor:
+    """(B, V) logits, V >= 3: in every row a top token at 2, a second at 1 and the rest spread
+    over (0, 0.9), in an order drawn from the seed. Top-k with k = 2 then renormalizes the top
+    token's probability from well below one half to sigmoid(1 / T) (0.62 to 0.88 here)."""
+    if case.vocab < 3:
+        raise ValueError(f"peaked logits need a vocabulary of at least 3, got {case.vocab}")
+    gen = generator(case.seed)
+    rows = []
+    for _ in range(case.batch):
+        tail = torch.rand(case.vocab - 2, generator=gen) * 0.9
+        row = torch.cat([torch.tensor([2.0, 1.0]), tail])
+        rows.append(row[torch.randperm(case.vocab, generator=gen)])
+    return torch.stack(rows)
