@@ -14,6 +14,7 @@ import torch
 from torch.nn.utils.rnn import pad_sequence
 from torch.utils.data import Dataset, DistributedSampler
 
+from pytest_mlbugs import devices
 from pytest_mlbugs.mutation import Layer
 from pytest_mlbugs.strategies.collate import PadCase, ShardCase, make_sequences, pad_cases, shard_cases
 from pytest_mlbugs.suite import Suite
@@ -64,13 +65,13 @@ def input_ids_match_pad_sequence(impl: Any, case: PadCase) -> None:
     padding_side=...): the padding value, the padding side or the token order is wrong."""
     input_ids, _, _ = pad(impl, case)
     expected = pad_sequence(
-        make_sequences(case),
+        [devices.to_cpu(sequence) for sequence in make_sequences(case)],
         batch_first=True,
         padding_value=case.pad_token_id,
         padding_side=case.padding_side,
     )
     assert input_ids.dtype == torch.long, f"input_ids are {input_ids.dtype}"
-    assert torch.equal(input_ids.cpu(), expected.cpu()), (
+    assert torch.equal(devices.to_cpu(input_ids), expected), (
         f"input_ids {input_ids.tolist()}, expected {expected.tolist()}"
     )
 
@@ -88,7 +89,7 @@ def attention_mask_is_one_exactly_on_real_tokens(impl: Any, case: PadCase) -> No
     _, attention_mask, _ = pad(impl, case)
     expected = real_positions(case).long()
     assert attention_mask.dtype == torch.long, f"attention_mask is {attention_mask.dtype}, not int64"
-    assert torch.equal(attention_mask.cpu(), expected), (
+    assert torch.equal(devices.to_cpu(attention_mask), expected), (
         f"attention_mask {attention_mask.tolist()}, expected {expected.tolist()} for lengths {case.lengths}"
     )
 
@@ -105,8 +106,10 @@ def labels_are_minus_100_exactly_on_the_padding(impl: Any, case: PadCase) -> Non
     target, or real tokens equal to the pad id (an eos used as pad) are masked too."""
     input_ids, _, labels = pad(impl, case)
     real = real_positions(case)
-    expected = input_ids.cpu().masked_fill(~real, -100)
-    assert torch.equal(labels.cpu(), expected), f"labels {labels.tolist()}, expected {expected.tolist()}"
+    expected = devices.to_cpu(input_ids).masked_fill(~real, -100)
+    assert torch.equal(devices.to_cpu(labels), expected), (
+        f"labels {labels.tolist()}, expected {expected.tolist()}"
+    )
 
 
 @SUITE.property(
@@ -121,8 +124,8 @@ def left_padding_puts_the_tokens_last(impl: Any, case: PadCase) -> None:
     ignored or the tokens are reversed."""
     input_ids, attention_mask, _ = pad(impl, case)
     for row, sequence in enumerate(make_sequences(case)):
-        tail = input_ids[row, input_ids.size(1) - len(sequence) :].cpu()
-        assert torch.equal(tail, sequence.cpu()), (
+        tail = devices.to_cpu(input_ids[row, input_ids.size(1) - len(sequence) :])
+        assert torch.equal(tail, devices.to_cpu(sequence)), (
             f"row {row} ends with {tail.tolist()}, not {sequence.tolist()}"
         )
         assert int(attention_mask[row, -1]) == 1, f"row {row}: the last column is masked out"

@@ -88,7 +88,7 @@ def assert_tokens(actual: torch.Tensor, expected: torch.Tensor, what: str) -> No
         f"{what}: shape {tuple(actual.shape)}, expected {tuple(expected.shape)}: {actual.tolist()}, "
         f"expected {expected.tolist()}"
     )
-    assert torch.equal(actual.cpu(), expected.cpu()), (
+    assert torch.equal(devices.to_cpu(actual), devices.to_cpu(expected)), (
         f"{what}: {actual.tolist()}, expected {expected.tolist()}"
     )
 
@@ -112,12 +112,12 @@ def the_prompt_is_fed_once_then_one_token_per_step(impl: Any, case: GenerationCa
     assert calls, "the model was never called"
     first = calls[0]
     assert first.past_kv is None, f"the first call got a cache: {first.past_kv!r}"
-    assert torch.equal(first.input_ids, make_prompt(case).cpu()), (
+    assert torch.equal(first.input_ids, devices.to_cpu(make_prompt(case))), (
         f"the first call was fed {first.input_ids.tolist()}, not the prompt {make_prompt(case).tolist()}"
     )
     assert len(calls) in (steps, steps + 1), f"{len(calls)} calls for {steps} generated tokens"
     for step, (before, call) in enumerate(itertools.pairwise(calls), start=1):
-        fed = out[:, case.prompt_len + step - 1 : case.prompt_len + step].cpu()
+        fed = devices.to_cpu(out[:, case.prompt_len + step - 1 : case.prompt_len + step])
         assert torch.equal(call.input_ids, fed), (
             f"call {step} was fed {call.input_ids.tolist()}, expected the last emitted tokens {fed.tolist()}"
         )
@@ -187,10 +187,12 @@ def rows_of_a_batch_are_independent(impl: Any, case: GenerationCase) -> None:
     each other (the wrong axis is read, or one row's end stops the others)."""
     model = build_model(case)
     _, eos = expected_tokens(model, case)
-    batched = greedy(impl, model, case, eos).cpu()
+    batched = devices.to_cpu(greedy(impl, model, case, eos))
     prompt = make_prompt(case)
     for row in range(case.batch):
-        alone = impl.generate(model, prompt[row : row + 1], case.max_new_tokens, eos_token_id=eos).cpu()
+        alone = devices.to_cpu(
+            impl.generate(model, prompt[row : row + 1], case.max_new_tokens, eos_token_id=eos)
+        )
         width = alone.size(1)
         assert torch.equal(batched[row : row + 1, :width], alone), (
             f"row {row}: {batched[row].tolist()} in the batch, {alone[0].tolist()} alone"

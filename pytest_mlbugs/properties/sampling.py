@@ -53,7 +53,7 @@ def brute_force_keep(
 ) -> torch.Tensor:
     """(B, V) bool: the tokens contract 19 keeps, decided one token at a time in float64."""
     keep = torch.zeros(logits.shape, dtype=torch.bool)
-    for b, row in enumerate(logits.double().cpu() / temperature):
+    for b, row in enumerate(devices.to_cpu(logits).double() / temperature):
         order = sorted(range(len(row)), key=lambda v: -float(row[v]))
         kept = order if top_k is None else order[:top_k]
         if top_p is not None:
@@ -72,7 +72,7 @@ def brute_force_keep(
 def oracle_probabilities(logits: torch.Tensor, case: SamplingCase) -> torch.Tensor:
     """(B, V) float64 probabilities of each token under contract 19, on the CPU."""
     keep = brute_force_keep(logits, case.temperature, case.k, case.p)
-    scaled = (logits.double().cpu() / case.temperature).masked_fill(~keep, float("-inf"))
+    scaled = (devices.to_cpu(logits).double() / case.temperature).masked_fill(~keep, float("-inf"))
     return scaled.softmax(-1)
 
 
@@ -96,7 +96,7 @@ def draws(impl: Any, logits: torch.Tensor, case: SamplingCase, repeats: int) -> 
         f"sample returned shape {tuple(tokens.shape)} for {len(many)} rows"
     )
     assert tokens.dtype == torch.long, f"sample returned {tokens.dtype}, not int64"
-    return tokens.cpu().view(case.batch, repeats)
+    return devices.to_cpu(tokens).view(case.batch, repeats)
 
 
 @SUITE.property(
@@ -115,7 +115,7 @@ def process_logits_matches_a_brute_force_filter(impl: Any, case: SamplingCase) -
     assert tuple(out.shape) == tuple(logits.shape), (
         f"shape {tuple(out.shape)}, expected {tuple(logits.shape)}"
     )
-    out = out.cpu().double()
+    out = devices.to_cpu(out).double()
     keep = brute_force_keep(logits, case.temperature, case.k, case.p)
     filtered = out[~keep]
     assert bool((filtered == float("-inf")).all()), (
@@ -158,7 +158,7 @@ def the_most_probable_token_is_always_kept(impl: Any, case: SamplingCase) -> Non
     best = logits.argmax(dim=-1)  # (B,)
     top_probability = float((logits / case.temperature).softmax(-1).max(dim=-1).values.min())
     for top_k, top_p in ((1, None), (None, top_probability / 2), (case.k, top_probability / 2)):
-        out = impl.process_logits(devices.put(logits), case.temperature, top_k, top_p).cpu()
+        out = devices.to_cpu(impl.process_logits(devices.put(logits), case.temperature, top_k, top_p))
         kept = [row.isfinite().nonzero().flatten().tolist() for row in out]
         assert kept == [[int(token)] for token in best], (
             f"top_k={top_k}, top_p={top_p}: kept {kept}, expected only the argmax {best.tolist()}"
@@ -181,7 +181,7 @@ def the_nucleus_is_taken_after_top_k(impl: Any, case: SamplingCase) -> None:
     before = scaled.softmax(-1).max(-1).values
     after = scaled.topk(2, dim=-1).values.softmax(-1)[:, 0]
     top_p = float(before.max() + after.min()) / 2
-    out = impl.process_logits(devices.put(logits), case.temperature, 2, top_p).cpu()
+    out = devices.to_cpu(impl.process_logits(devices.put(logits), case.temperature, 2, top_p))
     kept = [row.isfinite().nonzero().flatten().tolist() for row in out]
     best = logits.argmax(dim=-1)
     assert kept == [[int(token)] for token in best], (
@@ -204,7 +204,7 @@ def a_colder_temperature_is_strictly_sharper(impl: Any, case: SamplingCase) -> N
     top_k = None if case.k is None else max(case.k, 2)  # one token alone has probability 1
     peaks = []
     for temperature in (2.0, 1.0, 0.5):
-        out = impl.process_logits(devices.put(logits), temperature, top_k, None).cpu().double()
+        out = devices.to_cpu(impl.process_logits(devices.put(logits), temperature, top_k, None)).double()
         peaks.append(out.softmax(-1).max(dim=-1).values)
     for warmer, colder, temperatures in ((peaks[0], peaks[1], "2 -> 1"), (peaks[1], peaks[2], "1 -> 0.5")):
         assert bool((colder > warmer).all()), (
@@ -226,7 +226,7 @@ def temperature_zero_is_the_argmax_without_randomness(impl: Any, case: SamplingC
     gen = case_generator(case)
     before, global_before = gen.get_state(), global_rng_states()
     tokens = impl.sample(devices.put(logits), 0.0, case.k, case.p, generator=gen)
-    assert torch.equal(tokens.cpu(), logits.argmax(dim=-1)), (
+    assert torch.equal(devices.to_cpu(tokens), logits.argmax(dim=-1)), (
         f"greedy tokens {tokens.tolist()}, argmax {logits.argmax(-1).tolist()}"
     )
     assert torch.equal(gen.get_state(), before), "temperature 0 drew from the generator"
@@ -247,7 +247,7 @@ def no_filter_keeps_every_token(impl: Any, case: SamplingCase) -> None:
     logits = flat_logits(case)
     expected = logits / case.temperature
     for top_k, top_p in ((None, None), (None, 1.0), (case.vocab, None), (case.vocab + 3, 1.0)):
-        out = impl.process_logits(devices.put(logits), case.temperature, top_k, top_p).cpu()
+        out = devices.to_cpu(impl.process_logits(devices.put(logits), case.temperature, top_k, top_p))
         torch.testing.assert_close(
             out, expected, atol=ATOL, rtol=RTOL, msg=prefixed(f"top_k={top_k}, top_p={top_p}")
         )
@@ -265,7 +265,9 @@ def filtered_probabilities_sum_to_one(impl: Any, case: SamplingCase) -> None:
     with nothing left): the filter removed every token."""
     logits = make_logits(case)
     probs = (
-        impl.process_logits(devices.put(logits), case.temperature, case.k, case.p).cpu().double().softmax(-1)
+        devices.to_cpu(impl.process_logits(devices.put(logits), case.temperature, case.k, case.p))
+        .double()
+        .softmax(-1)
     )
     assert not bool(probs.isnan().any()), f"NaN probabilities: {probs.tolist()}"
     torch.testing.assert_close(probs.sum(-1), torch.ones(case.batch, dtype=torch.float64), atol=1e-9, rtol=0)

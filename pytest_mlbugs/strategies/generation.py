@@ -139,7 +139,9 @@ class Recorder(nn.Module):
     def forward(self, input_ids: torch.Tensor, past_kv: Any = None) -> tuple[torch.Tensor, Any]:
         logits, returned = self.model(input_ids, past_kv=past_kv)
         self.calls.append(
-            Call(input_ids.detach().cpu().clone(), past_kv, returned, self.training, torch.is_grad_enabled())
+            Call(
+                devices.to_cpu(input_ids.detach()), past_kv, returned, self.training, torch.is_grad_enabled()
+            )
         )
         return logits, returned
 
