@@ -70,7 +70,7 @@ def assert_same_state(actual: dict[str, torch.Tensor], expected: dict[str, torch
     symptom="after a restart the loss jumps or training takes another path than before the crash",
     cases=checkpoint_cases(),
     explicit=[RICH, WHOLE_WRITE],
-    max_examples=5,
+    max_examples=4,
 )
 def resumed_training_equals_uninterrupted_training(impl: Any, case: CheckpointCase) -> None:
     """Training resumed from a checkpoint into a new model, Adam optimizer and scheduler

@@ -53,100 +53,6 @@ def pad(impl: Any, case: PadCase) -> tuple[torch.Tensor, torch.Tensor, torch.Ten
     return result
 
 
-@SUITE.property(
-    layer=Layer.DATA,
-    symptom="the model reads padding as text, or every prompt of a batch is cut or shifted",
-    cases=pad_cases(),
-    explicit=[RIGHT, LEFT],
-    max_examples=8,
-)
-def input_ids_match_pad_sequence(impl: Any, case: PadCase) -> None:
-    """input_ids differ from pad_sequence(batch_first=True, padding_value=pad_token_id,
-    padding_side=...): the padding value, the padding side or the token order is wrong."""
-    input_ids, _, _ = pad(impl, case)
-    expected = pad_sequence(
-        [devices.to_cpu(sequence) for sequence in make_sequences(case)],
-        batch_first=True,
-        padding_value=case.pad_token_id,
-        padding_side=case.padding_side,
-    )
-    assert input_ids.dtype == torch.long, f"input_ids are {input_ids.dtype}"
-    assert torch.equal(devices.to_cpu(input_ids), expected), (
-        f"input_ids {input_ids.tolist()}, expected {expected.tolist()}"
-    )
-
-
-@SUITE.property(
-    layer=Layer.DATA,
-    symptom="attention reads the padding and ignores the text; left-padded prompts generate garbage",
-    cases=pad_cases(),
-    explicit=[RIGHT, LEFT],
-    max_examples=8,
-)
-def attention_mask_is_one_exactly_on_real_tokens(impl: Any, case: PadCase) -> None:
-    """The attention mask is not 1 (int64) on every real token and 0 on the padding: it is
-    inverted, compares token values with the pad id, or ignores the padding side."""
-    _, attention_mask, _ = pad(impl, case)
-    expected = real_positions(case).long()
-    assert attention_mask.dtype == torch.long, f"attention_mask is {attention_mask.dtype}, not int64"
-    assert torch.equal(devices.to_cpu(attention_mask), expected), (
-        f"attention_mask {attention_mask.tolist()}, expected {expected.tolist()} for lengths {case.lengths}"
-    )
-
-
-@SUITE.property(
-    layer=Layer.TARGET,
-    symptom="the loss trains the model to predict padding, or never to end a sequence (eos as pad)",
-    cases=pad_cases(),
-    explicit=[RIGHT, LEFT],
-    max_examples=8,
-)
-def labels_are_minus_100_exactly_on_the_padding(impl: Any, case: PadCase) -> None:
-    """labels are not input_ids with -100 exactly on the padding: the padding is left as a
-    target, or real tokens equal to the pad id (an eos used as pad) are masked too."""
-    input_ids, _, labels = pad(impl, case)
-    real = real_positions(case)
-    expected = devices.to_cpu(input_ids).masked_fill(~real, -100)
-    assert torch.equal(devices.to_cpu(labels), expected), (
-        f"labels {labels.tolist()}, expected {expected.tolist()}"
-    )
-
-
-@SUITE.property(
-    layer=Layer.DATA,
-    symptom="batched generation continues from padding instead of from each prompt's last token",
-    cases=pad_cases(side="left"),
-    explicit=[LEFT],
-    max_examples=5,
-)
-def left_padding_puts_the_tokens_last(impl: Any, case: PadCase) -> None:
-    """With padding_side="left" a row does not end with its own tokens: the padding side is
-    ignored or the tokens are reversed."""
-    input_ids, attention_mask, _ = pad(impl, case)
-    for row, sequence in enumerate(make_sequences(case)):
-        tail = devices.to_cpu(input_ids[row, input_ids.size(1) - len(sequence) :])
-        assert torch.equal(tail, devices.to_cpu(sequence)), (
-            f"row {row} ends with {tail.tolist()}, not {sequence.tolist()}"
-        )
-        assert int(attention_mask[row, -1]) == 1, f"row {row}: the last column is masked out"
-
-
-@SUITE.property(
-    layer=Layer.SHAPES,
-    symptom="collation moves every batch to one hard-coded device",
-    cases=pad_cases(),
-    explicit=[LEFT],
-    max_examples=2,
-)
-def pad_batch_follows_the_sequences_device(impl: Any, case: PadCase) -> None:
-    """On the meta device pad_batch failed or returned a tensor elsewhere: a device is
-    hard-coded instead of following the sequences."""
-    sequences = [s.to("meta") for s in make_sequences(case)]
-    result = impl.pad_batch(sequences, case.pad_token_id, padding_side=case.padding_side)
-    places = [t.device.type for t in result]
-    assert places == ["meta"] * 3, f"outputs on {places}"
-
-
 def sampler_shards(case: ShardCase, epoch: int) -> list[list[int]]:
     shards = []
     for rank in range(case.num_replicas):
@@ -212,3 +118,97 @@ def shards_are_equal_disjoint_and_cover_the_dataset(impl: Any, case: ShardCase) 
     assert set(every) == set(range(case.n)), (
         f"the shards hold {sorted(set(every))}, not every index of range({case.n})"
     )
+
+
+@SUITE.property(
+    layer=Layer.DATA,
+    symptom="the model reads padding as text, or every prompt of a batch is cut or shifted",
+    cases=pad_cases(),
+    explicit=[RIGHT, LEFT],
+    max_examples=6,
+)
+def input_ids_match_pad_sequence(impl: Any, case: PadCase) -> None:
+    """input_ids differ from pad_sequence(batch_first=True, padding_value=pad_token_id,
+    padding_side=...): the padding value, the padding side or the token order is wrong."""
+    input_ids, _, _ = pad(impl, case)
+    expected = pad_sequence(
+        [devices.to_cpu(sequence) for sequence in make_sequences(case)],
+        batch_first=True,
+        padding_value=case.pad_token_id,
+        padding_side=case.padding_side,
+    )
+    assert input_ids.dtype == torch.long, f"input_ids are {input_ids.dtype}"
+    assert torch.equal(devices.to_cpu(input_ids), expected), (
+        f"input_ids {input_ids.tolist()}, expected {expected.tolist()}"
+    )
+
+
+@SUITE.property(
+    layer=Layer.DATA,
+    symptom="attention reads the padding and ignores the text; left-padded prompts generate garbage",
+    cases=pad_cases(),
+    explicit=[RIGHT, LEFT],
+    max_examples=6,
+)
+def attention_mask_is_one_exactly_on_real_tokens(impl: Any, case: PadCase) -> None:
+    """The attention mask is not 1 (int64) on every real token and 0 on the padding: it is
+    inverted, compares token values with the pad id, or ignores the padding side."""
+    _, attention_mask, _ = pad(impl, case)
+    expected = real_positions(case).long()
+    assert attention_mask.dtype == torch.long, f"attention_mask is {attention_mask.dtype}, not int64"
+    assert torch.equal(devices.to_cpu(attention_mask), expected), (
+        f"attention_mask {attention_mask.tolist()}, expected {expected.tolist()} for lengths {case.lengths}"
+    )
+
+
+@SUITE.property(
+    layer=Layer.TARGET,
+    symptom="the loss trains the model to predict padding, or never to end a sequence (eos as pad)",
+    cases=pad_cases(),
+    explicit=[RIGHT, LEFT],
+    max_examples=6,
+)
+def labels_are_minus_100_exactly_on_the_padding(impl: Any, case: PadCase) -> None:
+    """labels are not input_ids with -100 exactly on the padding: the padding is left as a
+    target, or real tokens equal to the pad id (an eos used as pad) are masked too."""
+    input_ids, _, labels = pad(impl, case)
+    real = real_positions(case)
+    expected = devices.to_cpu(input_ids).masked_fill(~real, -100)
+    assert torch.equal(devices.to_cpu(labels), expected), (
+        f"labels {labels.tolist()}, expected {expected.tolist()}"
+    )
+
+
+@SUITE.property(
+    layer=Layer.DATA,
+    symptom="batched generation continues from padding instead of from each prompt's last token",
+    cases=pad_cases(side="left"),
+    explicit=[LEFT],
+    max_examples=5,
+)
+def left_padding_puts_the_tokens_last(impl: Any, case: PadCase) -> None:
+    """With padding_side="left" a row does not end with its own tokens: the padding side is
+    ignored or the tokens are reversed."""
+    input_ids, attention_mask, _ = pad(impl, case)
+    for row, sequence in enumerate(make_sequences(case)):
+        tail = devices.to_cpu(input_ids[row, input_ids.size(1) - len(sequence) :])
+        assert torch.equal(tail, devices.to_cpu(sequence)), (
+            f"row {row} ends with {tail.tolist()}, not {sequence.tolist()}"
+        )
+        assert int(attention_mask[row, -1]) == 1, f"row {row}: the last column is masked out"
+
+
+@SUITE.property(
+    layer=Layer.SHAPES,
+    symptom="collation moves every batch to one hard-coded device",
+    cases=pad_cases(),
+    explicit=[LEFT],
+    max_examples=2,
+)
+def pad_batch_follows_the_sequences_device(impl: Any, case: PadCase) -> None:
+    """On the meta device pad_batch failed or returned a tensor elsewhere: a device is
+    hard-coded instead of following the sequences."""
+    sequences = [s.to("meta") for s in make_sequences(case)]
+    result = impl.pad_batch(sequences, case.pad_token_id, padding_side=case.padding_side)
+    places = [t.device.type for t in result]
+    assert places == ["meta"] * 3, f"outputs on {places}"

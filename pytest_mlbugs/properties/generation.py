@@ -98,7 +98,7 @@ def assert_tokens(actual: torch.Tensor, expected: torch.Tensor, what: str) -> No
     symptom="generation gets slower with every token, or is garbage after the first token",
     cases=generation_cases(),
     explicit=[*for_every_model(RICH), *for_every_model(STOPS)],
-    max_examples=8,
+    max_examples=6,
 )
 def the_prompt_is_fed_once_then_one_token_per_step(impl: Any, case: GenerationCase) -> None:
     """The model was not fed the prompt once (with no cache) and then exactly the last emitted
@@ -131,7 +131,7 @@ def the_prompt_is_fed_once_then_one_token_per_step(impl: Any, case: GenerationCa
     symptom="generations differ from the model's own greedy output; quality drops with the cache",
     cases=generation_cases(eos=False),
     explicit=for_every_model(RICH),
-    max_examples=8,
+    max_examples=6,
 )
 def cached_greedy_decoding_equals_uncached_greedy_decoding(impl: Any, case: GenerationCase) -> None:
     """Greedy generation with the cache differs from feeding the whole sequence at every step:
@@ -146,7 +146,7 @@ def cached_greedy_decoding_equals_uncached_greedy_decoding(impl: Any, case: Gene
     symptom="the first generated token ignores the end of the prompt",
     cases=generation_cases(eos=False),
     explicit=for_every_model(RICH),
-    max_examples=5,
+    max_examples=4,
 )
 def the_next_token_comes_from_the_last_position(impl: Any, case: GenerationCase) -> None:
     """The token generated right after the prompt is not the argmax of the logits at the
@@ -165,7 +165,7 @@ def the_next_token_comes_from_the_last_position(impl: Any, case: GenerationCase)
     symptom="generations run on past the end-of-sequence token, or stop before every row has ended",
     cases=generation_cases(),
     explicit=[*for_every_model(STOPS), *for_every_model(ALONE)],
-    max_examples=8,
+    max_examples=6,
 )
 def eos_stops_each_row_and_the_whole_batch(impl: Any, case: GenerationCase) -> None:
     """After a row produced eos_token_id it emitted something else, or generation went on after
@@ -180,7 +180,7 @@ def eos_stops_each_row_and_the_whole_batch(impl: Any, case: GenerationCase) -> N
     symptom="a prompt's continuation changes with the other prompts of its batch",
     cases=generation_cases(),
     explicit=[*for_every_model(STOPS)],
-    max_examples=5,
+    max_examples=4,
 )
 def rows_of_a_batch_are_independent(impl: Any, case: GenerationCase) -> None:
     """A row generated in a batch differs from the same prompt generated alone: rows leak into
@@ -249,7 +249,7 @@ def the_model_runs_in_eval_mode_and_its_mode_is_restored(impl: Any, case: Genera
     symptom="sampled generations cannot be reproduced from a seed, or ignore temperature and top-k",
     cases=generation_cases(eos=False),
     explicit=for_every_model(RICH),
-    max_examples=5,
+    max_examples=4,
 )
 def sampling_follows_contract_19(impl: Any, case: GenerationCase) -> None:
     """Sampling with top_k=1 is not greedy decoding, the same generator state gives different

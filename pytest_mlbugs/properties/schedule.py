@@ -53,7 +53,7 @@ def order_warnings(caught: list[warnings.WarningMessage]) -> list[str]:
     symptom="the loss spikes after the warmup, training never starts, or ends at the wrong rate",
     cases=schedule_cases(),
     explicit=[RICH, NO_WARMUP, NO_DECAY],
-    max_examples=10,
+    max_examples=8,
 )
 def lr_at_matches_the_closed_form(impl: Any, case: ScheduleCase) -> None:
     """lr_at differs from the closed form at step 0, at the end of the warmup, in the cosine,
@@ -67,32 +67,6 @@ def lr_at_matches_the_closed_form(impl: Any, case: ScheduleCase) -> None:
             f"lr_at({step}, max_lr={case.max_lr}, warmup_steps={case.warmup_steps}, "
             f"total_steps={case.total_steps}, min_lr={min_lr}) = {value}, expected {sorted(expected)}"
         )
-
-
-@SUITE.property(
-    layer=Layer.UPDATES,
-    symptom="layers in other parameter groups train at a constant or wrong learning rate",
-    cases=schedule_cases(min_groups=2),
-    explicit=[RICH, NO_WARMUP, NO_DECAY],
-    max_examples=8,
-)
-def build_scheduler_follows_lr_at_in_every_group(impl: Any, case: ScheduleCase) -> None:
-    """After k scheduler steps some parameter group's learning rate is not lr_at(k) of its own
-    initial rate: only the first group is scheduled, every group follows the first group's
-    peak, or the floor is not a fraction of each group's own peak."""
-    optimizer = make_optimizer(case, make_model(case))
-    scheduler = impl.build_scheduler(optimizer, case.warmup_steps, case.total_steps, case.min_lr_ratio)
-    assert isinstance(scheduler, LRScheduler), f"build_scheduler returned a {type(scheduler).__name__}"
-    for step in range(case.total_steps + 3):
-        for g, group in enumerate(optimizer.param_groups):
-            peak = case.peak(g)
-            expected = closed_form(step, peak, case.warmup_steps, case.total_steps, peak * case.min_lr_ratio)
-            assert matches(float(group["lr"]), expected), (
-                f"after {step} scheduler steps group {g} (initial lr {peak}) has lr {group['lr']}, "
-                f"expected {sorted(expected)}"
-            )
-        optimizer.step()  # no gradients: nothing moves, but the scheduler sees the right order
-        scheduler.step()
 
 
 def oracle_run(
@@ -159,3 +133,29 @@ def train_with_schedule_steps_at_the_schedules_rate(impl: Any, case: ScheduleCas
     torch.testing.assert_close(losses, expected_losses, atol=1e-6, rtol=1e-5)
     for name, value in expected_state.items():
         torch.testing.assert_close(model.state_dict()[name], value, atol=1e-6, rtol=1e-5)
+
+
+@SUITE.property(
+    layer=Layer.UPDATES,
+    symptom="layers in other parameter groups train at a constant or wrong learning rate",
+    cases=schedule_cases(min_groups=2),
+    explicit=[RICH, NO_WARMUP, NO_DECAY],
+    max_examples=6,
+)
+def build_scheduler_follows_lr_at_in_every_group(impl: Any, case: ScheduleCase) -> None:
+    """After k scheduler steps some parameter group's learning rate is not lr_at(k) of its own
+    initial rate: only the first group is scheduled, every group follows the first group's
+    peak, or the floor is not a fraction of each group's own peak."""
+    optimizer = make_optimizer(case, make_model(case))
+    scheduler = impl.build_scheduler(optimizer, case.warmup_steps, case.total_steps, case.min_lr_ratio)
+    assert isinstance(scheduler, LRScheduler), f"build_scheduler returned a {type(scheduler).__name__}"
+    for step in range(case.total_steps + 3):
+        for g, group in enumerate(optimizer.param_groups):
+            peak = case.peak(g)
+            expected = closed_form(step, peak, case.warmup_steps, case.total_steps, peak * case.min_lr_ratio)
+            assert matches(float(group["lr"]), expected), (
+                f"after {step} scheduler steps group {g} (initial lr {peak}) has lr {group['lr']}, "
+                f"expected {sorted(expected)}"
+            )
+        optimizer.step()  # no gradients: nothing moves, but the scheduler sees the right order
+        scheduler.step()
