@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 import libcst as cst
 import libcst.matchers as m
 
-from pytest_mlbugs.mutators._attention import calls_in
+from pytest_mlbugs.mutators._attention import calls_in, replace_node
 from pytest_mlbugs.mutators._numerics import atom, code
 from pytest_mlbugs.mutators._patterns import callee_name, statement_call
 
@@ -213,3 +213,45 @@ def is_rank(expr: cst.CSTNode) -> bool:
     """``rank``, ``self.rank``, ``global_rank``, ``local_rank``."""
     name = last_name(expr)
     return name is not None and name.endswith("rank")
+
+
+def single_assign(
+    statement: cst.BaseStatement,
+) -> tuple[cst.BaseAssignTargetExpression, cst.BaseExpression] | None:
+    """``(target, value)`` of a statement line ``target = value`` with one target (a name, an
+    attribute or a subscript); ``None`` for anything else."""
+    if not isinstance(statement, cst.SimpleStatementLine) or len(statement.body) != 1:
+        return None
+    small = statement.body[0]
+    if not isinstance(small, cst.Assign) or len(small.targets) != 1:
+        return None
+    return small.targets[0].target, small.value
+
+
+def guarded(statement: cst.BaseStatement) -> cst.BaseSmallStatement | None:
+    """The one small statement of ``if <condition>: <statement>`` (no ``else``, nothing else
+    in the body): ``break`` of ``if done: break``, ``return x`` of ``if late: return x``."""
+    if not isinstance(statement, cst.If) or statement.orelse is not None:
+        return None
+    body = statement.body
+    if not isinstance(body, cst.IndentedBlock) or len(body.body) != 1:
+        return None
+    only = body.body[0]
+    if not isinstance(only, cst.SimpleStatementLine) or len(only.body) != 1:
+        return None
+    return only.body[0]
+
+
+def without_difference_side(
+    node: cst.BinaryOperation,
+    within: cst.BaseExpression,
+    subtrahend: Callable[[cst.BaseExpression], bool],
+    minuend: Callable[[cst.BaseExpression], bool],
+) -> list[cst.CSTNode]:
+    """``node`` with one ``a - b`` inside ``within`` (one replacement per such difference whose
+    ``b`` satisfies ``subtrahend`` and ``a`` satisfies ``minuend``) replaced by ``a``."""
+    return [
+        replace_node(node, difference, difference.left.with_changes(lpar=[], rpar=[]))
+        for difference in subtraction_of(within, subtrahend)
+        if minuend(difference.left)
+    ]

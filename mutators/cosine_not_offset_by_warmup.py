@@ -5,8 +5,7 @@ from collections.abc import Sequence
 import libcst as cst
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
-from pytest_mlbugs.mutators._attention import replace_node
-from pytest_mlbugs.mutators._llm import is_step_counter, mentions_word, subtraction_of
+from pytest_mlbugs.mutators._llm import is_step_counter, mentions_word, without_difference_side
 
 
 class CosineNotOffsetByWarmup(Mutator):
@@ -45,8 +44,6 @@ class CosineNotOffsetByWarmup(Mutator):
         assert isinstance(node, cst.BinaryOperation)
         if not isinstance(node.operator, cst.Divide) or not mentions_word(node.right, "warmup"):
             return ()
-        found = []
-        for difference in subtraction_of(node.left, lambda right: mentions_word(right, "warmup")):
-            if is_step_counter(difference.left):
-                found.append(replace_node(node, difference, difference.left.with_changes(lpar=[], rpar=[])))
-        return found
+        return without_difference_side(
+            node, node.left, lambda right: mentions_word(right, "warmup"), is_step_counter
+        )

@@ -5,8 +5,7 @@ from collections.abc import Sequence
 import libcst as cst
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
-from pytest_mlbugs.mutators._attention import replace_node
-from pytest_mlbugs.mutators._llm import mentions_word, named, subtraction_of
+from pytest_mlbugs.mutators._llm import mentions_word, named, without_difference_side
 
 
 class CosineOverTotalSteps(Mutator):
@@ -45,8 +44,9 @@ class CosineOverTotalSteps(Mutator):
         assert isinstance(node, cst.BinaryOperation)
         if not isinstance(node.operator, cst.Divide):
             return ()
-        found = []
-        for difference in subtraction_of(node.right, lambda right: mentions_word(right, "warmup")):
-            if named(difference.left, "total", "decay", "max", "training", "steps", "iters"):
-                found.append(replace_node(node, difference, difference.left.with_changes(lpar=[], rpar=[])))
-        return found
+        return without_difference_side(
+            node,
+            node.right,
+            lambda right: mentions_word(right, "warmup"),
+            lambda left: named(left, "total", "decay", "max", "training", "steps", "iters"),
+        )

@@ -7,7 +7,7 @@ import libcst.matchers as m
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
 from pytest_mlbugs.mutators._guide import without_statement
-from pytest_mlbugs.mutators._llm import mentions_word, same_code
+from pytest_mlbugs.mutators._llm import mentions_word, same_code, single_assign
 from pytest_mlbugs.mutators._loops import indices
 from pytest_mlbugs.mutators._patterns import callee_name
 
@@ -15,12 +15,10 @@ from pytest_mlbugs.mutators._patterns import callee_name
 def _freezes_finished_rows(statement: cst.BaseStatement) -> bool:
     """``tok = torch.where(done, eos, tok)`` or Hugging Face's
     ``tok = tok * unfinished + pad * (1 - unfinished)``: finished rows emit eos (or pad)."""
-    if not isinstance(statement, cst.SimpleStatementLine) or len(statement.body) != 1:
+    assigned = single_assign(statement)
+    if assigned is None:
         return False
-    small = statement.body[0]
-    if not isinstance(small, cst.Assign) or len(small.targets) != 1:
-        return False
-    target, value = small.targets[0].target, small.value
+    target, value = assigned
     if isinstance(value, cst.Call) and callee_name(value) == "where" and len(value.args) == 3:
         return same_code(value.args[2].value, target) and mentions_word(value.args[1].value, "eos", "pad")
     if m.matches(value, m.BinaryOperation(operator=m.Add(), left=m.BinaryOperation(operator=m.Multiply()))):

@@ -7,20 +7,15 @@ import libcst.matchers as m
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
 from pytest_mlbugs.mutators._guide import without_statement
-from pytest_mlbugs.mutators._llm import mentions_word
+from pytest_mlbugs.mutators._llm import guarded, mentions_word
 from pytest_mlbugs.mutators._loops import indices
 
 
 def _stops_when_finished(statement: cst.BaseStatement) -> bool:
     """``if finished.all(): break`` (or ``if unfinished.max() == 0: break``, ``if done: break``)."""
-    if not isinstance(statement, cst.If) or statement.orelse is not None:
+    if not m.matches(guarded(statement), m.Break()):
         return False
-    body = statement.body
-    if not isinstance(body, cst.IndentedBlock) or len(body.body) != 1:
-        return False
-    only = body.body[0]
-    if not (isinstance(only, cst.SimpleStatementLine) and m.matches(only.body[0], m.Break())):
-        return False
+    assert isinstance(statement, cst.If)
     return mentions_word(statement.test, "finish", "done", "eos", "stop", "ended")
 
 

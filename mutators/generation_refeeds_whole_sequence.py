@@ -6,18 +6,16 @@ import libcst as cst
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
 from pytest_mlbugs.mutators._attention import replace_node
-from pytest_mlbugs.mutators._llm import model_call_with_cache, same_code
+from pytest_mlbugs.mutators._llm import model_call_with_cache, same_code, single_assign
 from pytest_mlbugs.mutators._patterns import callee_name
 
 
 def _accumulated(statement: cst.BaseStatement) -> cst.BaseExpression | None:
     """``tokens`` of ``tokens = torch.cat([tokens, new], dim=...)``: the growing sequence."""
-    if not isinstance(statement, cst.SimpleStatementLine) or len(statement.body) != 1:
+    assigned = single_assign(statement)
+    if assigned is None:
         return None
-    small = statement.body[0]
-    if not isinstance(small, cst.Assign) or len(small.targets) != 1:
-        return None
-    value, target = small.value, small.targets[0].target
+    target, value = assigned
     if not isinstance(value, cst.Call) or callee_name(value) not in ("cat", "concat", "concatenate"):
         return None
     if not value.args or not isinstance(value.args[0].value, (cst.List, cst.Tuple)):

@@ -6,20 +6,18 @@ import libcst as cst
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
 from pytest_mlbugs.mutators._guide import without_statement
-from pytest_mlbugs.mutators._llm import is_ignore_label, method_call, named
+from pytest_mlbugs.mutators._llm import is_ignore_label, method_call, named, single_assign
 from pytest_mlbugs.mutators._loops import indices
 from pytest_mlbugs.mutators._patterns import argument, callee_name
 
 
 def _masks_labels(statement: cst.BaseStatement) -> bool:
     """``labels[mask == 0] = -100``: the padding's labels set to the ignored index."""
-    if not isinstance(statement, cst.SimpleStatementLine) or len(statement.body) != 1:
+    assigned = single_assign(statement)
+    if assigned is None:
         return False
-    small = statement.body[0]
-    if not isinstance(small, cst.Assign) or len(small.targets) != 1:
-        return False
-    target = small.targets[0].target
-    return isinstance(target, cst.Subscript) and named(target.value, "label") and is_ignore_label(small.value)
+    target, value = assigned
+    return isinstance(target, cst.Subscript) and named(target.value, "label") and is_ignore_label(value)
 
 
 class LabelsNotMaskedAtPadding(Mutator):

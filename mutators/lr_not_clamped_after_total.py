@@ -5,7 +5,7 @@ from collections.abc import Sequence
 import libcst as cst
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
-from pytest_mlbugs.mutators._llm import is_step_counter, mentions_word, named
+from pytest_mlbugs.mutators._llm import guarded, is_step_counter, mentions_word, named
 
 
 class LrNotClampedAfterTotal(Mutator):
@@ -52,10 +52,6 @@ class LrNotClampedAfterTotal(Mutator):
             return ()
         if not named(comparison.comparator, "total", "decay", "max", "training", "steps", "iters"):
             return ()
-        body = node.body
-        if not isinstance(body, cst.IndentedBlock) or len(body.body) != 1:
-            return ()
-        only = body.body[0]
-        if not isinstance(only, cst.SimpleStatementLine) or not isinstance(only.body[0], cst.Return):
+        if not isinstance(guarded(node), cst.Return):
             return ()
         return (cst.RemovalSentinel.REMOVE,)

@@ -7,7 +7,7 @@ import libcst.matchers as m
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
 from pytest_mlbugs.mutators._guide import without_statement
-from pytest_mlbugs.mutators._llm import mentions_word, same_code, without_parens
+from pytest_mlbugs.mutators._llm import mentions_word, same_code, single_assign, without_parens
 from pytest_mlbugs.mutators._loops import indices
 
 _SLICE_FROM_ONE = m.SubscriptElement(slice=m.Slice(lower=m.Integer("1"), upper=None, step=None))
@@ -30,12 +30,10 @@ def _shifted(value: cst.BaseExpression) -> cst.Subscript | None:
 
 def _is_shift(statement: cst.BaseStatement) -> bool:
     """``remove[..., 1:] = remove[..., :-1].clone()``: the nucleus mask shifted right by one."""
-    if not isinstance(statement, cst.SimpleStatementLine) or len(statement.body) != 1:
+    assigned = single_assign(statement)
+    if assigned is None:
         return False
-    small = statement.body[0]
-    if not isinstance(small, cst.Assign) or len(small.targets) != 1:
-        return False
-    target, source = small.targets[0].target, _shifted(small.value)
+    target, source = assigned[0], _shifted(assigned[1])
     return (
         isinstance(target, cst.Subscript)
         and m.matches(target.slice[-1], _SLICE_FROM_ONE)

@@ -7,7 +7,7 @@ import libcst.matchers as m
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
 from pytest_mlbugs.mutators._guide import without_statement
-from pytest_mlbugs.mutators._llm import is_literal, named
+from pytest_mlbugs.mutators._llm import is_literal, named, single_assign
 from pytest_mlbugs.mutators._loops import indices
 
 _FIRST = m.SubscriptElement(slice=m.Index(value=m.Integer("0")))
@@ -15,17 +15,15 @@ _FIRST = m.SubscriptElement(slice=m.Index(value=m.Integer("0")))
 
 def _keeps_the_top_token(statement: cst.BaseStatement) -> bool:
     """``remove[..., 0] = False``: the most probable token, first in descending order, kept."""
-    if not isinstance(statement, cst.SimpleStatementLine) or len(statement.body) != 1:
+    assigned = single_assign(statement)
+    if assigned is None:
         return False
-    small = statement.body[0]
-    if not isinstance(small, cst.Assign) or len(small.targets) != 1:
-        return False
-    target = small.targets[0].target
+    target, value = assigned
     return (
         isinstance(target, cst.Subscript)
         and named(target.value, "remove", "outside", "drop", "filter")
         and m.matches(target.slice[-1], _FIRST)
-        and is_literal(small.value, "False", "0")
+        and is_literal(value, "False", "0")
     )
 
 

@@ -170,33 +170,13 @@ def _stops_at_the_first_finished_row(
     return tokens
 
 
-def _always_greedy(
-    model,
-    input_ids,
-    max_new_tokens,
-    temperature=0.0,
-    top_k=None,
-    top_p=None,
-    generator=None,
-    eos_token_id=None,
-):
+def _always_greedy(model, input_ids, max_new_tokens, eos_token_id=None, **sampling):
     """argmax whatever the temperature: sampling never happens."""
-    return reference.generate(model, input_ids, max_new_tokens, 0.0, None, None, None, eos_token_id)
+    return reference.generate(model, input_ids, max_new_tokens, eos_token_id=eos_token_id)
 
 
-def _always_back_to_train(
-    model,
-    input_ids,
-    max_new_tokens,
-    temperature=0.0,
-    top_k=None,
-    top_p=None,
-    generator=None,
-    eos_token_id=None,
-):
-    out = reference.generate(
-        model, input_ids, max_new_tokens, temperature, top_k, top_p, generator, eos_token_id
-    )
+def _always_back_to_train(model, input_ids, max_new_tokens, **options):
+    out = reference.generate(model, input_ids, max_new_tokens, **options)
     model.train()
     return out
 
