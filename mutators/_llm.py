@@ -255,3 +255,21 @@ def without_difference_side(
         for difference in subtraction_of(within, subtrahend)
         if minuend(difference.left)
     ]
+
+
+def is_attention_scores(expr: cst.BaseExpression) -> bool:
+    """``q @ k.transpose(-2, -1)`` or ``torch.matmul(q, k)``: attention scores, whose scaling
+    (sometimes called a temperature) belongs to the attention mutators, not to sampling."""
+    if m.findall(expr, m.BinaryOperation(operator=m.MatrixMultiply())):
+        return True
+    return bool(calls_named(expr, "matmul", "bmm", "einsum", "baddbmm"))
+
+
+def divides_by_temperature(node: cst.BinaryOperation) -> bool:
+    """``logits / temperature`` (not attention scores over a temperature, not a number)."""
+    return (
+        isinstance(node.operator, cst.Divide)
+        and is_temperature(node.right)
+        and not isinstance(node.left, (cst.Integer, cst.Float))
+        and not is_attention_scores(node.left)
+    )

@@ -27,7 +27,7 @@ class GeneratorNotPassed(Mutator):
     """
 
     bug_id = "generator_not_passed"
-    components = ("sampling", "generation", "collate")
+    components = ("sampling", "generation", "collate", "data")
     category = Category.STATE_DEVICE
     layer = Layer.EVALUATION
     description = "draw from torch's global RNG instead of the generator that was passed in"

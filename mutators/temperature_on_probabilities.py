@@ -5,7 +5,7 @@ from collections.abc import Sequence
 import libcst as cst
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
-from pytest_mlbugs.mutators._llm import is_temperature, mentions_word, method_call
+from pytest_mlbugs.mutators._llm import divides_by_temperature, mentions_word, method_call
 
 
 class TemperatureOnProbabilities(Mutator):
@@ -16,7 +16,8 @@ class TemperatureOnProbabilities(Mutator):
     is given, so the temperature has no effect at all, or (fed to another softmax) flattens
     every distribution towards uniform. Generation looks plausible, only never as sharp or as
     creative as asked. Sites: a division by a temperature (``temperature``, ``temp``, ``tau``,
-    ``max(temperature, eps)``) of something that is not already a softmax.
+    ``max(temperature, eps)``) of something that is not already a softmax (nor attention scores,
+    which some code also divides by a "temperature").
     """
 
     bug_id = "temperature_on_probabilities"
@@ -47,13 +48,12 @@ class TemperatureOnProbabilities(Mutator):
         "x = total / count\n",
         "y = 1.0 / temperature\n",
         "z = path / temp_dir\n",
+        "att = torch.matmul(q, k.transpose(-2, -1)) / self.temperature\n",
     )
 
     def mutations(self, node: cst.CSTNode) -> Sequence[Replacement]:
         assert isinstance(node, cst.BinaryOperation)
-        if not isinstance(node.operator, cst.Divide) or not is_temperature(node.right):
-            return ()
-        if isinstance(node.left, (cst.Integer, cst.Float)) or mentions_word(node.left, "softmax", "prob"):
+        if not divides_by_temperature(node) or mentions_word(node.left, "softmax", "prob"):
             return ()
         softmax = method_call(node.left, "softmax(dim=-1)")
         return (node.with_changes(left=softmax),)
