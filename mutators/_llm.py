@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 import libcst as cst
 import libcst.matchers as m
 
+from pytest_mlbugs.mutation import Replacement
 from pytest_mlbugs.mutators._attention import calls_in, replace_node
 from pytest_mlbugs.mutators._numerics import atom, code
 from pytest_mlbugs.mutators._patterns import callee_name, statement_call
@@ -273,3 +274,12 @@ def divides_by_temperature(node: cst.BinaryOperation) -> bool:
         and not isinstance(node.left, (cst.Integer, cst.Float))
         and not is_attention_scores(node.left)
     )
+
+
+def removed_if(
+    statement: cst.CSTNode, predicate: Callable[[cst.BaseStatement], bool]
+) -> tuple[Replacement, ...]:
+    """The statement removed when ``predicate`` holds: a site of that one statement (libcst
+    leaves ``pass`` where it was the only statement of its block)."""
+    assert isinstance(statement, cst.BaseStatement)
+    return (cst.RemovalSentinel.REMOVE,) if predicate(statement) else ()

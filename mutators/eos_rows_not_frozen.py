@@ -6,9 +6,7 @@ import libcst as cst
 import libcst.matchers as m
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
-from pytest_mlbugs.mutators._guide import without_statement
-from pytest_mlbugs.mutators._llm import mentions_word, same_code, single_assign
-from pytest_mlbugs.mutators._loops import indices
+from pytest_mlbugs.mutators._llm import mentions_word, removed_if, same_code, single_assign
 from pytest_mlbugs.mutators._patterns import callee_name
 
 
@@ -46,7 +44,7 @@ class EosRowsNotFrozen(Mutator):
     symptom = "batched generations contain text after the end-of-sequence token"
     hint = "generate a batch where one row ends early: what comes after its eos?"
     fix = "next_token = torch.where(finished, eos_token_id, next_token) before appending"
-    node_types = (cst.IndentedBlock,)
+    node_types = (cst.SimpleStatementLine,)
     EXAMPLES = (
         Example(
             "if eos_token_id is not None:\n"
@@ -67,5 +65,4 @@ class EosRowsNotFrozen(Mutator):
     )
 
     def mutations(self, node: cst.CSTNode) -> Sequence[Replacement]:
-        assert isinstance(node, cst.IndentedBlock)
-        return [without_statement(node, i) for i in indices(node, _freezes_finished_rows)]
+        return removed_if(node, _freezes_finished_rows)

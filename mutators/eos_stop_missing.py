@@ -6,9 +6,7 @@ import libcst as cst
 import libcst.matchers as m
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
-from pytest_mlbugs.mutators._guide import without_statement
-from pytest_mlbugs.mutators._llm import guarded, mentions_word
-from pytest_mlbugs.mutators._loops import indices
+from pytest_mlbugs.mutators._llm import guarded, mentions_word, removed_if
 
 
 def _stops_when_finished(statement: cst.BaseStatement) -> bool:
@@ -36,7 +34,7 @@ class EosStopMissing(Mutator):
     symptom = "generation always takes max_new_tokens steps; outputs end in long runs of eos"
     hint = "generate with eos_token_id set to the first greedy token: how long is the output?"
     fix = "break out of the loop once every row has finished"
-    node_types = (cst.IndentedBlock,)
+    node_types = (cst.If,)
     EXAMPLES = (
         Example(
             "for _ in range(max_new_tokens):\n"
@@ -56,5 +54,4 @@ class EosStopMissing(Mutator):
     )
 
     def mutations(self, node: cst.CSTNode) -> Sequence[Replacement]:
-        assert isinstance(node, cst.IndentedBlock)
-        return [without_statement(node, i) for i in indices(node, _stops_when_finished)]
+        return removed_if(node, _stops_when_finished)

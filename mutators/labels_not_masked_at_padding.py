@@ -5,9 +5,7 @@ from collections.abc import Sequence
 import libcst as cst
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
-from pytest_mlbugs.mutators._guide import without_statement
-from pytest_mlbugs.mutators._llm import is_ignore_label, method_call, named, single_assign
-from pytest_mlbugs.mutators._loops import indices
+from pytest_mlbugs.mutators._llm import is_ignore_label, method_call, named, removed_if, single_assign
 from pytest_mlbugs.mutators._patterns import argument, callee_name
 
 
@@ -39,7 +37,7 @@ class LabelsNotMaskedAtPadding(Mutator):
     symptom = "the loss is suspiciously low on padded batches; generations end in pad tokens"
     hint = "print labels[attention_mask == 0]: is every entry -100?"
     fix = "labels = input_ids.masked_fill(attention_mask == 0, -100)"
-    node_types = (cst.Call, cst.IndentedBlock)
+    node_types = (cst.Call, cst.SimpleStatementLine)
     EXAMPLES = (
         Example(
             "labels = input_ids.masked_fill(~real, IGNORE_INDEX)\n",
@@ -59,8 +57,8 @@ class LabelsNotMaskedAtPadding(Mutator):
     )
 
     def mutations(self, node: cst.CSTNode) -> Sequence[Replacement]:
-        if isinstance(node, cst.IndentedBlock):
-            return [without_statement(node, i) for i in indices(node, _masks_labels)]
+        if isinstance(node, cst.SimpleStatementLine):
+            return removed_if(node, _masks_labels)
         assert isinstance(node, cst.Call)
         if callee_name(node) != "masked_fill" or not isinstance(node.func, cst.Attribute):
             return ()

@@ -6,9 +6,7 @@ import libcst as cst
 import libcst.matchers as m
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
-from pytest_mlbugs.mutators._guide import without_statement
-from pytest_mlbugs.mutators._llm import mentions_word, same_code, single_assign, without_parens
-from pytest_mlbugs.mutators._loops import indices
+from pytest_mlbugs.mutators._llm import mentions_word, removed_if, same_code, single_assign, without_parens
 
 _SLICE_FROM_ONE = m.SubscriptElement(slice=m.Slice(lower=m.Integer("1"), upper=None, step=None))
 _SLICE_TO_LAST = m.SubscriptElement(
@@ -62,7 +60,7 @@ class NucleusCutOneTooEarly(Mutator):
     symptom = "top-p sampling is less diverse than asked; near-ties become greedy"
     hint = "with probabilities 0.6 and 0.4 and top_p=0.9, are both tokens kept?"
     fix = "shift the removal mask right by one (or compare the mass before each token with top_p)"
-    node_types = (cst.IndentedBlock, cst.Comparison)
+    node_types = (cst.SimpleStatementLine, cst.Comparison)
     EXAMPLES = (
         Example(
             "def f(cumulative_probs, top_p):\n"
@@ -87,8 +85,8 @@ class NucleusCutOneTooEarly(Mutator):
     )
 
     def mutations(self, node: cst.CSTNode) -> Sequence[Replacement]:
-        if isinstance(node, cst.IndentedBlock):
-            return [without_statement(node, i) for i in indices(node, _is_shift)]
+        if isinstance(node, cst.SimpleStatementLine):
+            return removed_if(node, _is_shift)
         assert isinstance(node, cst.Comparison)
         left = without_parens(node.left)
         if len(node.comparisons) != 1 or not m.matches(left, m.BinaryOperation(operator=m.Subtract())):

@@ -6,9 +6,7 @@ import libcst as cst
 import libcst.matchers as m
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
-from pytest_mlbugs.mutators._guide import without_statement
-from pytest_mlbugs.mutators._llm import is_literal, named, single_assign
-from pytest_mlbugs.mutators._loops import indices
+from pytest_mlbugs.mutators._llm import is_literal, named, removed_if, single_assign
 
 _FIRST = m.SubscriptElement(slice=m.Index(value=m.Integer("0")))
 
@@ -48,7 +46,7 @@ class NucleusDropsTopToken(Mutator):
     hint = "run top_p=0.5 on logits where one token has probability 0.9"
     fix = "always keep the most probable token: remove[..., 0] = False after the shift"
     loud = True
-    node_types = (cst.IndentedBlock,)
+    node_types = (cst.SimpleStatementLine,)
     EXAMPLES = (
         Example(
             "def f(sorted_indices_to_remove):\n"
@@ -67,5 +65,4 @@ class NucleusDropsTopToken(Mutator):
     )
 
     def mutations(self, node: cst.CSTNode) -> Sequence[Replacement]:
-        assert isinstance(node, cst.IndentedBlock)
-        return [without_statement(node, i) for i in indices(node, _keeps_the_top_token)]
+        return removed_if(node, _keeps_the_top_token)

@@ -5,9 +5,7 @@ from collections.abc import Sequence
 import libcst as cst
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
-from pytest_mlbugs.mutators._guide import without_statement
-from pytest_mlbugs.mutators._llm import restores_state_of
-from pytest_mlbugs.mutators._loops import indices
+from pytest_mlbugs.mutators._llm import removed_if, restores_state_of
 
 
 def _restores_optimizer(statement: cst.BaseStatement) -> bool:
@@ -26,13 +24,13 @@ class OptimizerStateNotRestored(Mutator):
 
     bug_id = "optimizer_state_not_restored"
     components = ("checkpoint",)
-    category = Category.STATE_DEVICE
+    category = Category.OPTIMIZATION
     layer = Layer.UPDATES
     description = "resume without the optimizer's state (Adam's moments start from zero)"
     symptom = "the loss spikes after every restart from a checkpoint"
     hint = "compare optimizer.state_dict()['state'] before saving and after loading"
     fix = "save optimizer.state_dict() and call optimizer.load_state_dict(...) on resume"
-    node_types = (cst.IndentedBlock,)
+    node_types = (cst.SimpleStatementLine,)
     EXAMPLES = (
         Example(
             "if init_from == 'resume':\n"
@@ -48,5 +46,4 @@ class OptimizerStateNotRestored(Mutator):
     UNCHANGED = ("def f(model, sd):\n    model.load_state_dict(sd)\n    return model\n",)
 
     def mutations(self, node: cst.CSTNode) -> Sequence[Replacement]:
-        assert isinstance(node, cst.IndentedBlock)
-        return [without_statement(node, i) for i in indices(node, _restores_optimizer)]
+        return removed_if(node, _restores_optimizer)

@@ -5,8 +5,7 @@ from collections.abc import Sequence
 import libcst as cst
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
-from pytest_mlbugs.mutators._guide import without_statement
-from pytest_mlbugs.mutators._loops import indices
+from pytest_mlbugs.mutators._llm import removed_if
 from pytest_mlbugs.mutators._patterns import callee_name, statement_call
 
 _SETTERS = ("set_rng_state", "set_rng_state_all", "setstate", "set_state")
@@ -37,7 +36,7 @@ class RngStateNotRestored(Mutator):
     symptom = "a run resumed from a checkpoint diverges from the uninterrupted run"
     hint = "compare torch.get_rng_state() after loading with the one saved"
     fix = "save torch.get_rng_state() (and the CUDA ones) and restore them with set_rng_state"
-    node_types = (cst.IndentedBlock,)
+    node_types = (cst.SimpleStatementLine,)
     EXAMPLES = (
         Example(
             "def load(ckpt):\n"
@@ -58,5 +57,4 @@ class RngStateNotRestored(Mutator):
     UNCHANGED = ("def f(ckpt):\n    torch.manual_seed(ckpt['seed'])\n    return 1\n",)
 
     def mutations(self, node: cst.CSTNode) -> Sequence[Replacement]:
-        assert isinstance(node, cst.IndentedBlock)
-        return [without_statement(node, i) for i in indices(node, _restores_random_state)]
+        return removed_if(node, _restores_random_state)

@@ -5,8 +5,7 @@ from collections.abc import Sequence
 import libcst as cst
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
-from pytest_mlbugs.mutators._llm import method_call_on
-from pytest_mlbugs.mutators._loops import indices, without
+from pytest_mlbugs.mutators._llm import method_call_on, removed_if
 
 
 def _is_update(statement: cst.BaseStatement) -> bool:
@@ -32,7 +31,7 @@ class ScalerUpdateMissing(Mutator):
     symptom = "after the first overflow every step is skipped and the loss freezes"
     hint = "log scaler.get_scale() every step: does it ever change?"
     fix = "call scaler.update() after every scaler.step(optimizer)"
-    node_types = (cst.IndentedBlock,)
+    node_types = (cst.SimpleStatementLine,)
     EXAMPLES = (
         Example(
             "for batch in loader:\n    scaler.step(optimizer)\n    scaler.update()\n    opt.zero_grad()\n",
@@ -49,5 +48,4 @@ class ScalerUpdateMissing(Mutator):
     )
 
     def mutations(self, node: cst.CSTNode) -> Sequence[Replacement]:
-        assert isinstance(node, cst.IndentedBlock)
-        return [block for i in indices(node, _is_update) for block in without(node, i)]
+        return removed_if(node, _is_update)

@@ -5,9 +5,7 @@ from collections.abc import Sequence
 import libcst as cst
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
-from pytest_mlbugs.mutators._guide import without_statement
-from pytest_mlbugs.mutators._llm import restores_state_of
-from pytest_mlbugs.mutators._loops import indices
+from pytest_mlbugs.mutators._llm import removed_if, restores_state_of
 
 
 def _restores_scheduler(statement: cst.BaseStatement) -> bool:
@@ -25,13 +23,13 @@ class SchedulerStateNotRestored(Mutator):
 
     bug_id = "scheduler_state_not_restored"
     components = ("checkpoint",)
-    category = Category.STATE_DEVICE
+    category = Category.OPTIMIZATION
     layer = Layer.UPDATES
     description = "resume without the scheduler's state: the schedule restarts from step 0"
     symptom = "after a restart the learning rate jumps back to the warmup or to the peak"
     hint = "compare scheduler.last_epoch (and the lr) before saving and after loading"
     fix = "save scheduler.state_dict() and load it on resume"
-    node_types = (cst.IndentedBlock,)
+    node_types = (cst.SimpleStatementLine,)
     EXAMPLES = (
         Example(
             "if scheduler is not None:\n    scheduler.load_state_dict(checkpoint['scheduler'])\n",
@@ -47,5 +45,4 @@ class SchedulerStateNotRestored(Mutator):
     UNCHANGED = ("def f(optimizer, sd):\n    optimizer.load_state_dict(sd)\n    return 1\n",)
 
     def mutations(self, node: cst.CSTNode) -> Sequence[Replacement]:
-        assert isinstance(node, cst.IndentedBlock)
-        return [without_statement(node, i) for i in indices(node, _restores_scheduler)]
+        return removed_if(node, _restores_scheduler)

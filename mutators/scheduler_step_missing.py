@@ -5,8 +5,7 @@ from collections.abc import Sequence
 import libcst as cst
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
-from pytest_mlbugs.mutators._llm import method_call_on
-from pytest_mlbugs.mutators._loops import indices, without
+from pytest_mlbugs.mutators._llm import method_call_on, removed_if
 
 
 def _is_scheduler_step(statement: cst.BaseStatement) -> bool:
@@ -30,7 +29,7 @@ class SchedulerStepMissing(Mutator):
     symptom = "training crawls (stuck at the first warmup rate) or never anneals"
     hint = "log optimizer.param_groups[0]['lr'] every few steps"
     fix = "call scheduler.step() once per optimizer step, after optimizer.step()"
-    node_types = (cst.IndentedBlock,)
+    node_types = (cst.SimpleStatementLine,)
     EXAMPLES = (
         Example(
             "for batch in loader:\n    optimizer.step()\n    self.lr_scheduler.step()\n",
@@ -40,5 +39,4 @@ class SchedulerStepMissing(Mutator):
     UNCHANGED = ("for b in data:\n    optimizer.step()\n    trainer.step()\n",)
 
     def mutations(self, node: cst.CSTNode) -> Sequence[Replacement]:
-        assert isinstance(node, cst.IndentedBlock)
-        return [block for i in indices(node, _is_scheduler_step) for block in without(node, i)]
+        return removed_if(node, _is_scheduler_step)

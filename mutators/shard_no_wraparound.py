@@ -6,9 +6,7 @@ import libcst as cst
 import libcst.matchers as m
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
-from pytest_mlbugs.mutators._guide import without_statement
-from pytest_mlbugs.mutators._llm import same_code
-from pytest_mlbugs.mutators._loops import indices
+from pytest_mlbugs.mutators._llm import removed_if, same_code
 
 
 def _pads_by_wrapping(statement: cst.BaseStatement) -> bool:
@@ -61,7 +59,7 @@ class ShardNoWraparound(Mutator):
     symptom = "distributed training hangs at the end of an epoch, or the last rank trains less"
     hint = "print len(shard) for every rank when n is not a multiple of num_replicas"
     fix = "pad the permutation by repeating it from its start up to ceil(n / R) * R indices"
-    node_types = (cst.IndentedBlock, cst.Subscript)
+    node_types = (cst.SimpleStatementLine, cst.Subscript)
     EXAMPLES = (
         Example(
             "if padding_size <= len(indices):\n    indices += indices[:padding_size]\n    n = len(indices)\n",
@@ -72,8 +70,8 @@ class ShardNoWraparound(Mutator):
     UNCHANGED = ("x = xs[:k]\n", "if c:\n    total += counts[:3]\n    f()\n", "y = (a * b)[1:]\n")
 
     def mutations(self, node: cst.CSTNode) -> Sequence[Replacement]:
-        if isinstance(node, cst.IndentedBlock):
-            return [without_statement(node, i) for i in indices(node, _pads_by_wrapping)]
+        if isinstance(node, cst.SimpleStatementLine):
+            return removed_if(node, _pads_by_wrapping)
         assert isinstance(node, cst.Subscript)
         head = _repeated_head(node)
         return () if head is None else (head,)
