@@ -25,6 +25,7 @@ from pytest_mlbugs.strategies.checkpoint import (
     crash_inside_save,
     make_batches,
     make_run,
+    same_accelerator_randomness,
     state_copy,
     tensors_in,
     train_step,
@@ -84,6 +85,7 @@ def resumed_training_equals_uninterrupted_training(impl: Any, case: CheckpointCa
         for batch in batches[: case.steps_before]:
             train_step(run, batch)
         impl.save_checkpoint(path, run.model, run.optimizer, run.scheduler, step=case.steps_before)
+        same_accelerator_randomness(case.seed + 3)
         for batch in batches[case.steps_before :]:
             train_step(run, batch)
         resumed = make_run(case.seed + 1)
@@ -91,6 +93,7 @@ def resumed_training_equals_uninterrupted_training(impl: Any, case: CheckpointCa
         step = impl.load_checkpoint(path, resumed.model, resumed.optimizer, resumed.scheduler)
     assert step == case.steps_before, f"load_checkpoint returned step {step!r}, saved at {case.steps_before}"
     place_optimizer_state(resumed.optimizer)
+    same_accelerator_randomness(case.seed + 3)
     for batch in batches[step:]:
         train_step(resumed, batch)
     assert_same_state(state_copy(resumed.model), state_copy(run.model), "the resumed model")

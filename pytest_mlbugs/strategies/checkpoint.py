@@ -90,6 +90,14 @@ def train_step(run: Run, batch: tuple[torch.Tensor, torch.Tensor]) -> None:
     run.scheduler.step()
 
 
+def same_accelerator_randomness(seed: int) -> None:
+    """On CUDA, dropout draws from the CUDA generator, which contract 23 does not save (only
+    torch's CPU random state): both runs get the same CUDA state from here on. Nothing on the
+    CPU, where the checkpoint's random state alone decides the dropout masks."""
+    if devices.current().type == "cuda":
+        torch.cuda.manual_seed_all(seed)
+
+
 def state_copy(model: nn.Module) -> dict[str, torch.Tensor]:
     return {name: value.detach().clone() for name, value in model.state_dict().items()}
 
