@@ -36,6 +36,8 @@ def pad_cases(
         raise ValueError(
             f"need 2 <= min_rows <= max_rows and max_length >= 2, got {min_rows}, {max_rows}, {max_length}"
         )
+    if side not in (None, "left", "right"):
+        raise ValueError(f"side must be None, 'left' or 'right', got {side!r}")
 
     @st.composite
     def draw(draw_: st.DrawFn) -> PadCase:
@@ -78,7 +80,9 @@ def shard_cases(
 ) -> st.SearchStrategy[ShardCase]:
     """Datasets of 1..``max_n`` items over 1..``max_replicas`` replicas."""
     if max_n < 1 or max_replicas < 1 or max_epoch < 0:
-        raise ValueError("need max_n >= 1, max_replicas >= 1, max_epoch >= 0")
+        raise ValueError(
+            f"need max_n, max_replicas >= 1 and max_epoch >= 0, got {max_n}, {max_replicas}, {max_epoch}"
+        )
     return st.builds(
         ShardCase,
         n=st.integers(1, max_n),

@@ -173,7 +173,10 @@ def generation_cases(
     one-token prompt hides a read from the first position); with ``eos`` half of them stop
     at a token of row 0's greedy continuation."""
     if not 1 <= min_prompt <= max_prompt or max_batch < 1 or max_new_tokens < 1:
-        raise ValueError("need 1 <= min_prompt <= max_prompt, max_batch >= 1, max_new_tokens >= 1")
+        raise ValueError(
+            "need 1 <= min_prompt <= max_prompt, max_batch >= 1, max_new_tokens >= 1, got "
+            f"{min_prompt}, {max_prompt}, {max_batch}, {max_new_tokens}"
+        )
     if not 2 <= min_vocab <= max_vocab or max_prompt + max_new_tokens > MAX_POSITIONS:
         raise ValueError(f"need 2 <= min_vocab <= max_vocab and sequences within {MAX_POSITIONS} positions")
 

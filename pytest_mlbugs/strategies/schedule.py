@@ -54,7 +54,10 @@ def schedule_cases(
     """Schedules with or without a warmup, a decay of zero or more steps, and a floor that is
     zero or a fraction of the peak."""
     if max_warmup < 0 or max_decay < 0 or not 1 <= min_groups <= max_groups:
-        raise ValueError("need max_warmup, max_decay >= 0 and 1 <= min_groups <= max_groups")
+        raise ValueError(
+            "need max_warmup, max_decay >= 0 and 1 <= min_groups <= max_groups, got "
+            f"{max_warmup}, {max_decay}, {min_groups}, {max_groups}"
+        )
     return st.builds(
         ScheduleCase,
         warmup_steps=st.integers(0, max_warmup),
