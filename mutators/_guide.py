@@ -26,6 +26,14 @@ def calls_method(node: cst.CSTNode, name: str) -> bool:
     return bool(m.findall(node, m.Call(func=m.Attribute(attr=m.Name(name)))))
 
 
+def without_statement(block: cst.IndentedBlock, index: int) -> cst.IndentedBlock:
+    """``block`` less its statement ``index``; a block left empty holds ``pass``."""
+    body = [s for i, s in enumerate(block.body) if i != index]
+    if not body:
+        body = [cst.SimpleStatementLine(body=[cst.Pass()])]
+    return block.with_changes(body=body)
+
+
 def moved_into_micro_batch_loop(block: cst.IndentedBlock, method: str) -> list[cst.IndentedBlock]:
     """Every way to move a ``x.method()`` statement of ``block`` into a micro-batch loop.
 

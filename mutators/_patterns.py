@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 import libcst as cst
 import libcst.matchers as m
@@ -128,3 +129,10 @@ def axis_argument(call: cst.Call, *, modules: tuple[str, ...]) -> tuple[int, int
 def neighbour_axis(dim: int) -> int:
     """The axis a slip of the finger lands on: the one before, or axis 1 for axis 0."""
     return dim - 1 if dim != 0 else 1
+
+
+def with_leading_lines(statement: cst.BaseStatement, lines: Sequence[cst.EmptyLine]) -> cst.BaseStatement:
+    """``statement`` with ``lines`` (comments, blank lines) before its own: what a statement that
+    takes the place of a removed block keeps of that block."""
+    own: Sequence[cst.EmptyLine] = getattr(statement, "leading_lines", ())
+    return statement.with_changes(leading_lines=[*lines, *own])

@@ -24,7 +24,7 @@ class ArgmaxWrongAxis(Mutator):
     """
 
     bug_id = "argmax_wrong_axis"
-    components = ("metrics", "evaluation")
+    components = ("metrics", "evaluation", "sampling")
     category = Category.SHAPES
     layer = Layer.SHAPES
     description = "argmax over the batch axis instead of the class axis"

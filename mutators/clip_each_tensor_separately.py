@@ -45,7 +45,7 @@ class ClipEachTensorSeparately(Mutator):
     """
 
     bug_id = "clip_each_tensor_separately"
-    components = ("grad_clip",)
+    components = ("grad_clip", "amp")
     category = Category.OPTIMIZATION
     layer = Layer.NUMERICS
     description = "clip every gradient tensor by its own norm instead of by the total norm"

@@ -19,7 +19,7 @@ class ClipGradNormDeprecated(Mutator):
     """
 
     bug_id = "clip_grad_norm_deprecated"
-    components = ("grad_clip",)
+    components = ("grad_clip", "amp")
     category = Category.OPTIMIZATION
     layer = Layer.UPDATES
     description = "call the deprecated torch.nn.utils.clip_grad_norm instead of clip_grad_norm_"

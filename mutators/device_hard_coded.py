@@ -49,7 +49,7 @@ class DeviceHardCoded(Mutator):
     """
 
     bug_id = "device_hard_coded"
-    components = ("masks", "kv_cache", "normalization", "rmsnorm", "rope", "gqa")
+    components = ("masks", "kv_cache", "normalization", "rmsnorm", "rope", "gqa", "collate")
     category = Category.STATE_DEVICE
     layer = Layer.SHAPES
     description = 'create a tensor on a hard-coded device="cpu" instead of following the inputs'

@@ -18,7 +18,7 @@ class DuplicatesAcrossSplits(Mutator):
     """
 
     bug_id = "duplicates_across_splits"
-    components = ("data",)
+    components = ("data", "collate")
     category = Category.DATA
     layer = Layer.DATA
     description = "shuffle with randint (with replacement) instead of randperm"

@@ -26,7 +26,7 @@ class EvalModeMissing(Mutator):
     """
 
     bug_id = "eval_mode_missing"
-    components = ("evaluation", "normalization")
+    components = ("evaluation", "normalization", "generation")
     category = Category.EVALUATION
     layer = Layer.EVALUATION
     description = "model.eval() removed: dropout and batch statistics stay on during evaluation"

@@ -27,7 +27,7 @@ class LossKeptAsTensor(Mutator):
     """
 
     bug_id = "loss_kept_as_tensor"
-    components = ("training", "optimization")
+    components = ("training", "optimization", "schedule")
     category = Category.STATE_DEVICE
     layer = Layer.LOSS
     description = "record the loss tensor instead of loss.item() in the list of losses"

@@ -45,7 +45,7 @@ class LrSignFlipped(Mutator):
     """
 
     bug_id = "lr_sign_flipped"
-    components = ("optimization", "training", "grad_clip")
+    components = ("optimization", "training", "grad_clip", "schedule", "amp")
     category = Category.OPTIMIZATION
     layer = Layer.UPDATES
     description = "step up the gradient instead of down (negated learning rate or loss)"

@@ -71,7 +71,7 @@ class MaskPolarityInverted(Mutator):
     """
 
     bug_id = "mask_polarity_inverted"
-    components = ("attention", "gqa")
+    components = ("attention", "gqa", "sampling", "collate")
     category = Category.SHAPES
     layer = Layer.SHAPES
     description = "apply the attention mask inverted (hide the allowed keys, keep the blocked ones)"

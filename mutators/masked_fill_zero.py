@@ -27,7 +27,7 @@ class MaskedFillZero(Mutator):
     """
 
     bug_id = "masked_fill_zero"
-    components = ("attention", "gqa")
+    components = ("attention", "gqa", "sampling")
     category = Category.NUMERICS
     layer = Layer.SHAPES
     description = "fill masked attention scores with 0 instead of -inf"

@@ -63,7 +63,7 @@ class NoGradMissing(Mutator):
     """
 
     bug_id = "no_grad_missing"
-    components = ("evaluation", "normalization")
+    components = ("evaluation", "normalization", "generation")
     category = Category.EVALUATION
     layer = Layer.EVALUATION
     description = "drop torch.no_grad() around evaluation: a graph is built for nothing"

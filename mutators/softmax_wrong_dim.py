@@ -32,7 +32,7 @@ class SoftmaxWrongDim(Mutator):
     """
 
     bug_id = "softmax_wrong_dim"
-    components = ("attention", "numerics", "gqa", "lm_loss")
+    components = ("attention", "numerics", "gqa", "lm_loss", "sampling")
     category = Category.SHAPES
     layer = Layer.SHAPES
     description = "softmax over the wrong axis (queries instead of keys)"

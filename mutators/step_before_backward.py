@@ -20,7 +20,7 @@ class StepBeforeBackward(Mutator):
     """
 
     bug_id = "step_before_backward"
-    components = ("training", "grad_clip")
+    components = ("training", "grad_clip", "schedule")
     category = Category.OPTIMIZATION
     layer = Layer.UPDATES
     description = "optimizer.step() called before loss.backward()"

@@ -42,7 +42,7 @@ class TrainModeNotRestored(Mutator):
     """
 
     bug_id = "train_mode_not_restored"
-    components = ("evaluation", "normalization")
+    components = ("evaluation", "normalization", "generation")
     category = Category.STATE_DEVICE
     layer = Layer.EVALUATION
     description = "do not restore the previous train/eval mode after evaluating"

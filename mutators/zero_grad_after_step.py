@@ -20,7 +20,7 @@ class ZeroGradAfterStep(Mutator):
     """
 
     bug_id = "zero_grad_after_step"
-    components = ("training", "optimization")
+    components = ("training", "optimization", "schedule")
     category = Category.OPTIMIZATION
     layer = Layer.UPDATES
     description = "zero_grad() moved after optimizer.step(): stale gradients leak into the first step"

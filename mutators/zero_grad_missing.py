@@ -21,7 +21,7 @@ class ZeroGradMissing(Mutator):
     """
 
     bug_id = "zero_grad_missing"
-    components = ("training", "grad_clip", "optimization")
+    components = ("training", "grad_clip", "optimization", "schedule", "amp")
     category = Category.OPTIMIZATION
     layer = Layer.UPDATES
     description = "optimizer.zero_grad() removed: gradients accumulate across steps"

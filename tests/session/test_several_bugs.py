@@ -64,7 +64,9 @@ def test_the_bugs_of_a_variant_come_from_different_families_where_a_free_site_al
             assert free_sites_of_missing_families(variant) == [], (
                 f"{variant.component}: {variant.label} repeats a family ({found})"
             )
-    assert repeats < len(variants) / 4
+    # a component whose bugs span few families (nearly every schedule bug is an optimization
+    # bug, every checkpoint bug is about state) repeats a family whenever it carries three bugs
+    assert repeats < len(variants) / 3
 
 
 def test_a_single_bug_session_is_planned_as_before_families_were_considered():
