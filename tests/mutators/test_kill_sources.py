@@ -32,6 +32,10 @@ SEED = 20261123  # the kill matrix's
 #: mutators whose variants are caught only by an exception today, and why no property sees
 #: the wrong behaviour first
 CRASH_ONLY: dict[str, str] = {
+    "nucleus_drops_top_token": "a nucleus without its most probable token is empty whenever that token alone "
+    "reaches top_p: every logit is -inf, the softmax is NaN and torch.multinomial refuses it",
+    "zero_temperature_divides": "dividing the logits by a temperature of 0 gives inf and NaN, which "
+    "torch.multinomial refuses: the bug is loud wherever greedy decoding is asked for",
     "past_kv_concatenated_on_wrong_axis": "new keys joined to the cache on the heads axis give a cache of "
     "the wrong shape, and attention raises at the next step that reads it: a loud bug wherever a prompt has "
     "more than one token",
