@@ -19,6 +19,7 @@ from pytest_mlbugs.judging import ReferenceChecks
 from pytest_mlbugs.loader import LoadError, load_user_file
 from pytest_mlbugs.mutation import MutatorError
 from pytest_mlbugs.registry import Registry
+from pytest_mlbugs.reports.html import INDEX, write_html
 from pytest_mlbugs.session.items import (
     VERDICT_KEY,
     JudgedItem,
@@ -217,12 +218,14 @@ class MlbugsSession(MadeItems):
             terminalreporter.write_line(line)
         if self.settings.report is not None:
             terminalreporter.write_line(f"report written to {self.settings.report}")
+        if self.settings.html is not None:
+            terminalreporter.write_line(f"HTML report written to {self.settings.html / INDEX}")
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         for judged in self._judged:  # prefetched, then never run (-x, Ctrl-C)
             judged.cancel()
         shut_down_workers()
-        if self.is_worker or self.settings.report is None:
+        if self.is_worker or (self.settings.report is None and self.settings.html is None):
             return
         report = build_report(
             self.results,
@@ -231,7 +234,10 @@ class MlbugsSession(MadeItems):
             settings={
                 k: (str(v) if isinstance(v, Path) else v)
                 for k, v in dataclasses.asdict(self.settings).items()
-                if k not in ("seed", "report", "impls", "seed_was_given")
+                if k not in ("seed", "report", "impls", "seed_was_given", "html")
             },
         )
-        write_json_atomically(self.settings.report, report)
+        if self.settings.report is not None:
+            write_json_atomically(self.settings.report, report)
+        if self.settings.html is not None:
+            write_html(report, self.settings.html)

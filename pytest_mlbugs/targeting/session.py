@@ -25,6 +25,7 @@ from pytest_mlbugs import options
 from pytest_mlbugs.atomicio import write_json_atomically
 from pytest_mlbugs.mutation import Mutator
 from pytest_mlbugs.registry import Registry
+from pytest_mlbugs.reports.html import INDEX, write_html
 from pytest_mlbugs.targeting.cache import TargetCache
 from pytest_mlbugs.targeting.coverage import CleanRun, CleanRunner
 from pytest_mlbugs.targeting.distributed import VERDICT_KEY, MutantItem, WorkerState, payloads
@@ -159,6 +160,8 @@ class TargetSession:
             )
         if self.settings.report is not None and self.results.records:
             write_json_atomically(self.settings.report, build_report(self.results))
+        if self.settings.html is not None and self.results.records and not self.is_worker:
+            write_html(build_report(self.results), self.settings.html)
         score = self.results.score()
         fail_under = self.results.fail_under
         if fail_under is not None and score is not None and score < fail_under:
@@ -171,6 +174,8 @@ class TargetSession:
         terminalreporter.section("mlbugs: mutation testing of your code")
         for line in summary_lines(self.results):
             terminalreporter.write_line(line)
+        if self.settings.html is not None and self.results.records:
+            terminalreporter.write_line(f"HTML report written to {self.settings.html / INDEX}")
 
     # -- the steps -----------------------------------------------------------------------------
 
