@@ -367,9 +367,10 @@ def card(view: MutantView, number: int, source: str) -> str:
 
 def footer(report: Mapping[str, Any]) -> str:
     framework = report.get("framework", {})
-    versions = ", ".join(f"{k} {v}" for k, v in framework.get("dependencies", {}).items())
+    name = framework.get("name", "pytest-mlbugs")
+    versions = ", ".join(f"{k} {v}" for k, v in framework.get("dependencies", {}).items() if k != name)
     return (
-        f"<footer><p>written by {e(framework.get('name', 'pytest-mlbugs'))} "
+        f"<footer><p>written by {e(name)} "
         f"{e(framework.get('version', ''))}; {e(versions)}. The report's JSON "
         f"(mutation-testing-report-schema) is inside this page, in the element "
         f"<code>#{DATA_ID}</code>.</p></footer>"
