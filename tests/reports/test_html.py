@@ -26,6 +26,7 @@ from pytest_mlbugs.reports.html_view import (
     unified_rows,
 )
 from tests.reports.dom import Node, parse
+from tests.reports.webdriver import chromium_session
 
 NO_PLUGINS = ("-p", "no:cacheprovider", "-p", "no:benchmark")
 
@@ -473,6 +474,17 @@ def test_the_html_folder_is_refused_where_writing_could_destroy_something(
 BROWSERS = ("chromium", "chromium-browser", "google-chrome-stable", "google-chrome")
 #: generous: a loaded 2-core machine starts a browser in seconds, not milliseconds
 BROWSER_TIMEOUT = 180
+#: headless, as root in a container, and nothing fetched that the page did not ask for
+HEADLESS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+)
 
 
 @pytest.fixture
@@ -495,20 +507,7 @@ class Chromium:
     def __call__(self, url: str, *args: str) -> subprocess.CompletedProcess[str]:
         self.calls += 1
         profile = self.folder / f"chromium-profile-{self.calls}"
-        command = [
-            self.executable,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-dev-shm-usage",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--no-first-run",
-            f"--user-data-dir={profile}",
-            *args,
-            url,
-        ]
+        command = [self.executable, *HEADLESS, f"--user-data-dir={profile}", *args, url]
         env = {**os.environ, "HOME": str(self.folder)}
         done = subprocess.run(
             command, capture_output=True, text=True, timeout=BROWSER_TIMEOUT, env=env, check=False
@@ -556,3 +555,51 @@ def test_the_page_in_a_headless_browser_shows_what_its_json_holds(
     chromium(index.as_uri(), f"--screenshot={screenshot}", "--window-size=1280,1800", "--hide-scrollbars")
     record_property("screenshot", str(screenshot))
     assert screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and screenshot.stat().st_size > 20_000
+
+
+@pytest.fixture
+def chromedriver(browser: str) -> str:
+    found = shutil.which("chromedriver")
+    if found is None:
+        pytest.skip("chromedriver is not installed (Debian: apt-get install -y chromium-driver)")
+    return found
+
+
+#: what the page shows after a click: the hash it wrote, its count, the cards left
+PAGE_STATE = """
+return {
+  hash: location.hash,
+  shown: document.getElementById("shown").textContent,
+  visible: Array.from(
+    document.querySelectorAll("article.mutant:not([hidden]) code.mid"), (n) => n.textContent
+  ),
+};
+"""
+
+
+#: whether the page's count reads as the argument
+SHOWN = 'return document.getElementById("shown").textContent === arguments[0];'
+
+
+def test_clicking_the_filters_hides_what_they_leave_out_and_keeps_the_view_in_the_hash(
+    tmp_path: Path, browser: str, chromedriver: str
+) -> None:
+    index = write_html(hand_built_report(), tmp_path / "html")
+    args = [*HEADLESS, f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1280,1000"]
+    log = tmp_path / "chromedriver.log"
+    with chromium_session(chromedriver, browser, args, log=log, timeout=BROWSER_TIMEOUT) as session:
+        session.open(index.as_uri())
+        session.click('#filters input[name="status"][value="detected"]')
+        session.click('#filters input[name="category"][value="data"]')
+        state = session.run(PAGE_STATE)
+        assert state["hash"] == "#status=survived,timeout,error&category=numerics,shapes,state%2Fdevice"
+        assert sorted(state["visible"]) == sorted([HOSTILE_ID, "v-survived", "v-timeout"])
+        assert state["shown"] == "3 of 5 variants shown"
+
+        session.click('#filters a[href="#all"]')
+        assert session.until(SHOWN, "5 of 5 variants shown")
+        assert len(session.run(PAGE_STATE)["visible"]) == 5
+
+        session.click('#table a[href="#category=data"]')  # a category in the table
+        assert session.until(SHOWN, "1 of 5 variants shown")
+        assert session.run(PAGE_STATE)["visible"] == ["m-survived"]
