@@ -319,6 +319,17 @@ def test_target_mode_names_files_and_shows_what_no_test_ran_and_what_was_ignored
     assert "0 of 2 mutants detected" in page.by_id("score").text()  # the ignored site is not judged
 
 
+def test_a_report_without_mutants_still_reads(tmp_path: Path) -> None:
+    """``--mlbugs-impl`` alone, or every item skipped: the page says there is nothing to score."""
+    report = stryker.report(
+        {}, project_root=".", details={"seed": 1, "settings": {}, "score": None, "variants": []}
+    )
+    page = parse(render(report))
+    assert score_shown(page) == "n/a"
+    assert total_row(page) == {"detected": 0, "survived": 0, "timeout": 0, "error": 0}
+    assert page.by_id("shown").text() == "0 of 0 variants shown" and not visible_cards(page)
+
+
 def test_write_html_makes_the_folder_atomically_and_the_option_knows_it_as_ours(tmp_path: Path) -> None:
     folder = tmp_path / "html"
     index = write_html(hand_built_report(), folder)
