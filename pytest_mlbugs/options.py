@@ -26,6 +26,7 @@ MUTATORS = "--mlbugs-mutators"
 COMPONENTS = "--mlbugs-components"
 MAX_BUGS = "--mlbugs-max-bugs"
 REPORT = "--mlbugs-report"
+HTML = "--mlbugs-html"
 LIST = "--mlbugs-list"
 IMPL = "--mlbugs-impl"
 TIMEOUT = "--mlbugs-timeout"
@@ -47,6 +48,8 @@ HELP = {
     "different bug families where the component has them, and each bug is judged alone too (default 1); "
     "a variant carries more only once every variant of at most this many bugs is in the session",
     REPORT: "write a JSON report (mutation-testing-report-schema) to this path",
+    HTML: "write an HTML report to DIR/index.html: the score, the table, each mutant on its source; "
+    "one self-contained file that opens from disk without a network",
     LIST: "print the catalogue of bugs and exit",
     IMPL: "run COMPONENT's property suite against your file: COMPONENT=PATH (repeatable)",
     TIMEOUT: "seconds a variant may take before its verdict is 'timeout' (default 60)",
@@ -84,6 +87,7 @@ def add_options(parser: pytest.Parser) -> None:
     )
     group.addoption(MAX_BUGS, dest="mlbugs_max_bugs", metavar="K", default=None, help=HELP[MAX_BUGS])
     group.addoption(REPORT, dest="mlbugs_report", metavar="PATH", default=None, help=HELP[REPORT])
+    group.addoption(HTML, dest="mlbugs_html", metavar="DIR", default=None, help=HELP[HTML])
     group.addoption(LIST, dest="mlbugs_list", action="store_true", default=False, help=HELP[LIST])
     group.addoption(
         IMPL, dest="mlbugs_impl", metavar="COMPONENT=PATH", action="append", default=[], help=HELP[IMPL]
@@ -113,6 +117,7 @@ def requested(config: pytest.Config) -> bool:
             opt.mlbugs_components is not None,
             opt.mlbugs_max_bugs is not None,
             opt.mlbugs_report is not None,
+            opt.mlbugs_html is not None,
             opt.mlbugs_list,
             bool(opt.mlbugs_impl),
             opt.mlbugs_timeout is not None,
@@ -144,6 +149,8 @@ class Settings:
     #: whether --mlbugs-mutators / --mlbugs-components narrowed the selection (the header says so)
     mutators_given: bool = False
     components_given: bool = False
+    #: ``--mlbugs-html``: the folder of the HTML report's index.html
+    html: Path | None = None
 
     @property
     def generates_variants(self) -> bool:
@@ -240,6 +247,7 @@ def parse_settings(
         mutators = _names(MUTATORS, opt.mlbugs_mutators, known=mutators, kind="bug ID")
 
     report = None if opt.mlbugs_report is None else report_path(opt.mlbugs_report)
+    html = None if opt.mlbugs_html is None else html_folder(opt.mlbugs_html)
 
     impls = []
     for raw in opt.mlbugs_impl:
@@ -317,6 +325,7 @@ def parse_settings(
         device=device,
         mutators_given=opt.mlbugs_mutators is not None,
         components_given=opt.mlbugs_components is not None,
+        html=html,
     )
 
 
@@ -378,6 +387,51 @@ def report_path(raw: str) -> Path:
             "choose another path (it will not be overwritten)"
         )
     return report
+
+
+#: the line by which ``--mlbugs-html`` knows an index.html it may overwrite (reports.html writes it)
+HTML_MARKER = '<meta name="generator" content="pytest-mlbugs">'
+#: where the marker must be: in the page's head
+HTML_MARKER_WITHIN = 2048
+
+
+def html_folder(raw: str) -> Path:
+    """The ``--mlbugs-html`` folder: made at the end of the run if its parent exists, and
+    refused where writing its index.html could destroy something that is not ours."""
+    if not raw.strip():
+        raise pytest.UsageError(f"{HTML}: empty path; give a folder to write index.html into")
+    folder = Path(raw)
+    if folder.exists() and not folder.is_dir():
+        raise pytest.UsageError(
+            f"{HTML}={raw}: is a file, not a folder; give a folder to write index.html into"
+        )
+    if not folder.exists():
+        parent = folder.parent
+        if not parent.is_dir():
+            raise pytest.UsageError(f"{HTML}={raw}: folder {parent} does not exist; create it first")
+        if not os.access(parent, os.W_OK):
+            raise pytest.UsageError(f"{HTML}={raw}: folder {parent} is not writable; choose another folder")
+        return folder
+    if not os.access(folder, os.W_OK):
+        raise pytest.UsageError(f"{HTML}={raw}: folder {folder} is not writable; choose another folder")
+    index = folder / "index.html"
+    if (index.exists() or index.is_symlink()) and not _is_our_page(index):
+        raise pytest.UsageError(
+            f"{HTML}={raw}: {index} exists and is not a pytest-mlbugs report; "
+            "choose another folder (it will not be overwritten)"
+        )
+    return folder
+
+
+def _is_our_page(path: Path) -> bool:
+    if path.is_symlink() or not path.is_file():
+        return False
+    try:
+        with path.open("rb") as stream:
+            head = stream.read(HTML_MARKER_WITHIN)
+    except OSError:
+        return False
+    return HTML_MARKER.encode() in head
 
 
 def _is_our_report(path: Path) -> bool:

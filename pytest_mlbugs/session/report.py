@@ -252,6 +252,7 @@ def build_report(
                 # the variant's place in the whole session: shards' reports merge by it
                 "ordinal": v["ordinal"],
                 "component": v["component"],
+                "categories": v["categories"],
                 "bugs": [
                     {key: b[key] for key in ("id", "line", *BUG_VERDICT_FIELDS) if key in b}
                     for b in v["bugs"]
@@ -261,6 +262,7 @@ def build_report(
                 "first_failing_property": v["property"],
                 "message": v["message"],
                 "case": v["case"],
+                "diff": v["diff"],
             }
             for v in results.sorted_variants()
         ],

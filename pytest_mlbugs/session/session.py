@@ -27,6 +27,7 @@ from pytest_mlbugs.loader import LoadError, load_user_file
 from pytest_mlbugs.mutation import MutatorError
 from pytest_mlbugs.progress import Progress
 from pytest_mlbugs.registry import Registry, Selection
+from pytest_mlbugs.reports.html import INDEX, write_html
 from pytest_mlbugs.session.items import (
     VERDICT_KEY,
     JudgedItem,
@@ -39,7 +40,7 @@ from pytest_mlbugs.session.report import Results, build_report, plan_lines, summ
 from pytest_mlbugs.show import remember, session_entry
 
 #: settings the report leaves out: the seed has its own field, and the rest do not change the plan
-NOT_IN_REPORT = ("seed", "report", "impls", "seed_was_given", "mutators_given", "components_given")
+NOT_IN_REPORT = ("seed", "report", "impls", "seed_was_given", "mutators_given", "components_given", "html")
 #: the key under which an xdist worker hands the controller its plan's notes
 PLAN_NOTES_KEY = "mlbugs_plan_notes"
 
@@ -242,6 +243,8 @@ class MlbugsSession(MadeItems):
             terminalreporter.write_line(line)
         if self.settings.report is not None:
             terminalreporter.write_line(f"report written to {self.settings.report}")
+        if self.settings.html is not None:
+            terminalreporter.write_line(f"HTML report written to {self.settings.html / INDEX}")
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         for judged in self._judged:  # prefetched, then never run (-x, Ctrl-C)
@@ -255,7 +258,7 @@ class MlbugsSession(MadeItems):
             "session",
             [session_entry(v["nodeid"], v, descriptions) for v in self.results.sorted_variants()],
         )
-        if self.settings.report is None:
+        if self.settings.report is None and self.settings.html is None:
             return
         report = build_report(
             self.results,
@@ -264,11 +267,13 @@ class MlbugsSession(MadeItems):
             settings={
                 k: (str(v) if isinstance(v, Path) else v)
                 for k, v in dataclasses.asdict(self.settings).items()
-                if k
-                not in ("seed", "report", "impls", "seed_was_given", "mutators_given", "components_given")
+                if k not in NOT_IN_REPORT
             },
         )
-        write_json_atomically(self.settings.report, report)
+        if self.settings.report is not None:
+            write_json_atomically(self.settings.report, report)
+        if self.settings.html is not None:
+            write_html(report, self.settings.html)
 
 
 def load_impls(registry: Registry, impls: Sequence[tuple[str, Path]]) -> list[tuple[str, Path, Any]]:

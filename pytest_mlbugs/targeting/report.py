@@ -109,6 +109,7 @@ def build_report(results: TargetResults) -> dict[str, Any]:
         "killed_by",
         "properties",
         "cached",
+        "diff",
     )
     details = {
         "mode": "target",

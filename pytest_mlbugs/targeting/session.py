@@ -34,6 +34,7 @@ from pytest_mlbugs.collection import claim_node_ids, count_as_collected
 from pytest_mlbugs.mutation import Mutator
 from pytest_mlbugs.progress import Progress
 from pytest_mlbugs.registry import Registry
+from pytest_mlbugs.reports.html import INDEX, write_html
 from pytest_mlbugs.show import remember, target_entry
 from pytest_mlbugs.targeting.cache import TargetCache
 from pytest_mlbugs.targeting.coverage import CleanRecorder, CleanRun
@@ -252,6 +253,8 @@ class TargetSession:
         )
         if self.settings.report is not None and self.results.records:
             write_json_atomically(self.settings.report, build_report(self.results))
+        if self.settings.html is not None and self.results.records:
+            write_html(build_report(self.results), self.settings.html)
         session.exitstatus = self.results.exit_status(
             session.exitstatus, clean_failed=bool(self._clean_failures())
         )
@@ -262,6 +265,8 @@ class TargetSession:
         terminalreporter.section("mlbugs: mutation testing of your code")
         for line in summary_lines(self.results):
             terminalreporter.write_line(line)
+        if self.settings.html is not None and self.results.records:
+            terminalreporter.write_line(f"HTML report written to {self.settings.html / INDEX}")
 
     # -- helpers ---------------------------------------------------------------------------------
 
