@@ -43,6 +43,12 @@ def _first_line(report: pytest.TestReport) -> str:
     return lines[0][:300] if lines else "failed"
 
 
+#: the capture a child inherits from its parent, kept alive there and never closed (it is the
+#: parent's): collected in the child, its unclosed ``/dev/null`` would warn inside the user's next
+#: test, which ``filterwarnings = error`` turns into a failure: a detection the mutant never caused
+_INHERITED_CAPTURE: list[Any] = []
+
+
 def _child_capture(config: pytest.Config) -> None:
     """Give the child its own capture files: the parent's are shared through fork."""
     capman: Any = config.pluginmanager.getplugin("capturemanager")
@@ -50,6 +56,7 @@ def _child_capture(config: pytest.Config) -> None:
         # pytest's capture internals, only where a capture manager is running
         from _pytest.capture import _get_multicapture
 
+        _INHERITED_CAPTURE.append(capman._global_capturing)
         capman._global_capturing = _get_multicapture(capman._method)
         capman._global_capturing.start_capturing()
 
