@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
-from tinygpt.model import GPT, MLP, Block, CausalSelfAttention, LayerNorm
+from tinygpt.model import GPT, MLP, Block, CausalSelfAttention, GPTConfig, LayerNorm
 from torch import nn
 
 
@@ -162,6 +162,37 @@ def test_parameter_count_leaves_out_the_position_table(model, config):
     total = sum(p.numel() for p in model.parameters())
     assert model.get_num_params() == total - config.block_size * config.n_embd
     assert model.get_num_params(non_embedding=False) == total
+
+
+def test_gpt2_small_has_gpt2s_124m_parameters():
+    # built on the meta device: the shapes without the memory
+    with torch.device("meta"):
+        model = GPT(GPTConfig(vocab_size=50257))
+    assert model.get_num_params(non_embedding=False) == 124_439_808
+    assert model.get_num_params() == 123_653_376
+
+
+def test_weights_are_initialised_as_in_gpt2():
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(block_size=64, vocab_size=256, n_layer=4, n_head=4, n_embd=64))
+    params = dict(model.named_parameters())
+    residual_projections = torch.cat([p.flatten() for n, p in params.items() if n.endswith("c_proj.weight")])
+    others = torch.cat(
+        [p.flatten() for n, p in params.items() if p.dim() == 2 and not n.endswith("c_proj.weight")]
+    )
+    assert residual_projections.std().item() == pytest.approx(0.02 / math.sqrt(2 * 4), rel=0.05)
+    assert others.std().item() == pytest.approx(0.02, rel=0.05)
+    assert abs(residual_projections.mean().item()) < 1e-3 and abs(others.mean().item()) < 1e-3
+    assert all(not p.any() for n, p in params.items() if n.endswith("bias"))
+    assert all(
+        p.eq(1).all() for n, p in params.items() if n.endswith(("ln_1.weight", "ln_2.weight", "ln_f.weight"))
+    )
+
+
+def test_an_empty_vocabulary_is_refused(config):
+    config.vocab_size = 0
+    with pytest.raises(ValueError, match="must be positive"):
+        GPT(config)
 
 
 def test_the_causal_mask_is_a_buffer_that_checkpoints_do_not_carry(model):
