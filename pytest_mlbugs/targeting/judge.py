@@ -189,7 +189,9 @@ class MutantJudge:
 
     def _cached(self, mutant: Mutant, tests: list[str]) -> bool:
         hit = self.verdicts.get(mutant.digest)
-        return hit is not None and hit.get("tests") == tests
+        # the same tests, in any order: the order is fastest first, and tests of about the same
+        # time trade places from one clean run to the next; what they say of a mutant does not
+        return hit is not None and sorted(hit.get("tests") or []) == sorted(tests)
 
     def needs_a_child(self, mutants: Sequence[Mutant]) -> bool:
         """Whether any of ``mutants`` is judged in a child (none is ignored, cached or covered by
