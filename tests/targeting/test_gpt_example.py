@@ -9,7 +9,12 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
+from pytest_mlbugs.mutation import Mutator
+from pytest_mlbugs.registry import builtin_registry
+from pytest_mlbugs.targeting.cache import TargetCache, merged
+from pytest_mlbugs.targeting.mutants import resolve_targets
 from tests.support.paths import GPT_EXAMPLE
 from tests.support.schema import check_report
 
@@ -54,3 +59,24 @@ def test_a_seeded_sample_of_the_gpt_examples_mutants_gets_the_verdicts_its_tests
     # every detection names the test of the example that failed on it
     assert all(m["killed_by"].startswith("tests/") for m in mutants if m["status"] == "detected")
     assert completed.returncode == 1  # survivors fail their items
+
+
+def test_two_searches_with_every_other_mutator_find_what_one_search_finds() -> None:
+    (target,) = resolve_targets(
+        [str(GPT_EXAMPLE / "src/tinygpt/model.py")], root=GPT_EXAMPLE, option="--mlbugs-target"
+    )
+    mutators = builtin_registry().sorted_mutators()
+
+    search = TargetCache(None, [target], mutators)  # no pytest cache: every file is searched
+
+    def entry(chosen: list[Mutator]) -> dict[str, Any]:
+        entries, _ = search.mutant_entries(compute=True, mutators=chosen)
+        return entries[next(iter(entries))]
+
+    whole = entry(mutators)
+    assert merged(entry(mutators[0::2]), entry(mutators[1::2])) == whole
+    # two mutators, one in each half, write the same source at the LayerNorm's gain: it is one
+    # mutant, the first bug ID's, as one search keeps it
+    bug_ids = [m["bug_id"] for m in whole["mutants"]]
+    assert "norm_weight_init_zeros" in bug_ids and "norm_weight_zero_init" not in bug_ids
+    assert merged(whole, whole) == whole  # an entry the cache held comes back from both searches
