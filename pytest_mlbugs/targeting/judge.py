@@ -11,6 +11,7 @@ trusted.
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 import types
@@ -168,14 +169,20 @@ class MutantJudge:
 
     def forced_failure_check(self) -> str | None:
         """Why no verdict can be trusted here, or ``None`` when the harness sees failures."""
-        covered = False
-        for target in self.results.files:
-            tests = self.clean.tests_of_file(target.display)
-            if not tests:
-                continue
-            covered = True
-            verdict = self._pending(target, forced_failure_source(target.source), tests).result()
+        checks = [
+            (target, tests, self._pending(target, forced_failure_source(target.source), tests))
+            for target in self.results.files
+            if (tests := self.clean.tests_of_file(target.display))
+        ]
+        covered = bool(checks)
+        width = os.cpu_count() or 1
+        for k, (target, tests, check) in enumerate(checks):
+            for _, _, ahead in checks[k : k + width]:  # a check per core at once
+                ahead.start()
+            verdict = check.result()
             if verdict.status != Status.DETECTED:
+                for _, _, other in checks[k + 1 :]:
+                    other.cancel()
                 return (
                     f"mlbugs: forced-fail check: with every function of {target.display} raising, its "
                     f"{len(tests)} test(s) were judged {verdict.status} "
