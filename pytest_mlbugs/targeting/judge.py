@@ -35,6 +35,8 @@ from pytest_mlbugs.verdict import PropertyFailure, Status, Verdict
 TIMEOUT_BASE_SECONDS = 5.0
 TIMEOUT_FACTOR = 10.0
 NO_COVERAGE = "no test executes the changed lines"
+#: how many of the tests that detected a file's latest mutants a new mutant of it runs first
+KILLERS_KEPT = 3
 
 
 def _first_line(report: pytest.TestReport) -> str:
@@ -156,6 +158,8 @@ class MutantJudge:
         self.modules = target_modules(results.files)
         #: mutant ID -> its tests, and its verdict to come (``None``: a record needing no child)
         self._started: dict[str, tuple[list[str], PendingVerdict | None, dict[str, Any] | None]] = {}
+        #: per file, the tests that detected its latest mutants, the latest first
+        self.killers: dict[str, list[str]] = {}
 
     def limit(self, tests: Sequence[str]) -> float:
         if self.timeout is not None:
@@ -231,9 +235,19 @@ class MutantJudge:
             verdict = Verdict(Status.ERROR, 0.0, [], "the target file was never imported as a module")
             record = self.results.build_record(mutant, tests, verdict.to_json(), cached=False)
         else:
+            tests = self._killers_first(mutant.file.display, tests)
             future = self._pending(mutant.file, mutant.source, tests)
             future.start()
         self._started[mutant.id] = (tests, future, record)
+
+    def _killers_first(self, display: str, tests: list[str]) -> list[str]:
+        """``tests`` with those that detected the file's latest mutants first: the mutants come
+        in the order of their lines, and one is most often detected by the test that detected
+        its neighbour (fastest first alone runs it late when it is slow in the clean run, say
+        the first to build a model on a device)."""
+        covered = set(tests)
+        killers = [t for t in self.killers.get(display, []) if t in covered]
+        return killers + [t for t in tests if t not in killers]
 
     def record(self, mutant: Mutant) -> dict[str, Any]:
         """The mutant's record, once its verdict is in (started now if it was not)."""
@@ -245,6 +259,10 @@ class MutantJudge:
         verdict = future.result()
         if verdict.status in (Status.DETECTED, Status.SURVIVED):
             self.verdicts[mutant.digest] = {"tests": tests, "verdict": verdict.to_json()}
+        if verdict.status == Status.DETECTED and verdict.failures:
+            killer = verdict.failures[0].property
+            latest = self.killers.get(mutant.file.display, [])
+            self.killers[mutant.file.display] = [killer, *(t for t in latest if t != killer)][:KILLERS_KEPT]
         return self.results.build_record(mutant, tests, verdict.to_json(), cached=False)
 
     def cancel(self) -> None:
