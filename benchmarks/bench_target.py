@@ -13,7 +13,9 @@ venv with ``pip install 'mutmut>=3,<4' torch==2.13.0 numpy pytest``; without num
 on import, which the GPT example's ``filterwarnings = error`` makes fatal), or the benchmark
 measures ours alone and says so. mutmut runs with ``process_isolation = "forkserver"`` (set in
 each example's ``[tool.mutmut]``): its default fork mode hangs once torch is imported. Both rates
-are mutants judged over the whole run's wall time, starting Python and importing torch included.
+are mutants judged over the whole run's wall time, starting Python and importing torch included,
+both with Python's default bytecode cache (``PYTHONDONTWRITEBYTECODE`` is left out of their
+environment).
 
     python benchmarks/bench_target.py [--example mlbugs_gpt_example] [--mutmut-python /tmp/mmvenv/bin/python]
 """
@@ -138,6 +140,12 @@ EXAMPLES = {
 }
 
 
+#: both tools run with Python's default bytecode cache, as on a user's machine, even where this
+#: shell turns it off (PYTHONDONTWRITEBYTECODE): without it every run compiles the imports of
+#: pytest-mlbugs, an editable install here, and pytest rewrites Hypothesis' asserts again
+ENVIRONMENT = {name: value for name, value in os.environ.items() if name != "PYTHONDONTWRITEBYTECODE"}
+
+
 def _load() -> str:
     """The load averages over 1, 5 and 15 minutes, as ``uptime`` prints them."""
     return ", ".join(f"{x:.2f}" for x in os.getloadavg())
@@ -159,7 +167,7 @@ def run_ours(name: str, workdir: Path) -> dict[str, Any]:
                f"--mlbugs-target={example.target}", f"--mlbugs-report={report}"]  # fmt: skip
     started = time.perf_counter()
     # exit status 1 is a survivor (the GPT example has some); anything else is a broken run
-    run = subprocess.run(command, cwd=project, capture_output=True, text=True)
+    run = subprocess.run(command, cwd=project, capture_output=True, text=True, env=ENVIRONMENT)
     first = time.perf_counter() - started
     if run.returncode not in (0, 1) or not report.exists():
         raise SystemExit(
@@ -168,7 +176,7 @@ def run_ours(name: str, workdir: Path) -> dict[str, Any]:
     data = json.loads(report.read_text())
     judged = [m for m in data["mlbugs"]["mutants"] if m["status"] != "ignored"]
     started = time.perf_counter()
-    rerun = subprocess.run(command, cwd=project, capture_output=True, text=True)
+    rerun = subprocess.run(command, cwd=project, capture_output=True, text=True, env=ENVIRONMENT)
     second = time.perf_counter() - started
     took = [
         float(x)
@@ -192,7 +200,9 @@ def run_mutmut(name: str, workdir: Path, python: str) -> dict[str, Any] | str:
     mutmut = [python, "-c", "import sys; from mutmut.__main__ import cli; sys.exit(cli())"]
     started = time.perf_counter()
     try:
-        run = subprocess.run([*mutmut, "run"], cwd=project, capture_output=True, text=True, timeout=1800)
+        run = subprocess.run(
+            [*mutmut, "run"], cwd=project, capture_output=True, text=True, timeout=1800, env=ENVIRONMENT
+        )
     except subprocess.TimeoutExpired:
         return "mutmut run did not finish within 30 minutes"
     seconds = time.perf_counter() - started
