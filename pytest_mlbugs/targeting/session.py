@@ -1,7 +1,8 @@
 """The run of ``--mlbugs-target``: the user's tests, then one item per mutant.
 
-1. **Collection.** The user's tests are collected as usual; the targets' mutants are found (in
-   a forked child started at the session's start, unless pytest's cache holds them) and become
+1. **Collection.** The user's tests are collected as usual; the targets' mutants are found (half
+   the mutators in a forked child started at the session's start, half here at the end of
+   collection, unless pytest's cache holds them) and become
    :class:`~.items.MutantItem`s after the tests, before pytest's own selection (``-k``, ``-m``,
    ``--lf``, node IDs) runs.
 2. **Clean run** (:mod:`.coverage`): the user's tests run as they always do, each under a line
