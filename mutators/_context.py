@@ -4,6 +4,8 @@ and answers from the code around the site, so that a mutator fires only where it
 
 from __future__ import annotations
 
+import functools
+
 import libcst as cst
 import libcst.matchers as m
 
@@ -146,10 +148,13 @@ def name_available(context: SiteContext, name: str) -> bool:
     return not m.findall(module, m.Import() | m.ImportFrom())
 
 
-def _self_attributes(cls: cst.ClassDef) -> set[str]:
-    """The names of the ``self.<name>`` attributes a class reads or writes."""
+@functools.lru_cache(maxsize=256)
+def _self_attributes(cls: cst.ClassDef) -> frozenset[str]:
+    """The names of the ``self.<name>`` attributes a class reads or writes. Kept per class: a
+    search asks it at every candidate site of the class, and walking a model's whole class each
+    time was a sixth of the time target mode spends finding the mutants of a GPT file."""
     found = m.findall(cls, m.Attribute(value=m.Name("self")))
-    return {a.attr.value for a in found if isinstance(a, cst.Attribute)}
+    return frozenset(a.attr.value for a in found if isinstance(a, cst.Attribute))
 
 
 def is_cache_name(name: str) -> bool:

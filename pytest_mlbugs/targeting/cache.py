@@ -43,6 +43,23 @@ def _mutant_json(mutant: Mutant) -> dict[str, Any]:
     return fields
 
 
+def merged(first: dict[str, Any], second: dict[str, Any]) -> dict[str, Any]:
+    """One file's entry from two searches with parts of the selected mutators: what one search
+    with all of them finds. A mutant whose source another one has already written is left out,
+    the first in the order of bug ID and site staying, as :func:`mutants_of` keeps them; the
+    mutants are in its order too. An entry the cache held comes back from both searches alike."""
+    if first == second:
+        return first
+    kept: list[dict[str, Any]] = []
+    sources: set[str] = set()
+    for fields in sorted(first["mutants"] + second["mutants"], key=lambda f: (f["bug_id"], f["site"])):
+        if fields["source"] not in sources:
+            sources.add(fields["source"])
+            kept.append(fields)
+    kept.sort(key=lambda f: (f["changed_lines"][0], f["bug_id"], f["site"]))
+    return {"problems": sorted(first["problems"] + second["problems"]), "mutants": kept}
+
+
 class TargetCache:
     def __init__(
         self, config: pytest.Config, files: Sequence[TargetFile], mutators: Sequence[Mutator]
@@ -62,9 +79,12 @@ class TargetCache:
         parts = [__version__, target.display, target.source, *(m.bug_id for m in self.mutators)]
         return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
 
-    def mutant_entries(self, *, compute: bool) -> tuple[Entries, list[str]]:
+    def mutant_entries(
+        self, *, compute: bool, mutators: Sequence[Mutator] | None = None
+    ) -> tuple[Entries, list[str]]:
         """Per target file, its mutants as the cache keeps them, and the keys of the files the
-        cache lacks (found here when ``compute``, left out otherwise)."""
+        cache lacks (found here when ``compute``, with ``mutators`` when given, a part of the
+        selected ones; left out otherwise)."""
         stored = self._stored_mutants()
         entries: Entries = {}
         missing: list[str] = []
@@ -75,8 +95,9 @@ class TargetCache:
                 missing.append(key)
                 if not compute:
                     continue
-                found, problems = mutants_of(target, self.mutators, module_label=target.display)
-                entry = {"problems": problems, "mutants": [_mutant_json(m) for m in found]}
+                chosen = self.mutators if mutators is None else mutators
+                found, problems = mutants_of(target, chosen, module_label=target.display)
+                entry = {"problems": sorted(problems), "mutants": [_mutant_json(m) for m in found]}
             entries[key] = entry
         return entries, missing
 
@@ -100,18 +121,22 @@ class TargetCache:
 
     def find_meanwhile(self) -> Callable[[], tuple[list[Mutant], list[str]]] | None:
         """Start finding the mutants of files the cache does not hold in a forked child (libcst
-        work, a core of its own) while this process makes the clean run; the function returned
-        waits for them. ``None`` where the cache holds them all, or fork does not exist."""
+        work, a core of its own) while this process collects; the function returned finds the
+        rest itself and waits for the child's. The two searches share the work, every other
+        selected mutator each: this process has nothing else to do until the mutants are known,
+        and on two cores that halves the wait. ``None`` where the cache holds them all, or fork
+        does not exist."""
         _, missing = self.mutant_entries(compute=False)
         if not missing or not hasattr(os, "fork"):
             return None
+        theirs, ours = self.mutators[0::2], self.mutators[1::2]
         read_fd, write_fd = os.pipe()
         pid = fork_quietly()
         if pid == 0:  # the child: compute, write, leave without running any pytest hook
             status = 70
             try:
                 os.close(read_fd)
-                payload = json.dumps(self.mutant_entries(compute=True)[0]).encode()
+                payload = json.dumps(self.mutant_entries(compute=True, mutators=theirs)[0]).encode()
                 with os.fdopen(write_fd, "wb") as pipe:
                     pipe.write(payload)
                 status = 0
@@ -120,6 +145,7 @@ class TargetCache:
         os.close(write_fd)
 
         def gather() -> tuple[list[Mutant], list[str]]:
+            mine, _ = self.mutant_entries(compute=True, mutators=ours)
             with os.fdopen(read_fd, "rb") as pipe:
                 payload = pipe.read()
             _, wait_status = os.waitpid(pid, 0)
@@ -127,7 +153,9 @@ class TargetCache:
                 entries = json.loads(payload) if os.waitstatus_to_exitcode(wait_status) == 0 else None
             except ValueError:
                 entries = None
-            return self.mutants(entries if isinstance(entries, dict) else None)
+            if not isinstance(entries, dict) or entries.keys() != mine.keys():
+                return self.mutants(None)  # the child failed: every search here, as without fork
+            return self.mutants({key: merged(entries[key], mine[key]) for key in mine})
 
         return gather
 

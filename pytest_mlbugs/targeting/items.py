@@ -107,3 +107,16 @@ def mutant_items(
         for mutant, name in ((m, f"mlbugs-target[{m.id}]") for m in mutants)
     )
     return [item for item in made if selected(item.nodeid, selection)]
+
+
+class Upcoming:
+    """The mutant items that follow an item in the run's order (pytest gives only the next)."""
+
+    def __init__(self, items: Sequence[pytest.Item]) -> None:
+        self.items = list(items)
+        self.positions = {id(item): k for k, item in enumerate(self.items)}
+
+    def after(self, item: pytest.Item, count: int) -> list[MutantItem]:
+        """The mutant items among the ``count`` items after ``item``."""
+        k = self.positions.get(id(item), len(self.items))
+        return [each for each in self.items[k + 1 : k + 1 + count] if isinstance(each, MutantItem)]

@@ -11,6 +11,7 @@ trusted.
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 import types
@@ -34,6 +35,8 @@ from pytest_mlbugs.verdict import PropertyFailure, Status, Verdict
 TIMEOUT_BASE_SECONDS = 5.0
 TIMEOUT_FACTOR = 10.0
 NO_COVERAGE = "no test executes the changed lines"
+#: how many of the tests that detected a file's latest mutants a new mutant of it runs first
+KILLERS_KEPT = 3
 
 
 def _first_line(report: pytest.TestReport) -> str:
@@ -43,6 +46,12 @@ def _first_line(report: pytest.TestReport) -> str:
     return lines[0][:300] if lines else "failed"
 
 
+#: the capture a child inherits from its parent, kept alive there and never closed (it is the
+#: parent's): collected in the child, its unclosed ``/dev/null`` would warn inside the user's next
+#: test, which ``filterwarnings = error`` turns into a failure: a detection the mutant never caused
+_INHERITED_CAPTURE: list[Any] = []
+
+
 def _child_capture(config: pytest.Config) -> None:
     """Give the child its own capture files: the parent's are shared through fork."""
     capman: Any = config.pluginmanager.getplugin("capturemanager")
@@ -50,6 +59,7 @@ def _child_capture(config: pytest.Config) -> None:
         # pytest's capture internals, only where a capture manager is running
         from _pytest.capture import _get_multicapture
 
+        _INHERITED_CAPTURE.append(capman._global_capturing)
         capman._global_capturing = _get_multicapture(capman._method)
         capman._global_capturing.start_capturing()
 
@@ -148,6 +158,8 @@ class MutantJudge:
         self.modules = target_modules(results.files)
         #: mutant ID -> its tests, and its verdict to come (``None``: a record needing no child)
         self._started: dict[str, tuple[list[str], PendingVerdict | None, dict[str, Any] | None]] = {}
+        #: per file, the tests that detected its latest mutants, the latest first
+        self.killers: dict[str, list[str]] = {}
 
     def limit(self, tests: Sequence[str]) -> float:
         if self.timeout is not None:
@@ -161,14 +173,20 @@ class MutantJudge:
 
     def forced_failure_check(self) -> str | None:
         """Why no verdict can be trusted here, or ``None`` when the harness sees failures."""
-        covered = False
-        for target in self.results.files:
-            tests = self.clean.tests_of_file(target.display)
-            if not tests:
-                continue
-            covered = True
-            verdict = self._pending(target, forced_failure_source(target.source), tests).result()
+        checks = [
+            (target, tests, self._pending(target, forced_failure_source(target.source), tests))
+            for target in self.results.files
+            if (tests := self.clean.tests_of_file(target.display))
+        ]
+        covered = bool(checks)
+        width = os.cpu_count() or 1
+        for k, (target, tests, check) in enumerate(checks):
+            for _, _, ahead in checks[k : k + width]:  # a check per core at once
+                ahead.start()
+            verdict = check.result()
             if verdict.status != Status.DETECTED:
+                for _, _, other in checks[k + 1 :]:
+                    other.cancel()
                 return (
                     f"mlbugs: forced-fail check: with every function of {target.display} raising, its "
                     f"{len(tests)} test(s) were judged {verdict.status} "
@@ -182,7 +200,9 @@ class MutantJudge:
 
     def _cached(self, mutant: Mutant, tests: list[str]) -> bool:
         hit = self.verdicts.get(mutant.digest)
-        return hit is not None and hit.get("tests") == tests
+        # the same tests, in any order: the order is fastest first, and tests of about the same
+        # time trade places from one clean run to the next; what they say of a mutant does not
+        return hit is not None and sorted(hit.get("tests") or []) == sorted(tests)
 
     def needs_a_child(self, mutants: Sequence[Mutant]) -> bool:
         """Whether any of ``mutants`` is judged in a child (none is ignored, cached or covered by
@@ -215,9 +235,19 @@ class MutantJudge:
             verdict = Verdict(Status.ERROR, 0.0, [], "the target file was never imported as a module")
             record = self.results.build_record(mutant, tests, verdict.to_json(), cached=False)
         else:
+            tests = self._killers_first(mutant.file.display, tests)
             future = self._pending(mutant.file, mutant.source, tests)
             future.start()
         self._started[mutant.id] = (tests, future, record)
+
+    def _killers_first(self, display: str, tests: list[str]) -> list[str]:
+        """``tests`` with those that detected the file's latest mutants first: the mutants come
+        in the order of their lines, and one is most often detected by the test that detected
+        its neighbour (fastest first alone runs it late when it is slow in the clean run, say
+        the first to build a model on a device)."""
+        covered = set(tests)
+        killers = [t for t in self.killers.get(display, []) if t in covered]
+        return killers + [t for t in tests if t not in killers]
 
     def record(self, mutant: Mutant) -> dict[str, Any]:
         """The mutant's record, once its verdict is in (started now if it was not)."""
@@ -229,6 +259,10 @@ class MutantJudge:
         verdict = future.result()
         if verdict.status in (Status.DETECTED, Status.SURVIVED):
             self.verdicts[mutant.digest] = {"tests": tests, "verdict": verdict.to_json()}
+        if verdict.status == Status.DETECTED and verdict.failures:
+            killer = verdict.failures[0].property
+            latest = self.killers.get(mutant.file.display, [])
+            self.killers[mutant.file.display] = [killer, *(t for t in latest if t != killer)][:KILLERS_KEPT]
         return self.results.build_record(mutant, tests, verdict.to_json(), cached=False)
 
     def cancel(self) -> None:

@@ -1,7 +1,8 @@
 """The run of ``--mlbugs-target``: the user's tests, then one item per mutant.
 
-1. **Collection.** The user's tests are collected as usual; the targets' mutants are found (in
-   a forked child started at the session's start, unless pytest's cache holds them) and become
+1. **Collection.** The user's tests are collected as usual; the targets' mutants are found (half
+   the mutators in a forked child started at the session's start, half here at the end of
+   collection, unless pytest's cache holds them) and become
    :class:`~.items.MutantItem`s after the tests, before pytest's own selection (``-k``, ``-m``,
    ``--lf``, node IDs) runs.
 2. **Clean run** (:mod:`.coverage`): the user's tests run as they always do, each under a line
@@ -21,6 +22,7 @@ xdist hands them and the controller gathers their records.
 
 from __future__ import annotations
 
+import gc
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -38,12 +40,21 @@ from pytest_mlbugs.reports.html import INDEX, write_html
 from pytest_mlbugs.show import remember, target_entry
 from pytest_mlbugs.targeting.cache import TargetCache
 from pytest_mlbugs.targeting.coverage import CleanRecorder, CleanRun
-from pytest_mlbugs.targeting.items import MutantItem, mutant_items, payloads
+from pytest_mlbugs.targeting.items import MutantItem, Upcoming, mutant_items, payloads
 from pytest_mlbugs.targeting.judge import MutantJudge
 from pytest_mlbugs.targeting.mutants import Mutant, TargetError, resolve_targets, sample_active
 from pytest_mlbugs.targeting.options import TARGET
 from pytest_mlbugs.targeting.report import build_report, summary_lines
 from pytest_mlbugs.targeting.results import TargetResults
+
+
+def freeze_for_children() -> None:
+    """Before the mutants: what this process holds now (torch, the user's modules, the search
+    for mutants) is forked into every mutant's child; left to the garbage collector, each child
+    would walk it again and copy the pages it touches. Frozen, neither the children nor this
+    process's exit walks it."""
+    gc.collect()
+    gc.freeze()
 
 
 class TargetSession:
@@ -86,6 +97,7 @@ class TargetSession:
         self.tests_digest = ""
         self.phase_started: float | None = None
         self.progress: Progress | None = None
+        self.upcoming: Upcoming | None = None
 
     @property
     def distributing(self) -> bool:
@@ -185,6 +197,7 @@ class TargetSession:
         clean, verdicts = self._clean_run(session)
         if clean is None:
             return
+        freeze_for_children()
         self.judge = MutantJudge(
             self.config,
             self.results,
@@ -202,13 +215,18 @@ class TargetSession:
     # -- the mutants -----------------------------------------------------------------------------
 
     def _prefetch(self, item: MutantItem, nextitem: pytest.Item | None) -> None:
-        """Start the item's verdict and the next mutant's, so that two children work at once."""
+        """Start the item's verdict and the next mutants', one more than there are cores (verdicts
+        are taken in order: a long one must not idle the other cores); an xdist worker, the next."""
         if self.judge is None and self.results.stopped is None:
             self._start_mutation_phase(item.session)
-        if self.judge is not None:
-            self.judge.start(item.mutant)
-            if isinstance(nextitem, MutantItem):
-                self.judge.start(nextitem.mutant)
+        if self.judge is None:
+            return
+        if self.upcoming is None:
+            self.upcoming = Upcoming([] if self.is_worker else item.session.items)
+        ahead = [nextitem] if self.is_worker else self.upcoming.after(item, os.cpu_count() or 1)
+        for each in (item, *ahead):
+            if isinstance(each, MutantItem):
+                self.judge.start(each.mutant)
 
     def _payload(self, item: MutantItem) -> dict[str, Any]:
         payload: dict[str, Any] = {"problems": list(self.results.problems)}

@@ -1,0 +1,1 @@
+"""A small GPT language model and its training step: the code ``--mlbugs-target`` mutation-tests."""
