@@ -83,6 +83,24 @@ def ignore_comments(source: str) -> dict[int, tuple[frozenset[str], str]]:
     return found
 
 
+def unknown_pragma_ids(
+    files: Sequence[TargetFile], known: Iterable[str]
+) -> list[tuple[TargetFile, int, str]]:
+    """(file, line, message) for every bug ID in an ``# mlbugs: ignore[...]`` pragma that no
+    mutator has (a typo would otherwise leave its mutant judged, silently), with the closest
+    known IDs."""
+    known = sorted(known)
+    found: list[tuple[TargetFile, int, str]] = []
+    for target in files:
+        for line, (ids, _) in sorted(ignore_comments(target.source).items()):
+            for bug_id in sorted(ids - {"*", *known}):
+                close = difflib.get_close_matches(bug_id, known, n=2)
+                hint = f"did you mean {' or '.join(close)}?" if close else "see pytest --mlbugs-list"
+                message = f"unknown bug ID {bug_id!r} in '# mlbugs: ignore[...]'; {hint}"
+                found.append((target, line, message))
+    return found
+
+
 def function_body_lines(source: str) -> set[int]:
     """Lines inside some function's body: what a test executes, rather than an import."""
     lines: set[int] = set()

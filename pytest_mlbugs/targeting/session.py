@@ -25,6 +25,7 @@ from __future__ import annotations
 import gc
 import os
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -42,7 +43,14 @@ from pytest_mlbugs.targeting.cache import TargetCache
 from pytest_mlbugs.targeting.coverage import CleanRecorder, CleanRun
 from pytest_mlbugs.targeting.items import MutantItem, Upcoming, mutant_items, payloads
 from pytest_mlbugs.targeting.judge import MutantJudge
-from pytest_mlbugs.targeting.mutants import Mutant, TargetError, resolve_targets, sample_active
+from pytest_mlbugs.targeting.mutants import (
+    Mutant,
+    TargetError,
+    TargetFile,
+    resolve_targets,
+    sample_active,
+    unknown_pragma_ids,
+)
 from pytest_mlbugs.targeting.options import TARGET
 from pytest_mlbugs.targeting.report import build_report, summary_lines
 from pytest_mlbugs.targeting.results import TargetResults
@@ -55,6 +63,31 @@ def freeze_for_children() -> None:
     process's exit walks it."""
     gc.collect()
     gc.freeze()
+
+
+class PragmaWarning(UserWarning):
+    """An ``# mlbugs: ignore[...]`` pragma names a bug ID that no mutator has."""
+
+
+def warn_unknown_pragmas(files: Sequence[TargetFile], registry: Registry) -> None:
+    """A warning per misspelled bug ID in a pragma (its mutant is judged regardless); under
+    ``-W error`` or ``filterwarnings = error``, a usage error."""
+    for target, line, message in unknown_pragma_ids(files, registry.mutators):
+        try:  # shown at the pragma's line, as a warning of the user's own code is
+            warnings.warn_explicit(PragmaWarning(message), PragmaWarning, str(target.path), line)
+        except PragmaWarning as exc:
+            raise pytest.UsageError(f"{target.display}:{line}: {exc}") from None
+
+
+def publish(config: pytest.Config, settings: options.Settings, results: TargetResults) -> None:
+    """The end of a run: the records in order, remembered for ``--mlbugs-show`` and ``--lf``,
+    the JSON and HTML reports written."""
+    results.put_in_order()
+    remember(config, "target", [target_entry(f"mlbugs-target[{r['id']}]", r) for r in results.records])
+    if settings.report is not None and results.records:
+        write_json_atomically(settings.report, build_report(results))
+    if settings.html is not None and results.records:
+        write_html(build_report(results), settings.html)
 
 
 class TargetSession:
@@ -134,10 +167,12 @@ class TargetSession:
         self, session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
     ) -> None:
         self.user_items = list(items)
-        if self.distributing:
-            return  # the workers collect the mutant items; this process hands them out
         if not self.results.files:
             self._resolve_targets()
+        if not self.is_worker:
+            warn_unknown_pragmas(self.results.files, self.registry)
+        if self.distributing:
+            return  # the workers collect the mutant items; this process hands them out
         cache = self._cache()
         found = self.found_meanwhile() if self.found_meanwhile is not None else cache.mutants()
         self.mutants = self._sampled(*found)
@@ -263,16 +298,7 @@ class TargetSession:
             self.results.phase_seconds = time.perf_counter() - self.phase_started
         if self.is_worker:
             return
-        self.results.put_in_order()
-        remember(
-            self.config,
-            "target",
-            [target_entry(f"mlbugs-target[{r['id']}]", r) for r in self.results.records],
-        )
-        if self.settings.report is not None and self.results.records:
-            write_json_atomically(self.settings.report, build_report(self.results))
-        if self.settings.html is not None and self.results.records:
-            write_html(build_report(self.results), self.settings.html)
+        publish(self.config, self.settings, self.results)
         session.exitstatus = self.results.exit_status(
             session.exitstatus, clean_failed=bool(self._clean_failures())
         )

@@ -185,6 +185,24 @@ def test_ignore_comment_excludes_the_site_but_lists_it_with_its_reason(pytester:
     assert result.ret == 0
 
 
+def test_a_misspelled_bug_id_in_a_pragma_is_a_warning_naming_it(pytester: pytest.Pytester) -> None:
+    write_project(pytester, OPS.replace("dim=-1)", "dim=-1)  # mlbugs: ignore[softmax_wrong_dims] rows"))
+    args = (*NO_PLUGINS, "--mlbugs-target=minipkg.ops", "--mlbugs-mutators=softmax_wrong_dim")
+    result = pytester.runpytest_subprocess(*args)
+    result.stdout.fnmatch_lines(
+        [
+            "*minipkg/ops.py:10: PragmaWarning: unknown bug ID 'softmax_wrong_dims' in "
+            "'# mlbugs: ignore?...?'; did you mean softmax_wrong_dim*"  # ? for fnmatch's [ and ]
+        ]
+    )
+    # the misspelled pragma ignores nothing: its mutant is judged
+    result.stdout.no_fnmatch_line("ignored sites:")
+    strict = pytester.runpytest_subprocess(*args, "-W", "error")
+    strict.stderr.fnmatch_lines(["ERROR: minipkg/ops.py:10: unknown bug ID 'softmax_wrong_dims'*"])
+    assert strict.ret == pytest.ExitCode.USAGE_ERROR
+    assert "Traceback" not in strict.stderr.str() + strict.stdout.str()
+
+
 def test_a_mutant_that_cannot_be_imported_is_an_error_never_a_detection(pytester: pytest.Pytester) -> None:
     pytester.makeconftest(
         '''
