@@ -27,6 +27,10 @@ class BufferNotRegistered(Mutator):
     symptom = "RuntimeError: Expected all tensors to be on the same device, after model.to('cuda')"
     hint = "compare list(model.buffers()) with the tensors the module keeps between calls"
     fix = 'self.register_buffer("name", tensor) so that .to() and state_dict() see it'
+    cpu_check = (
+        'call model.to("meta") and then the forward on meta inputs: a tensor kept as a plain '
+        "attribute stays on the CPU and the forward raises"
+    )
     node_types = (cst.SimpleStatementLine,)
     EXAMPLES = (
         Example('self.register_buffer("pe", pe.unsqueeze(0))\n', "self.pe = pe.unsqueeze(0)\n"),

@@ -56,6 +56,11 @@ class DeviceHardCoded(Mutator):
     symptom = "RuntimeError: Expected all tensors to be on the same device, once moved to the GPU"
     hint = "run the component on the meta device: every tensor it creates must follow the inputs"
     fix = "pass device=x.device (or the device argument), or create buffers without a device"
+    cpu_check = (
+        'build the module and its inputs under `with torch.device("meta"):` and call it: a CPU '
+        "tensor mixed with meta ones raises (CPU indices into a meta embedding do not: there, "
+        "check the device of the index tensor the code makes)"
+    )
     node_types = (cst.Call,)
     EXAMPLES = (
         Example(

@@ -27,6 +27,10 @@ class LoadWithoutMapLocation(Mutator):
     symptom = "RuntimeError: Attempting to deserialize object on a CUDA device on a CPU-only machine"
     hint = "load a checkpoint with map_location='meta' or a callable: is it used?"
     fix = "torch.load(path, map_location=map_location, weights_only=True)"
+    cpu_check = (
+        'load with map_location="meta" and assert that every loaded tensor is on the meta device: '
+        "a map_location that is not passed on leaves them where they were saved"
+    )
     node_types = (cst.Call,)
     EXAMPLES = (
         Example(

@@ -123,6 +123,9 @@ class Mutator:
     fix: ClassVar[str]
     #: loud bugs crash or produce NaN; silent ones train on, only worse
     loud: ClassVar[bool] = False
+    #: for a bug that only a device other than the CPU reveals: how a test on the CPU can still
+    #: catch it (printed with a survivor of target mode); empty for every other bug
+    cpu_check: ClassVar[str] = ""
     #: node classes worth offering to :meth:`mutations`; narrows the traversal
     node_types: ClassVar[tuple[type[cst.CSTNode], ...]] = (cst.CSTNode,)
     EXAMPLES: ClassVar[Sequence[Example]] = ()

@@ -84,6 +84,10 @@ def describe(record: dict[str, Any]) -> list[str]:
     if record["properties"]:
         shown = ", ".join(record["properties"][:4]) + (" ..." if len(record["properties"]) > 4 else "")
         lines.append(f"    would be caught by the {record['layer']} properties of the contract: {shown}")
+    if record.get("cpu_check"):
+        lines.append(
+            f"    only a device other than the CPU shows this bug; a CPU test can: {record['cpu_check']}"
+        )
     lines.extend("    " + line for line in record["diff"].rstrip("\n").splitlines())
     return lines
 

@@ -88,6 +88,7 @@ class TargetResults:
             "covered": bool(tests) or verdict is None,
             "cached": cached,
             "properties": catching_properties(self.registry, mutant.bug_id),
+            "cpu_check": mutator.cpu_check,
         }
         return record
 
