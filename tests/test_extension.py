@@ -246,6 +246,7 @@ CONFTEST_WITH_BROKEN_MUTATORS = (
 )
 
 
+@pytest.mark.slow
 def test_a_session_reports_each_broken_mutator_by_name_and_origin_and_runs_the_rest(pytester):
     pytester.makeconftest(CONFTEST_WITH_BROKEN_MUTATORS)
     result = run(

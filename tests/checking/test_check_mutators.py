@@ -11,6 +11,7 @@ def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
     return pytester.runpytest_subprocess("-p", "no:cacheprovider", "-p", "no:benchmark", *args)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("xdist", [(), ("-n", "2")], ids=["serial", "xdist"])
 def test_a_builtin_mutator_passes_its_check(pytester, xdist):
     mutators = "--mlbugs-mutators=softmax_wrong_dim,residual_dropped"
@@ -75,6 +76,7 @@ CONFTEST = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_a_survivor_fails_with_its_diff_and_advice_and_bad_examples_and_missing_sites_are_named(pytester):
     pytester.makeconftest(CONFTEST)
     result = run(
@@ -115,6 +117,7 @@ def test_a_survivor_fails_with_its_diff_and_advice_and_bad_examples_and_missing_
     )
 
 
+@pytest.mark.slow
 def test_a_mutator_that_raises_fails_its_own_check_and_the_others_still_run(pytester):
     pytester.makeconftest(
         textwrap.dedent(

@@ -151,6 +151,7 @@ def _verdicts(report: dict) -> dict[str, list[dict]]:
     return found
 
 
+@pytest.mark.slow
 def test_hanging_variants_time_out_within_their_budget_in_forked_children(pytester, tmp_path):
     hanging = ["hostile_loop", "hostile_sleep"]
     report, _ = _session(pytester, tmp_path, hanging)
@@ -163,6 +164,7 @@ def test_hanging_variants_time_out_within_their_budget_in_forked_children(pytest
         assert TIMEOUT <= verdicts[name]["seconds"] <= TIMEOUT + 20, verdicts[name]
 
 
+@pytest.mark.slow
 def test_every_other_hostile_variant_gets_its_own_verdict_in_forked_children(pytester, tmp_path):
     outside = tmp_path / "outside"
     outside.mkdir()

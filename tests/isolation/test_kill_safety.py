@@ -15,6 +15,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from pytest_mlbugs.isolation.sandbox import SCRATCH_ROOT
 from pytest_mlbugs.registry import builtin_registry
 
@@ -49,6 +51,7 @@ def _report_state(path: Path, *, previous: bytes) -> str:
     return "complete"
 
 
+@pytest.mark.slow
 def test_sigkill_at_random_moments_never_changes_a_user_file_or_tears_the_report(tmp_path):
     folder = tmp_path / "project"
     (folder / "model").mkdir(parents=True)

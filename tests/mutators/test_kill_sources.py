@@ -105,6 +105,7 @@ def report(sources: dict[str, list[str]]) -> str:
     return "\n".join(lines)
 
 
+@pytest.mark.slow
 def test_every_mutator_is_caught_by_a_property_failure(capsys: pytest.CaptureFixture[str]) -> None:
     variants = all_single_bug_variants(REGISTRY, sorted(REGISTRY.components))
     sources: dict[str, list[str]] = collections.defaultdict(list)

@@ -76,6 +76,7 @@ def assert_every_folder_collected_and_graded(result: pytest.RunResult, folders: 
         result.stdout.fnmatch_lines([f"*mlbugs practice progress ({folder})*"])
 
 
+@pytest.mark.slow
 def test_plain_pytest_collects_and_grades_the_sets_moved_aside_and_the_new_one(pytester):
     write_set(pytester, 1)
     write_set(pytester, 2, new=True)
@@ -99,6 +100,7 @@ def test_plain_pytest_collects_and_grades_the_sets_moved_aside_and_the_new_one(p
         assert state_of(path)["exercises"]["masks"]["status"] == "unsolved"
 
 
+@pytest.mark.slow
 def test_a_folder_written_by_the_previous_version_moves_aside_and_keeps_grading(pytester):
     write_set(pytester, 1)
     old = pytester.path / "ex"

@@ -59,6 +59,7 @@ def solve(folder: Path, name: str, *, seed: int, difficulty: str = "medium") -> 
     (folder / exercise_filename(name)).write_text(exercise_of(name, seed, difficulty).solution)
 
 
+@pytest.mark.slow
 def test_practice_writes_exercises_that_pytest_dir_grades_until_they_are_solved(
     pytester: pytest.Pytester,
 ) -> None:
@@ -91,6 +92,7 @@ def test_practice_writes_exercises_that_pytest_dir_grades_until_they_are_solved(
     assert {e["status"] for e in state(folder)["exercises"].values()} == {"solved"}
 
 
+@pytest.mark.slow
 def test_rerun_with_the_same_seed_never_overwrites_an_edited_exercise(pytester: pytest.Pytester) -> None:
     folder = pytester.path / "ex"
     assert run(pytester, "--mlbugs-seed=7", "--mlbugs-practice=ex", COMPONENTS).ret == 0
@@ -105,6 +107,7 @@ def test_rerun_with_the_same_seed_never_overwrites_an_edited_exercise(pytester: 
     assert (folder / "test_exercise_data.py").read_text() == grading_module("data")
 
 
+@pytest.mark.slow
 def test_another_seed_is_refused_and_practice_new_moves_the_old_set_aside(pytester: pytest.Pytester) -> None:
     folder = pytester.path / "ex"
     assert run(pytester, "--mlbugs-seed=1", "--mlbugs-practice=ex", "--mlbugs-components=masks").ret == 0
@@ -128,6 +131,7 @@ def test_another_seed_is_refused_and_practice_new_moves_the_old_set_aside(pytest
     assert (folder / "exercise_masks.py").read_text() == expected_files(2, ("masks",))["exercise_masks.py"]
 
 
+@pytest.mark.slow
 def test_hints_are_progressive_and_reveal_marks_the_exercise_given_up(pytester: pytest.Pytester) -> None:
     folder = pytester.path / "ex"
     assert run(pytester, "--mlbugs-seed=5", "--mlbugs-practice=ex", "--mlbugs-components=masks").ret == 0
@@ -148,6 +152,7 @@ def test_hints_are_progressive_and_reveal_marks_the_exercise_given_up(pytester: 
     assert state(folder)["exercises"]["masks"]["status"] == "given up"
 
 
+@pytest.mark.slow
 def test_interview_prints_a_prompt_and_records_the_time_to_solve(pytester: pytest.Pytester) -> None:
     folder = pytester.path / "ex"
     result = run(pytester, "--mlbugs-seed=9", "--mlbugs-practice=ex", COMPONENTS, "--mlbugs-interview")
@@ -163,6 +168,7 @@ def test_interview_prints_a_prompt_and_records_the_time_to_solve(pytester: pytes
     assert solved["status"] == "solved" and solved["solve_seconds"] > 0
 
 
+@pytest.mark.slow
 def test_bad_practice_options_are_one_line_usage_errors(pytester: pytest.Pytester) -> None:
     result = run(pytester, "--mlbugs-practice=ex", "--mlbugs-difficulty=extreme")
     assert result.ret == 4
@@ -208,6 +214,7 @@ def _mtime(path: Path) -> int | None:
         return None
 
 
+@pytest.mark.slow
 def test_a_run_killed_while_writing_leaves_no_torn_file_and_the_next_run_completes(tmp_path: Path) -> None:
     folder = tmp_path / "ex"
     expected = expected_files(3, ("masks", "data"))
@@ -315,6 +322,7 @@ def _with_example() -> Registry:
     return registry
 
 
+@pytest.mark.slow
 def test_an_installed_extension_component_gets_an_exercise_that_its_folder_grades(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -344,6 +352,7 @@ def test_an_installed_extension_component_gets_an_exercise_that_its_folder_grade
     solved.stdout.fnmatch_lines(["label_smoothing: solved, every property holds"])
 
 
+@pytest.mark.slow
 def test_grading_under_xdist_gives_the_serial_verdicts(pytester: pytest.Pytester) -> None:
     """``pytest -n 2 DIR`` grades as ``pytest DIR`` does: the same properties fail, the same
     exercises are solved, and the progress table agrees."""

@@ -47,6 +47,7 @@ def _comments(source: str) -> list[str]:
     return [t.string for t in tokens if t.type == tokenize.COMMENT]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(REGISTRY.components))
 def test_rewritten_reference_passes_its_suite_for_many_seeds(name: str) -> None:
     component = REGISTRY.components[name]
@@ -91,6 +92,7 @@ def test_mT_and_matmul_forms_go_both_ways() -> None:
     assert any("torch.matmul(a, b.transpose(-2, -1))" in form for form in back)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("difficulty", sorted(DIFFICULTIES))
 def test_exercises_carry_no_tells_and_follow_their_difficulty(difficulty: str) -> None:
     telltale = re.compile(r"bug|mutat|mlbugs|wrong|broken|fixme|todo|xxx", re.IGNORECASE)
@@ -131,6 +133,7 @@ def test_the_same_seed_gives_the_same_exercise_and_other_seeds_other_surfaces() 
 SLOW = {"attention": "easy", "decoder": "medium", "training": "hard"}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("difficulty", sorted(DIFFICULTIES))
 def test_every_exercise_fails_its_suite_as_written_and_its_solution_passes(difficulty: str) -> None:
     for name, exercise in exercises(difficulty).items():

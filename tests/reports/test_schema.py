@@ -83,6 +83,7 @@ def check_changes(report: dict[str, Any], variants: dict[str, Variant]) -> None:
         assert together == variant.source, entry["id"]
 
 
+@pytest.mark.slow
 def test_a_default_session_report_is_valid_and_each_mutant_is_its_variant(pytester):
     report = session_report(pytester, "--mlbugs-seed=42")
     check_report(report)
@@ -256,6 +257,7 @@ def test_a_target_mode_report_is_valid_and_each_mutant_is_the_file_with_its_chan
     assert {splice(OPS, mutant) for mutant in file["mutants"]} == {mutant.source for mutant in made}
 
 
+@pytest.mark.slow
 def test_merged_shards_of_a_session_that_ran_out_of_variants_give_a_valid_serial_report(pytester):
     serial = session_report(pytester, *SHORT, name="serial.json")
     names = []

@@ -126,6 +126,7 @@ def test_a_freed_storages_tag_does_not_pass_to_a_tensor_at_its_address() -> None
     assert sim.is_tagged(view) and sim.is_tagged(wrapped)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("component", COMPONENTS)
 def test_every_reference_passes_its_suite_on_a_simulated_accelerator(
     component: str, monkeypatch: pytest.MonkeyPatch

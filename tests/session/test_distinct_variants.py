@@ -161,6 +161,7 @@ def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
     return pytester.runpytest_subprocess("-p", "no:cacheprovider", "-p", "no:benchmark", *args)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("workers", [(), ("-n", "2")], ids=["serial", "xdist"])
 def test_a_session_asking_for_more_than_the_selection_has_runs_each_variant_once_and_says_so(
     pytester, workers

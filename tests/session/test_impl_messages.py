@@ -69,6 +69,7 @@ def test_a_wrapper_without_the_contracts_submodules_is_told_it_does_not_meet_the
     assert "broke the harness" not in result.stdout.str()
 
 
+@pytest.mark.slow
 def test_a_projection_without_a_bias_and_a_forward_without_mask_are_reported_as_what_they_are(pytester):
     no_bias = replaced(
         ATTENTION,

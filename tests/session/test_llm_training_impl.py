@@ -19,6 +19,7 @@ def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
     return pytester.runpytest_subprocess("-p", "no:cacheprovider", "-p", "no:benchmark", *args)
 
 
+@pytest.mark.slow
 def test_a_correct_file_passes_and_a_buggy_one_names_its_layer_for_each_llm_contract(pytester):
     # the correct files are the references; each buggy one carries the first bug the kill
     # matrix writes into that component

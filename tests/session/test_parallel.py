@@ -39,6 +39,7 @@ def serial(tmp_path_factory: pytest.TempPathFactory) -> dict:
     return report
 
 
+@pytest.mark.slow
 def test_merged_shards_give_the_unsharded_report(pytester, serial):
     names = []
     for index in (1, 2, 3):
@@ -78,6 +79,7 @@ def serial_exit(report: dict) -> int:
     return 0 if report["mlbugs"]["score"] == 100.0 else 1
 
 
+@pytest.mark.slow
 def test_xdist_tx_popen_with_load_distribution_gives_the_serial_report(pytester, serial):
     pytest.importorskip("xdist")
     result = run(pytester, *SESSION, "--tx", "2*popen", "--dist", "load", "--mlbugs-report=tx.json")

@@ -133,6 +133,7 @@ def test_a_random_seed_is_chosen_and_printed_when_a_session_is_asked_for(pyteste
     assert re.search(r"^mlbugs: --mlbugs-seed=\d+ ", result.stdout.str(), re.MULTILINE)
 
 
+@pytest.mark.slow
 def test_same_seed_gives_the_same_variants_and_another_seed_others(pytester):
     builtins = ",".join(sorted(builtin_registry().components))
     args = ("--mlbugs-count=12", "--mlbugs-max-bugs=3", f"--mlbugs-components={builtins}")
@@ -223,6 +224,7 @@ def test_a_variant_of_several_bugs_says_which_bug_the_suite_would_miss_on_its_ow
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("isolation", ["worker", "fork", "none"])
 def test_a_bug_that_hangs_alone_times_out_alone_and_the_variant_stays_detected(pytester, isolation):
     # forward_hangs beside init_raises: the whole variant fails at construction, before forward
@@ -366,6 +368,7 @@ def test_impl_failure_shows_the_counterexample_and_what_it_means(pytester):
 GUIDE_COMPONENTS = ("numerics", "metrics", "data", "normalization", "optimization")
 
 
+@pytest.mark.slow
 def test_impl_runs_each_guide_contract_against_a_users_file_and_names_the_layer_of_a_failure(pytester):
     # A correct file per component passes every property; a file with one bug (the first site
     # of the kill matrix for that component) fails, naming the layer and the symptom.
@@ -408,6 +411,7 @@ def _tree(root: Path) -> dict[str, bytes]:
     }
 
 
+@pytest.mark.slow
 def test_a_session_writes_nothing_into_the_users_tree(pytester):
     pytester.makepyfile(test_plain="def test_ok():\n    assert True\n")
     before = _tree(pytester.path)
@@ -438,6 +442,7 @@ def _without_timings(report: dict) -> dict:
     return report
 
 
+@pytest.mark.slow
 def test_xdist_gives_the_same_verdicts_and_report_as_a_serial_run(pytester):
     pytest.importorskip("xdist")
     args = ("--mlbugs-seed=11", "--mlbugs-count=10", "--mlbugs-max-bugs=2")

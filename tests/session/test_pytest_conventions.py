@@ -95,6 +95,7 @@ def test_m_selects_by_the_items_markers_even_with_strict_markers(pytester: pytes
     result.assert_outcomes(passed=1, deselected=len(everything) - 1)
 
 
+@pytest.mark.slow
 def test_the_node_id_of_one_variant_runs_that_variant_alone(pytester: pytest.Pytester) -> None:
     args = ("--mlbugs-seed=42", "--mlbugs-components=masks")
     chosen = next(nodeid for nodeid in node_ids(pytester, *args) if "[" in nodeid)
@@ -111,6 +112,7 @@ def test_x_stops_at_the_first_survivor(pytester: pytest.Pytester) -> None:
     result.stdout.fnmatch_lines(["*stopping after 1 failures*"])
 
 
+@pytest.mark.slow
 def test_lf_reruns_the_survivors_of_the_last_session(pytester: pytest.Pytester) -> None:
     pytester.makeconftest(SURVIVORS)
     first = pytester.runpytest_subprocess(*NO_BENCHMARK, *WITH_SURVIVORS)
@@ -126,6 +128,7 @@ def test_lf_reruns_the_survivors_of_the_last_session(pytester: pytest.Pytester) 
     assert rerun == ["mlbugs::attention::survives_first", "mlbugs::attention::survives_second"]
 
 
+@pytest.mark.slow
 def test_show_prints_a_variant_of_the_last_run_without_running_anything(pytester: pytest.Pytester) -> None:
     pytester.makeconftest(SURVIVORS)
     pytester.runpytest_subprocess(*NO_BENCHMARK, *WITH_SURVIVORS)
@@ -200,6 +203,7 @@ def test_the_header_names_an_extension_that_takes_part(pytester: pytest.Pytester
     result.stdout.fnmatch_lines([header])
 
 
+@pytest.mark.slow
 def test_a_long_session_shows_its_progress_and_q_keeps_it_quiet(pytester: pytest.Pytester) -> None:
     args = ("--mlbugs-seed=4", "--mlbugs-components=masks,metrics", "--mlbugs-count=60")
     result = pytester.runpytest_subprocess(*CACHE_OFF, *NO_BENCHMARK, *args)

@@ -47,6 +47,7 @@ def test_survivors_fail_their_items_and_the_run_unless_the_threshold_is_met(
     assert passing.ret == pytest.ExitCode.OK
 
 
+@pytest.mark.slow
 def test_k_selects_mutants_by_bug_id_and_x_stops_at_the_first_survivor(pytester: pytest.Pytester) -> None:
     write_project(pytester)
     selected = pytester.runpytest_subprocess(*NO_PLUGINS, TARGET, SOME, "-k", "softmax or test_", "-v")
@@ -84,6 +85,7 @@ def test_the_node_id_of_a_mutant_and_show_name_it(pytester: pytest.Pytester) -> 
     )
 
 
+@pytest.mark.slow
 def test_under_xdist_the_users_tests_and_each_survivor_show_as_in_a_serial_run(
     pytester: pytest.Pytester,
 ) -> None:

@@ -361,6 +361,7 @@ def test_log_epsilon_and_classifier_loss_bugs_are_made_in_user_code(pytester: py
     assert verdicts["test_strong.py"] == [(bug, "detected") for bug in bugs]
 
 
+@pytest.mark.slow
 def test_weak_suite_lets_bugs_survive_and_the_strong_suite_catches_them_all(tmp_path: Path) -> None:
     project = tmp_path / "example"
     shutil.copytree(EXAMPLE, project, ignore=shutil.ignore_patterns("__pycache__", ".pytest_cache"))
@@ -515,6 +516,7 @@ HYPOTHESIS_TESTS = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_killed_mutants_leave_no_example_in_the_users_hypothesis_database(pytester: pytest.Pytester) -> None:
     write_project(pytester, tests=HYPOTHESIS_TESTS)
     pytester.makeconftest(HYPOTHESIS_CONFTEST)
@@ -554,6 +556,7 @@ def test_killed_mutants_leave_no_example_in_the_users_hypothesis_database(pytest
 # -- pytest -n ------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_xdist_gives_the_serial_runs_verdicts_and_report(pytester: pytest.Pytester) -> None:
     write_project(pytester)
     reports = {}
@@ -577,6 +580,7 @@ def test_xdist_gives_the_serial_runs_verdicts_and_report(pytester: pytest.Pytest
     result.stdout.fnmatch_lines(["*mutation score: *% (* of * mutants detected*"])
 
 
+@pytest.mark.slow
 def test_under_xdist_a_failing_clean_run_still_stops_every_verdict(pytester: pytest.Pytester) -> None:
     write_project(pytester, tests=OPS_TESTS + "\n\ndef test_already_broken():\n    assert False\n")
     result = pytester.runpytest_subprocess(*NO_PLUGINS, "-n", "2", "--mlbugs-target=minipkg/ops.py")
