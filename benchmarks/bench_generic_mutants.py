@@ -180,6 +180,22 @@ EQUIVALENT: dict[str, tuple[str, str]] = {
     "training.x_train_model__mutmut_9": ('float("INF")', 'float() parses "INF" as inf'),
 }
 
+#: contracts 14, 15, 16, 17: RMSNorm, rotary embeddings, grouped-query attention, the Llama block
+#: (kept apart from the other groups so that each can grow on its own)
+_LAYERS: dict[str, tuple[str, str]] = {}
+
+#: contracts 18, 19, 20, 21: the LM loss, sampling, cached generation, LR schedules
+#: (kept apart from the other groups so that each can grow on its own)
+_DECODING: dict[str, tuple[str, str]] = {}
+
+#: contracts 22, 23, 24: mixed precision, checkpoints, batching
+#: (kept apart from the other groups so that each can grow on its own)
+_TRAINING: dict[str, tuple[str, str]] = {}
+
+EQUIVALENT.update(_LAYERS)
+EQUIVALENT.update(_DECODING)
+EQUIVALENT.update(_TRAINING)
+
 
 @dataclasses.dataclass(frozen=True)
 class Mutant:
