@@ -84,10 +84,13 @@ def publish(config: pytest.Config, settings: options.Settings, results: TargetRe
     the JSON and HTML reports written."""
     results.put_in_order()
     remember(config, "target", [target_entry(f"mlbugs-target[{r['id']}]", r) for r in results.records])
-    if settings.report is not None and results.records:
-        write_json_atomically(settings.report, build_report(results))
-    if settings.html is not None and results.records:
-        write_html(build_report(results), settings.html)
+    if not results.records or (settings.report is None and settings.html is None):
+        return
+    report = build_report(results)
+    if settings.report is not None:
+        write_json_atomically(settings.report, report)
+    if settings.html is not None:
+        write_html(report, settings.html)
 
 
 class TargetSession:
