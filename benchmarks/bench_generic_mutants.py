@@ -180,14 +180,18 @@ EQUIVALENT: dict[str, tuple[str, str]] = {
     "training.x_train_model__mutmut_9": ('float("INF")', 'float() parses "INF" as inf'),
 }
 
-#: contracts 14, 15, 16, 17: RMSNorm, rotary embeddings, grouped-query attention, the Llama block
-#: (kept apart from the other groups so that each can grow on its own)
+#: the reasons and mutant-name prefixes that the entries of _LAYERS share
 _NO_BIAS = "nn.Linear treats bias=None as bias=False"
+_PERSISTENT_NONE = "register_buffer treats persistent=None as persistent=False"
+_EXPONENTS = "integer column indices over head_dim give the same float32 exponents"
+_ANGLES = "integer positions times the float32 frequencies give the same float32 angles"
 _ROPE_INIT = "rope.xǁRotaryEmbeddingǁ__init____mutmut_"
 _ROPE_FORWARD = "rope.xǁRotaryEmbeddingǁforward__mutmut_"
 _GQA_INIT = "gqa.xǁGroupedQueryAttentionǁ__init____mutmut_"
 _GQA_FORWARD = "gqa.xǁGroupedQueryAttentionǁforward__mutmut_"
 _FEED_FORWARD = "llama_block.xǁFeedForwardǁ__init____mutmut_"
+#: contracts 14, 15, 16, 17: RMSNorm, rotary embeddings, grouped-query attention, the Llama block
+#: (kept apart from the other groups so that each can grow on its own)
 _LAYERS: dict[str, tuple[str, str]] = {
     f"{_ROPE_INIT}7": (
         "ValueError(None)",
@@ -197,22 +201,13 @@ _LAYERS: dict[str, tuple[str, str]] = {
         "self.head_dim = None",
         "contract 15 names no head_dim attribute, and forward never reads it",
     ),
-    f"{_ROPE_INIT}18": ("dtype=None", "integer column indices over head_dim give the same float32 exponents"),
-    f"{_ROPE_INIT}22": (
-        "arange(0, head_dim, 2, )",
-        "integer column indices over head_dim give the same float32 exponents",
-    ),
-    f"{_ROPE_INIT}27": (
-        "dtype=None",
-        "integer positions times the float32 frequencies give the same float32 angles",
-    ),
-    f"{_ROPE_INIT}29": (
-        "arange(max_seq_len, )",
-        "integer positions times the float32 frequencies give the same float32 angles",
-    ),
+    f"{_ROPE_INIT}18": ("dtype=None", _EXPONENTS),
+    f"{_ROPE_INIT}22": ("arange(0, head_dim, 2, )", _EXPONENTS),
+    f"{_ROPE_INIT}27": ("dtype=None", _ANGLES),
+    f"{_ROPE_INIT}29": ("arange(max_seq_len, )", _ANGLES),
     f"{_ROPE_INIT}40": ("dim=+1", _AXIS.format("(max_seq_len, D/2) angles")),
-    f"{_ROPE_INIT}44": ("persistent=None", "register_buffer treats persistent=None as persistent=False"),
-    f"{_ROPE_INIT}53": ("persistent=None", "register_buffer treats persistent=None as persistent=False"),
+    f"{_ROPE_INIT}44": ("persistent=None", _PERSISTENT_NONE),
+    f"{_ROPE_INIT}53": ("persistent=None", _PERSISTENT_NONE),
     f"{_ROPE_FORWARD}3": ("x.shape[+2]", _AXIS.format("(B, H, T, D) inputs")),
     f"{_ROPE_FORWARD}7": ("-> None", _MESSAGE),
     f"{_ROPE_FORWARD}8": ("seq_len + 1} exceed", _MESSAGE),
