@@ -180,9 +180,59 @@ EQUIVALENT: dict[str, tuple[str, str]] = {
     "training.x_train_model__mutmut_9": ('float("INF")', 'float() parses "INF" as inf'),
 }
 
+#: the reasons and mutant-name prefixes that the entries of _LAYERS share
+_NO_BIAS = "nn.Linear treats bias=None as bias=False"
+_PERSISTENT_NONE = "register_buffer treats persistent=None as persistent=False"
+_EXPONENTS = "integer column indices over head_dim give the same float32 exponents"
+_ANGLES = "integer positions times the float32 frequencies give the same float32 angles"
+_ROPE_INIT = "rope.xǁRotaryEmbeddingǁ__init____mutmut_"
+_ROPE_FORWARD = "rope.xǁRotaryEmbeddingǁforward__mutmut_"
+_GQA_INIT = "gqa.xǁGroupedQueryAttentionǁ__init____mutmut_"
+_GQA_FORWARD = "gqa.xǁGroupedQueryAttentionǁforward__mutmut_"
+_FEED_FORWARD = "llama_block.xǁFeedForwardǁ__init____mutmut_"
 #: contracts 14, 15, 16, 17: RMSNorm, rotary embeddings, grouped-query attention, the Llama block
 #: (kept apart from the other groups so that each can grow on its own)
-_LAYERS: dict[str, tuple[str, str]] = {}
+_LAYERS: dict[str, tuple[str, str]] = {
+    f"{_ROPE_INIT}7": (
+        "ValueError(None)",
+        "an odd head_dim is outside contract 15; only the message changes",
+    ),
+    f"{_ROPE_INIT}8": (
+        "self.head_dim = None",
+        "contract 15 names no head_dim attribute, and forward never reads it",
+    ),
+    f"{_ROPE_INIT}18": ("dtype=None", _EXPONENTS),
+    f"{_ROPE_INIT}22": ("arange(0, head_dim, 2, )", _EXPONENTS),
+    f"{_ROPE_INIT}27": ("dtype=None", _ANGLES),
+    f"{_ROPE_INIT}29": ("arange(max_seq_len, )", _ANGLES),
+    f"{_ROPE_INIT}40": ("dim=+1", _AXIS.format("(max_seq_len, D/2) angles")),
+    f"{_ROPE_INIT}44": ("persistent=None", _PERSISTENT_NONE),
+    f"{_ROPE_INIT}53": ("persistent=None", _PERSISTENT_NONE),
+    f"{_ROPE_FORWARD}3": ("x.shape[+2]", _AXIS.format("(B, H, T, D) inputs")),
+    f"{_ROPE_FORWARD}7": ("-> None", _MESSAGE),
+    f"{_ROPE_FORWARD}8": ("seq_len + 1} exceed", _MESSAGE),
+    f"{_ROPE_FORWARD}9": ("start_pos - seq_len - 1}", _MESSAGE),
+    f"{_ROPE_FORWARD}10": ("seq_len - 2} exceed", _MESSAGE),
+    f"{_GQA_INIT}3": (
+        "and num_heads % num_kv_heads",
+        "only layouts outside contract 16 (pinned: num_heads not dividing d_model, or num_kv_heads not "
+        "dividing num_heads) lose the ValueError",
+    ),
+    f"{_GQA_INIT}10": ("-> None", _MESSAGE),
+    f"{_GQA_INIT}20": ("bias=None", _NO_BIAS),
+    f"{_GQA_INIT}29": ("bias=None", _NO_BIAS),
+    f"{_GQA_INIT}38": ("bias=None", _NO_BIAS),
+    f"{_GQA_INIT}47": ("bias=None", _NO_BIAS),
+    f"{_GQA_FORWARD}7": (
+        "past_kv[1].shape[2]",
+        "the cached values have the cached keys' shape (contract 16)",
+    ),
+    f"{_GQA_FORWARD}104": ("transpose(+2, -1)", _AXIS.format("(B, H, S, hd) keys")),
+    f"{_GQA_FORWARD}128": ('float("-INF")', 'float() parses "-INF" as -inf'),
+    f"{_FEED_FORWARD}4": ("bias=None", _NO_BIAS),
+    f"{_FEED_FORWARD}12": ("bias=None", _NO_BIAS),
+    f"{_FEED_FORWARD}20": ("bias=None", _NO_BIAS),
+}
 
 #: contracts 18, 19, 20, 21: the LM loss, sampling, cached generation, LR schedules
 #: (kept apart from the other groups so that each can grow on its own)

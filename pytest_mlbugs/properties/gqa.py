@@ -17,8 +17,9 @@ import torch.nn.functional as F
 
 from pytest_mlbugs import devices
 from pytest_mlbugs.mutation import Layer
-from pytest_mlbugs.properties.rope import rotate_closed_form
+from pytest_mlbugs.properties.rope import DEFAULT_MAX_SEQ_LEN, float32_atol, rotate_closed_form
 from pytest_mlbugs.strategies.gqa import GQACase, gqa_cases
+from pytest_mlbugs.strategies.tensors import generator, normal
 from pytest_mlbugs.suite import Suite
 
 SUITE = Suite(
@@ -34,6 +35,8 @@ ATOL = 1e-5
 RTOL = 1e-4
 #: a base other than the default, so that the argument is seen to reach the rotation
 ROPE_BASE = 500.0
+#: a ``max_seq_len`` above the default: the argument must reach the rotation's table
+LONGER_BY = 512
 
 
 def build(impl: Any, case: GQACase) -> Any:
@@ -218,3 +221,70 @@ def follows_the_device(impl: Any, case: GQACase) -> None:
     for name, tensor in (("output", out), ("cached k", k), ("cached v", v)):
         assert tensor.device.type == "meta", f"{name} on {tensor.device}"
     assert out.shape == (case.batch, case.chunks[1], case.d_model), f"output shape {tuple(out.shape)}"
+
+
+def new_keys_at(module: Any, case: GQACase, past_len: int, *, base: float) -> None:
+    """One call at positions ``past_len..past_len + T - 1`` after a random cache: the keys it
+    appends are the closed-form rotation of its projections at those positions."""
+    x = case.make_input()
+    gen = generator(case.seed + 1)
+    past = tuple(
+        devices.put(normal(gen, (case.batch, case.num_kv_heads, past_len, case.head_dim))) for _ in range(2)
+    )
+    with torch.no_grad():
+        out, (k, _) = module(x, past_kv=past)
+        projected = F.linear(x, module.k_proj.weight)
+    assert out.shape == x.shape, f"output shape {tuple(out.shape)}, expected {tuple(x.shape)}"
+    heads = projected.view(case.batch, case.seq_len, case.num_kv_heads, case.head_dim).transpose(1, 2)
+    end = past_len + case.seq_len
+    expected = rotate_closed_form(heads, torch.arange(past_len, end), base).to(torch.float32)
+    torch.testing.assert_close(
+        k[:, :, past_len:],
+        devices.put(expected),
+        atol=float32_atol(end, heads),
+        rtol=0,
+        msg=prefixed(f"keys at positions {past_len}..{end - 1}, rotated with base {base}"),
+    )
+
+
+def refuses_past(module: Any, case: GQACase, past_len: int, max_seq_len: int) -> None:
+    """A call whose last position is ``max_seq_len`` raises ValueError."""
+    past = devices.put(torch.zeros(case.batch, case.num_kv_heads, past_len, case.head_dim))
+    try:
+        with torch.no_grad():
+            module(case.make_input(), past_kv=(past, past))
+    except ValueError:
+        return
+    raise AssertionError(
+        f"position {past_len + case.seq_len - 1} was accepted with max_seq_len={max_seq_len}"
+    )
+
+
+@SUITE.property(
+    layer=Layer.DATA,
+    symptom="long prompts crash although max_seq_len allows them, or degrade far from the start",
+    cases=gqa_cases(max_chunks=1, max_batch=1),
+    explicit=[GQACase(batch=1, num_kv_heads=2, group_size=2, half_dim=2, chunks=(3,), seed=6)],
+    max_examples=2,
+)
+def positions_reach_max_seq_len(impl: Any, case: GQACase) -> None:
+    """Up to position ``max_seq_len - 1`` the new keys are not rotated as the closed form
+    rotates them, or position ``max_seq_len`` is accepted: ``max_seq_len`` (above the default
+    too) does not reach the rotation, or a default (``max_seq_len=2048``, ``rope_base=10000.0``)
+    is not contract 16's."""
+    torch.manual_seed(case.seed)
+    default = devices.put(impl.GroupedQueryAttention(case.d_model, case.num_heads, case.num_kv_heads)).eval()
+    new_keys_at(default, case, DEFAULT_MAX_SEQ_LEN - case.seq_len, base=10000.0)
+    refuses_past(default, case, DEFAULT_MAX_SEQ_LEN - case.seq_len + 1, DEFAULT_MAX_SEQ_LEN)
+    longer = DEFAULT_MAX_SEQ_LEN + LONGER_BY
+    module = impl.GroupedQueryAttention(
+        case.d_model, case.num_heads, case.num_kv_heads, max_seq_len=longer, rope_base=ROPE_BASE
+    )
+    module = devices.put(module).eval()
+    try:
+        new_keys_at(module, case, longer - case.seq_len, base=ROPE_BASE)
+    except ValueError as error:
+        raise AssertionError(
+            f"position {longer - 1} was refused with max_seq_len={longer}: {error}"
+        ) from None
+    refuses_past(module, case, longer - case.seq_len + 1, longer)

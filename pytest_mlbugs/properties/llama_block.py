@@ -39,14 +39,14 @@ RTOL = 1e-4
 DEFAULT_ROPE_BASE = 10000.0
 
 
-def build(impl: Any, case: BlockCase) -> Any:
+def build(impl: Any, case: BlockCase, *, default_eps: bool = False) -> Any:
     """The block with distinct random norm weights: a norm used in place of the other, or one
-    that is never applied, cannot hide behind the initial ones."""
+    that is never applied, cannot hide behind the initial ones. With ``default_eps`` the block
+    is built without ``eps``."""
     shape = case.attention
     torch.manual_seed(shape.seed)
-    module = impl.TransformerBlock(
-        shape.d_model, shape.num_heads, shape.num_kv_heads, case.hidden_dim, eps=case.eps
-    )
+    eps = {} if default_eps else {"eps": case.eps}
+    module = impl.TransformerBlock(shape.d_model, shape.num_heads, shape.num_kv_heads, case.hidden_dim, **eps)
     gen = generator(shape.seed + 1)
     with torch.no_grad():
         for name in ("attention_norm", "ffn_norm"):
@@ -165,3 +165,25 @@ def follows_the_device(impl: Any, case: BlockCase) -> None:
     for name, tensor in (("output", out), ("cached k", k), ("cached v", v)):
         assert tensor.device.type == "meta", f"{name} on {tensor.device}"
     assert out.shape == x.shape, f"output shape {tuple(out.shape)}"
+
+
+@SUITE.property(
+    layer=Layer.NUMERICS,
+    symptom="a Llama checkpoint loaded into the block drifts; small activations are scaled differently",
+    cases=block_cases(max_chunks=1, min_eps_exponent=6),
+    explicit=[
+        BlockCase(GQACase(batch=1, num_kv_heads=1, group_size=2, half_dim=2, chunks=(3,), seed=7), 4, 6)
+    ],
+    max_examples=2,
+)
+def default_eps_is_one_millionth(impl: Any, case: BlockCase) -> None:
+    """Built without ``eps``, the block is not the block of ``eps=1e-6`` on rows whose mean
+    square is 1e-6, where another epsilon shows in the attention's norm: the default of ``eps``
+    is not contract 17's (the cases have ``eps_exponent=6``, so the oracle uses 1e-6)."""
+    module = build(impl, case, default_eps=True)
+    x = case.attention.make_input()
+    x = x / x.pow(2).mean(-1, keepdim=True).sqrt() * 1e-3  # every row at root mean square 1e-3
+    with torch.no_grad():
+        out, _ = module(x)
+        expected, _ = expected_pass(module, case, x)
+    torch.testing.assert_close(out, expected, atol=ATOL, rtol=RTOL)

@@ -139,3 +139,22 @@ def follows_the_device(impl: Any, case: RMSNormCase) -> None:
     output = module(case.make_input().to("meta"))
     assert output.device.type == "meta", f"output on {output.device}"
     assert output.shape == (case.batch, case.length, case.dim), f"output shape {tuple(output.shape)}"
+
+
+@SUITE.property(
+    layer=Layer.NUMERICS,
+    symptom="a checkpoint trained with Llama's norms drifts when loaded; near-zero rows scale differently",
+    cases=rmsnorm_cases(max_dim=8),
+    explicit=[RICH],
+    max_examples=2,
+)
+def default_eps_is_one_millionth(impl: Any, case: RMSNormCase) -> None:
+    """``RMSNorm(dim)``, built without ``eps``, does not normalize as with ``eps=1e-6`` rows whose
+    mean square is 1e-6 (where another epsilon, 1e-5 or float32's own, is off by a fifth or more):
+    the default epsilon is not contract 14's."""
+    module = devices.put(impl.RMSNorm(case.dim))
+    x = case.make_input()
+    x = x / x.pow(2).mean(-1, keepdim=True).sqrt() * 1e-3  # every row at root mean square 1e-3
+    with torch.no_grad():
+        actual = module(x)
+    torch.testing.assert_close(actual, F.rms_norm(x, (case.dim,), eps=1e-6), atol=ATOL, rtol=RTOL)

@@ -243,16 +243,21 @@ def tables_are_buffers(impl: Any, case: RopeCase) -> None:
     """After a forward pass, ``cos`` and ``sin`` are not buffers of shape (max_seq_len, head_dim)
     holding the cosines and sines of the contract's angles, pair j in columns j and j + D/2:
     they are parameters the optimizer would train, plain attributes that ``.to()`` does not
-    move, swapped, or laid out for another pairing."""
+    move, persistent buffers that ``state_dict()`` saves, swapped, or laid out for another
+    pairing."""
     module = build(impl, case)
     rotate(module, case.make_input(), case.start_pos)
     buffers = dict(module.named_buffers())
     parameters = dict(module.named_parameters())
+    saved = module.state_dict()
     table_angles = angles(torch.arange(case.max_seq_len), case.head_dim, case.base)
     table_angles = torch.cat((table_angles, table_angles), dim=-1)  # (S, D)
     for name, expected in (("cos", table_angles.cos()), ("sin", table_angles.sin())):
         assert name not in parameters, f"{name} is a parameter: the optimizer would train it"
         assert name in buffers, f"{name} is not a buffer (buffers: {sorted(buffers)})"
+        assert name not in saved, (
+            f"{name} is saved in state_dict(): a checkpoint without tables (Llama's) does not load strictly"
+        )
         table = buffers[name]
         assert tuple(table.shape) == tuple(expected.shape), f"{name} has shape {tuple(table.shape)}"
         torch.testing.assert_close(
@@ -280,3 +285,41 @@ def follows_the_device(impl: Any, case: RopeCase) -> None:
         assert out.shape == x.shape, f"{where}, the output has shape {tuple(out.shape)}"
         for name, buffer in module.named_buffers():
             assert buffer.device.type == "meta", f"{where}, buffer {name} is on {buffer.device}"
+
+
+@SUITE.property(
+    layer=Layer.DATA,
+    symptom="pretrained weights degrade with the defaults; a long prompt is refused or accepted a token off",
+    cases=rope_cases(max_start_pos=0, bases=(10000.0,)),
+    explicit=[RICH],
+    max_examples=2,
+)
+def defaults_are_the_contracts(impl: Any, case: RopeCase) -> None:
+    """``RotaryEmbedding(head_dim)`` called without ``start_pos`` does not rotate as positions
+    ``0..T-1`` with base 10000, does not rotate up to position 2047 as the closed form does, or
+    accepts position 2048: a default (``start_pos=0``, ``base=10000.0``, ``max_seq_len=2048``) is
+    not contract 15's."""
+    module = devices.put(impl.RotaryEmbedding(case.head_dim))
+    x = case.make_input()
+    atol = float32_atol(DEFAULT_MAX_SEQ_LEN, x)
+    with torch.no_grad():
+        out = module(x)
+    assert out.shape == x.shape, f"output shape {tuple(out.shape)}, expected {tuple(x.shape)}"
+    expected = rotate_closed_form(x, torch.arange(case.seq_len), 10000.0).to(torch.float32)
+    torch.testing.assert_close(
+        out, devices.put(expected), atol=atol, rtol=0, msg=lambda detail: f"without start_pos: {detail}"
+    )
+    last = DEFAULT_MAX_SEQ_LEN - case.seq_len  # the last rows end at position 2047
+    expected = rotate_closed_form(x, torch.arange(last, DEFAULT_MAX_SEQ_LEN), 10000.0).to(torch.float32)
+    torch.testing.assert_close(
+        rotate(module, x, last),
+        devices.put(expected),
+        atol=atol,
+        rtol=0,
+        msg=lambda detail: f"at start_pos={last}: {detail}",
+    )
+    try:
+        module(x, start_pos=last + 1)
+    except ValueError:
+        return
+    raise AssertionError(f"position {DEFAULT_MAX_SEQ_LEN} was accepted by a table of the default max_seq_len")

@@ -79,11 +79,19 @@ class LoopRMSNorm(nn.Module):
         return (wide * scale.unsqueeze(-1) * self.weight.to(wide.dtype)).to(hidden_states.dtype)
 
 
+class LlamaEpsRMSNorm(nn.RMSNorm):
+    """A correct implementation in another style: PyTorch's own module, given contract 14's
+    default epsilon (its own default is float32's machine epsilon)."""
+
+    def __init__(self, dim: int, eps: float = 1e-6) -> None:
+        super().__init__(dim, eps=eps)
+
+
 ALTERNATIVES = {
     "reference": reference,
     "functional": types.SimpleNamespace(RMSNorm=FunctionalRMSNorm),
     "loop": types.SimpleNamespace(RMSNorm=LoopRMSNorm),
-    "nn": types.SimpleNamespace(RMSNorm=nn.RMSNorm),
+    "nn": types.SimpleNamespace(RMSNorm=LlamaEpsRMSNorm),
 }
 
 
@@ -129,3 +137,10 @@ def test_a_half_precision_reduction_fails_only_the_half_precision_property():
     impl = types.SimpleNamespace(RMSNorm=HalfPrecisionRMSNorm)
     failed = {prop.name for prop in SUITE.properties if check_property(prop, impl, seed=0) is not None}
     assert failed == {"half_precision_is_reduced_in_float32"}
+
+
+def test_nn_rmsnorm_s_own_default_eps_fails_only_the_default_eps_property():
+    """``nn.RMSNorm(dim)`` divides by ``sqrt(mean square + 1.19e-7)``, not ``+ 1e-6``."""
+    impl = types.SimpleNamespace(RMSNorm=nn.RMSNorm)
+    failed = {prop.name for prop in SUITE.properties if check_property(prop, impl, seed=0) is not None}
+    assert failed == {"default_eps_is_one_millionth"}
