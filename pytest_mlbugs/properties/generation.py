@@ -288,18 +288,19 @@ def sampling_follows_contract_19(impl: Any, case: GenerationCase) -> None:
 def tensors_are_made_on_the_prompts_device(impl: Any, case: GenerationCase) -> None:
     """Under another default device (meta) generate failed or gave other tokens: a tensor it
     makes itself (the finished rows, the eos column) has no ``device=`` and lands on torch's
-    default device instead of the prompt's, which breaks a GPU run with a CPU default."""
+    default device instead of the prompt's, which breaks a GPU run with a CPU default. Only an
+    error that the same call does not raise under the usual default device counts as that."""
     model = build_model(case)
     expected, eos = expected_tokens(model, case)
-    model.calls.clear()
     prompt = make_prompt(case)
+    impl.generate(model, prompt, case.max_new_tokens, eos_token_id=eos)  # any other error: a crash
     try:
         with torch.device("meta"):  # not the prompt's device, whatever the session's is
             out = impl.generate(model, prompt, case.max_new_tokens, eos_token_id=eos)
     except (RuntimeError, NotImplementedError) as error:
         raise AssertionError(
-            f"with torch's default device set to meta, generate(eos_token_id={eos}) raised "
-            f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
+            f"with torch's default device set to meta (and only then), generate(eos_token_id={eos}) "
+            f"raised {type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
         ) from error
     assert out.device == prompt.device, f"the tokens are on {out.device}, the prompt on {prompt.device}"
     assert_tokens(out, expected, f"tokens under a meta default device, eos_token_id={eos}")
