@@ -236,7 +236,40 @@ _LAYERS: dict[str, tuple[str, str]] = {
 
 #: contracts 18, 19, 20, 21: the LM loss, sampling, cached generation, LR schedules
 #: (kept apart from the other groups so that each can grow on its own)
-_DECODING: dict[str, tuple[str, str]] = {}
+_DECODING: dict[str, tuple[str, str]] = {
+    "sampling.x_process_logits__mutmut_11": ("size(+1)", _AXIS.format("(B, V) logits")),
+    "sampling.x_process_logits__mutmut_19": ("topk(logits, k, )", "dim=-1 is torch.topk's default"),
+    "sampling.x_process_logits__mutmut_20": ("k, dim=+1)", _AXIS.format("(B, V) logits")),
+    "sampling.x_process_logits__mutmut_32": ('float("-INF")', 'float() parses "-INF" as -inf'),
+    "sampling.x_process_logits__mutmut_39": (
+        "sort(logits, descending=True)",
+        "dim=-1 is torch.sort's default",
+    ),
+    "sampling.x_process_logits__mutmut_41": ("sort(logits, dim=+1", _AXIS.format("(B, V) logits")),
+    "sampling.x_process_logits__mutmut_50": ("softmax(sorted_logits, dim=+1)", _AXIS.format("(B, V) logits")),
+    "sampling.x_process_logits__mutmut_52": ("cumsum(dim=+1)", _AXIS.format("(B, V) probabilities")),
+    "sampling.x_process_logits__mutmut_55": (
+        "cumulative >= top_p",
+        "differs only where a cumulative probability equals top_p exactly; suites stay 1e-3 away (pinned)",
+    ),
+    "sampling.x_process_logits__mutmut_70": ("scatter(+1", _AXIS.format("(B, V) mask")),
+    "sampling.x_process_logits__mutmut_79": ('float("-INF")', 'float() parses "-INF" as -inf'),
+    "sampling.x_sample__mutmut_5": ("argmax(dim=+1)", _AXIS.format("(B, V) logits")),
+    "sampling.x_sample__mutmut_20": ("top_p), dim=+1)", _AXIS.format("(B, V) logits")),
+    "sampling.x_sample__mutmut_30": ("squeeze(+1)", _AXIS.format("(B, 1) draws")),
+    "generation.x_generate__mutmut_16": (
+        "past_kv=None)  # prefill",
+        "past_kv is still None at the prefill: the same argument",
+    ),
+    "generation.x_generate__mutmut_18": (
+        "model(input_ids, )",
+        "contract 20's model signature defaults past_kv to None, what the prefill passes",
+    ),
+    "schedule.xǁWarmupCosineǁ__init____mutmut_1": (
+        "min_lr_ratio: float = 1.0",
+        "WarmupCosine is no contract API: build_scheduler, the only way in, always passes min_lr_ratio",
+    ),
+}
 
 #: contracts 22, 23, 24: mixed precision, checkpoints, batching
 #: (kept apart from the other groups so that each can grow on its own)

@@ -252,7 +252,8 @@ def the_model_runs_in_eval_mode_and_its_mode_is_restored(impl: Any, case: Genera
     max_examples=4,
 )
 def sampling_follows_contract_19(impl: Any, case: GenerationCase) -> None:
-    """Sampling with top_k=1 is not greedy decoding, the same generator state gives different
+    """Sampling with top_k=1, or with a nucleus smaller than any top token's probability, is not
+    greedy decoding, the same generator state gives different
     tokens, the generator is not used, or torch's global RNG is: the sampling arguments do not
     reach contract 19's `sample`."""
     model = build_model(case)
@@ -262,6 +263,12 @@ def sampling_follows_contract_19(impl: Any, case: GenerationCase) -> None:
     global_before = torch.get_rng_state()
     top_1 = impl.generate(model, prompt, case.max_new_tokens, temperature=1.0, top_k=1, generator=gen)
     assert_tokens(top_1, expected, "sampling with top_k=1")
+    # below the probability of any row's top token (at least 1 / vocab): the nucleus is the argmax
+    tiny_nucleus = 1 / (2 * case.vocab)
+    top_p = impl.generate(
+        model, prompt, case.max_new_tokens, temperature=2.0, top_p=tiny_nucleus, generator=gen
+    )
+    assert_tokens(top_p, expected, f"sampling at temperature 2 with top_p={tiny_nucleus:.3f}")
     start = gen.get_state()
     first = impl.generate(model, prompt, case.max_new_tokens, temperature=1.5, generator=gen)
     assert not torch.equal(gen.get_state(), start), "sampling did not use the given generator"
@@ -269,3 +276,31 @@ def sampling_follows_contract_19(impl: Any, case: GenerationCase) -> None:
     again = impl.generate(model, prompt, case.max_new_tokens, temperature=1.5, generator=gen)
     assert torch.equal(torch.get_rng_state(), global_before), "sampling drew from torch's global RNG"
     assert_tokens(again, first, "the same generator state")
+
+
+@SUITE.property(
+    layer=Layer.SHAPES,
+    symptom="RuntimeError: Expected all tensors to be on the same device, once the prompt is on the GPU",
+    cases=generation_cases(),
+    explicit=[*for_every_model(STOPS)],
+    max_examples=3,
+)
+def tensors_are_made_on_the_prompts_device(impl: Any, case: GenerationCase) -> None:
+    """Under another default device (meta) generate failed or gave other tokens: a tensor it
+    makes itself (the finished rows, the eos column) has no ``device=`` and lands on torch's
+    default device instead of the prompt's, which breaks a GPU run with a CPU default. Only an
+    error that the same call does not raise under the usual default device counts as that."""
+    model = build_model(case)
+    expected, eos = expected_tokens(model, case)
+    prompt = make_prompt(case)
+    impl.generate(model, prompt, case.max_new_tokens, eos_token_id=eos)  # any other error: a crash
+    try:
+        with torch.device("meta"):  # not the prompt's device, whatever the session's is
+            out = impl.generate(model, prompt, case.max_new_tokens, eos_token_id=eos)
+    except (RuntimeError, NotImplementedError) as error:
+        raise AssertionError(
+            f"with torch's default device set to meta (and only then), generate(eos_token_id={eos}) "
+            f"raised {type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
+        ) from error
+    assert out.device == prompt.device, f"the tokens are on {out.device}, the prompt on {prompt.device}"
+    assert_tokens(out, expected, f"tokens under a meta default device, eos_token_id={eos}")

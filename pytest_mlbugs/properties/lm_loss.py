@@ -32,6 +32,9 @@ SUITE = Suite(
 
 #: a short row and a long one, a non-default ignore_index and a padding id that is a real token
 RICH = LMLossCase(vocab=5, lengths=(2, 6, 4), ignore_index=-1, pad_token_id=3, seed=1)
+#: the smallest vocabulary, with padding: every token costs 0, and token id 0 is the only valid
+#: index (an ignored position looked up at any other id reads outside the vocabulary)
+ONE_TOKEN = LMLossCase(vocab=1, lengths=(2, 5), ignore_index=-100, pad_token_id=0, seed=5)
 ATOL = 1e-5
 RTOL = 1e-5
 
@@ -77,13 +80,18 @@ def first_label_and_last_logits_do_not_count(impl: Any, case: LMLossCase) -> Non
     layer=Layer.LOSS,
     symptom="the loss is off from F.cross_entropy; it moves with the amount of padding",
     cases=lm_loss_cases(),
-    explicit=[RICH, LMLossCase(vocab=4, lengths=(3, 3), ignore_index=-100, pad_token_id=0, seed=2)],
+    explicit=[
+        RICH,
+        LMLossCase(vocab=4, lengths=(3, 3), ignore_index=-100, pad_token_id=0, seed=2),
+        ONE_TOKEN,
+    ],
     max_examples=6,
 )
 def matches_cross_entropy_on_shifted_logits(impl: Any, case: LMLossCase) -> None:
     """The loss or its gradient differs from F.cross_entropy on the shifted, flattened logits
     with ignore_index: the shift, the softmax axis, the ignored positions, the mean or the
-    logits (already a softmax) are off."""
+    logits (already a softmax) are off; with a one-token vocabulary, an ignored position is
+    looked up at a token id outside the vocabulary."""
     logits = case.make_logits()
     labels = case.make_labels()
     actual_leaf, expected_leaf = logits.clone().requires_grad_(True), logits.clone().requires_grad_(True)

@@ -255,6 +255,32 @@ def no_filter_keeps_every_token(impl: Any, case: SamplingCase) -> None:
 
 @SUITE.property(
     layer=Layer.NUMERICS,
+    symptom="a call without sampling arguments sharpens, flattens or filters the distribution",
+    cases=sampling_cases(top_k=False, top_p=False),
+    explicit=[RICH],
+    max_examples=4,
+)
+def the_defaults_are_temperature_one_and_no_filter(impl: Any, case: SamplingCase) -> None:
+    """process_logits(logits) changed the logits, or sample(logits, generator=g) drew other
+    tokens than sample(logits, 1.0, None, None, generator=g) from the same generator state:
+    a default of contract 19 (temperature 1.0, top_k and top_p None) is something else."""
+    logits = make_logits(case)
+    out = devices.to_cpu(impl.process_logits(devices.put(logits)))
+    torch.testing.assert_close(out, logits, atol=ATOL, rtol=RTOL, msg=prefixed("process_logits(logits)"))
+    many = devices.put(logits.repeat_interleave(32, dim=0))  # (B * 32, V): many draws, one call
+    gen = case_generator(case)
+    start = gen.get_state()
+    by_default = impl.sample(many, generator=gen)
+    gen.set_state(start)
+    explicit = impl.sample(many, 1.0, None, None, generator=gen)
+    assert torch.equal(by_default, explicit), (
+        f"sample with its defaults drew {by_default.tolist()}, with temperature 1.0 and no filter "
+        f"{explicit.tolist()} from the same generator state"
+    )
+
+
+@SUITE.property(
+    layer=Layer.NUMERICS,
     symptom="NaN probabilities or a crash in torch.multinomial",
     cases=sampling_cases(),
     explicit=[PEAKY],

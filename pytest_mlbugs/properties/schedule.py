@@ -58,15 +58,18 @@ def order_warnings(caught: list[warnings.WarningMessage]) -> list[str]:
 def lr_at_matches_the_closed_form(impl: Any, case: ScheduleCase) -> None:
     """lr_at differs from the closed form at step 0, at the end of the warmup, in the cosine,
     at total_steps or after it: the warmup is off by one, the cosine runs over the wrong
-    number of steps or from the wrong start, or min_lr is ignored."""
-    min_lr = case.max_lr * case.min_lr_ratio
+    number of steps or from the wrong start, or min_lr is ignored (or its default is not 0.0)."""
+    given = case.max_lr * case.min_lr_ratio
     for step in steps_to_check(case):
-        value = impl.lr_at(step, case.max_lr, case.warmup_steps, case.total_steps, min_lr)
-        expected = closed_form(step, case.max_lr, case.warmup_steps, case.total_steps, min_lr)
-        assert matches(float(value), expected), (
-            f"lr_at({step}, max_lr={case.max_lr}, warmup_steps={case.warmup_steps}, "
-            f"total_steps={case.total_steps}, min_lr={min_lr}) = {value}, expected {sorted(expected)}"
-        )
+        for min_lr in (given, None):  # None: left to lr_at's default, 0.0
+            arguments = (step, case.max_lr, case.warmup_steps, case.total_steps)
+            value = impl.lr_at(*arguments) if min_lr is None else impl.lr_at(*arguments, min_lr)
+            expected = closed_form(*arguments, 0.0 if min_lr is None else min_lr)
+            assert matches(float(value), expected), (
+                f"lr_at({step}, max_lr={case.max_lr}, warmup_steps={case.warmup_steps}, "
+                f"total_steps={case.total_steps}, min_lr={'default' if min_lr is None else min_lr}) = "
+                f"{value}, expected {sorted(expected)}"
+            )
 
 
 def oracle_run(
@@ -145,17 +148,23 @@ def train_with_schedule_steps_at_the_schedules_rate(impl: Any, case: ScheduleCas
 def build_scheduler_follows_lr_at_in_every_group(impl: Any, case: ScheduleCase) -> None:
     """After k scheduler steps some parameter group's learning rate is not lr_at(k) of its own
     initial rate: only the first group is scheduled, every group follows the first group's
-    peak, or the floor is not a fraction of each group's own peak."""
-    optimizer = make_optimizer(case, make_model(case))
-    scheduler = impl.build_scheduler(optimizer, case.warmup_steps, case.total_steps, case.min_lr_ratio)
-    assert isinstance(scheduler, LRScheduler), f"build_scheduler returned a {type(scheduler).__name__}"
-    for step in range(case.total_steps + 3):
-        for g, group in enumerate(optimizer.param_groups):
-            peak = case.peak(g)
-            expected = closed_form(step, peak, case.warmup_steps, case.total_steps, peak * case.min_lr_ratio)
-            assert matches(float(group["lr"]), expected), (
-                f"after {step} scheduler steps group {g} (initial lr {peak}) has lr {group['lr']}, "
-                f"expected {sorted(expected)}"
-            )
-        optimizer.step()  # no gradients: nothing moves, but the scheduler sees the right order
-        scheduler.step()
+    peak, or the floor is not a fraction of each group's own peak (or min_lr_ratio's default
+    is not 0.0)."""
+    for ratio in (case.min_lr_ratio, None):  # None: left to build_scheduler's default, 0.0
+        optimizer = make_optimizer(case, make_model(case))
+        arguments = (optimizer, case.warmup_steps, case.total_steps)
+        scheduler = (
+            impl.build_scheduler(*arguments) if ratio is None else impl.build_scheduler(*arguments, ratio)
+        )
+        assert isinstance(scheduler, LRScheduler), f"build_scheduler returned a {type(scheduler).__name__}"
+        for step in range(case.total_steps + 3):
+            for g, group in enumerate(optimizer.param_groups):
+                peak = case.peak(g)
+                floor = 0.0 if ratio is None else peak * ratio
+                expected = closed_form(step, peak, case.warmup_steps, case.total_steps, floor)
+                assert matches(float(group["lr"]), expected), (
+                    f"min_lr_ratio={'default' if ratio is None else ratio}: after {step} scheduler steps "
+                    f"group {g} (initial lr {peak}) has lr {group['lr']}, expected {sorted(expected)}"
+                )
+            optimizer.step()  # no gradients: nothing moves, but the scheduler sees the right order
+            scheduler.step()
