@@ -28,6 +28,8 @@ SUITE = Suite(
 
 RIGHT = PadCase(lengths=(3, 1, 4), vocab=5, pad_token_id=2, padding_side="right", seed=1)
 LEFT = PadCase(lengths=(2, 4, 1), vocab=6, pad_token_id=1, padding_side="left", seed=2)
+#: the right side by default: an even seed leaves padding_side out
+DEFAULT_SIDE = PadCase(lengths=(4, 2), vocab=5, pad_token_id=3, padding_side="right", seed=6)
 #: one row, nothing to pad; the right side by default (an even seed)
 SINGLE = PadCase(lengths=(3,), vocab=4, pad_token_id=0, padding_side="right", seed=4)
 #: fewer items than replicas: the padding wraps around more than once
@@ -187,7 +189,7 @@ def shard_indices_memory_grows_with_n(impl: Any) -> None:
     layer=Layer.DATA,
     symptom="the model reads padding as text, or every prompt of a batch is cut or shifted",
     cases=pad_cases(),
-    explicit=[RIGHT, LEFT],
+    explicit=[RIGHT, LEFT, DEFAULT_SIDE],
     max_examples=6,
 )
 def input_ids_match_pad_sequence(impl: Any, case: PadCase) -> None:
@@ -210,7 +212,7 @@ def input_ids_match_pad_sequence(impl: Any, case: PadCase) -> None:
     layer=Layer.DATA,
     symptom="attention reads the padding and ignores the text; left-padded prompts generate garbage",
     cases=pad_cases(),
-    explicit=[RIGHT, LEFT],
+    explicit=[RIGHT, LEFT, DEFAULT_SIDE],
     max_examples=6,
 )
 def attention_mask_is_one_exactly_on_real_tokens(impl: Any, case: PadCase) -> None:
@@ -228,7 +230,7 @@ def attention_mask_is_one_exactly_on_real_tokens(impl: Any, case: PadCase) -> No
     layer=Layer.TARGET,
     symptom="the loss trains the model to predict padding, or never to end a sequence (eos as pad)",
     cases=pad_cases(),
-    explicit=[RIGHT, LEFT],
+    explicit=[RIGHT, LEFT, DEFAULT_SIDE],
     max_examples=6,
 )
 def labels_are_minus_100_exactly_on_the_padding(impl: Any, case: PadCase) -> None:

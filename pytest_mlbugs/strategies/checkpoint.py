@@ -8,6 +8,9 @@ resume property trains the same run twice.
 
 :func:`crash_inside_save` simulates a crash in the middle of a write: inside the property,
 ``torch.save`` writes the first part of the real file to its target and raises.
+:class:`CodeInPickle`, :func:`environment` and :func:`system_tempdir` set up the pinned checks
+that a load never unpickles code and that the temporary file is not made in the system's
+temporary folder.
 """
 
 from __future__ import annotations

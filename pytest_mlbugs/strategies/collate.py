@@ -1,8 +1,8 @@
 """Token sequences and dataset shards for the collate suite (contract 24).
 
-Sequences of different lengths (at least two rows, so that one is padded) whose tokens include
-the pad id itself, as a tokenizer that pads with its eos token produces them: padding must be
-told apart by position, never by value. Shard cases cover datasets smaller than, equal to and
+Sequences of different lengths (at least two rows by default, so that one is padded; a batch
+of one row is asked for on its own) whose tokens include the pad id itself, as a tokenizer that
+pads with its eos token produces them: padding must be told apart by position, never by value. Shard cases cover datasets smaller than, equal to and
 larger than the number of replicas, so that the wrap-around padding is exercised.
 """
 
