@@ -2,8 +2,9 @@
 
 Sequences of different lengths (at least two rows by default, so that one is padded; a batch
 of one row is asked for on its own) whose tokens include the pad id itself, as a tokenizer that
-pads with its eos token produces them: padding must be told apart by position, never by value. Shard cases cover datasets smaller than, equal to and
-larger than the number of replicas, so that the wrap-around padding is exercised.
+pads with its eos token produces them: padding must be told apart by position, never by value.
+Shard cases cover datasets smaller than, equal to and larger than the number of replicas, so
+that the wrap-around padding is exercised.
 """
 
 from __future__ import annotations

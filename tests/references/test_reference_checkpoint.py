@@ -164,20 +164,22 @@ def _lenient_load(path, model, optimizer, scheduler=None, map_location="cpu"):
     return checkpoint["step"]
 
 
+def _reference_layout(model, optimizer, scheduler, step):
+    """The dict that the reference writes."""
+    return {
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "scheduler": None if scheduler is None else scheduler.state_dict(),
+        "step": step,
+        "rng_state": torch.get_rng_state(),
+    }
+
+
 def _backup_then_overwrite(path, model, optimizer, scheduler=None, step=0):
     """Copies the old file aside, then writes in place: the loader never looks at the copy."""
     if os.path.exists(path):
         shutil.copyfile(path, path + ".bak")
-    torch.save(
-        {
-            "model": model.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "scheduler": None if scheduler is None else scheduler.state_dict(),
-            "step": step,
-            "rng_state": torch.get_rng_state(),
-        },
-        path,
-    )
+    torch.save(_reference_layout(model, optimizer, scheduler, step), path)
 
 
 def _load_on_cpu_always(path, model, optimizer, scheduler=None, map_location="cpu"):
@@ -195,16 +197,7 @@ def _save_in_system_tmp(path, model, optimizer, scheduler=None, step=0):
     """Atomic only where the system's temporary folder and the checkpoint share a file system."""
     handle, tmp_path = tempfile.mkstemp(suffix=".tmp")
     os.close(handle)
-    torch.save(
-        {
-            "model": model.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "scheduler": None if scheduler is None else scheduler.state_dict(),
-            "step": step,
-            "rng_state": torch.get_rng_state(),
-        },
-        tmp_path,
-    )
+    torch.save(_reference_layout(model, optimizer, scheduler, step), tmp_path)
     os.replace(tmp_path, path)
 
 
