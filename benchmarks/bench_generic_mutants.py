@@ -273,7 +273,37 @@ _DECODING: dict[str, tuple[str, str]] = {
 
 #: contracts 22, 23, 24: mixed precision, checkpoints, batching
 #: (kept apart from the other groups so that each can grow on its own)
-_TRAINING: dict[str, tuple[str, str]] = {}
+_GRAD_ZEROED = "gradients zeroed instead of set to None are allowed: none remains (contract 22, pinned)"
+_TMP_NAME = (
+    "the temporary file's name is not part of contract 23: mkstemp makes it unique in the checkpoint's folder"
+)
+_RIGHT = (
+    'pad_batch pads on the right for every padding_side but "left": the default\'s spelling changes nothing'
+)
+_SLICE = "the same columns of the (B, T_max) batch"
+_TRAINING: dict[str, tuple[str, str]] = {
+    "amp.x_train_step__mutmut_23": ("set_to_none=None", "zero_grad reads None as False; " + _GRAD_ZEROED),
+    "amp.x_train_step__mutmut_24": ("set_to_none=False", _GRAD_ZEROED),
+    "checkpoint.x_save_checkpoint__mutmut_21": ("prefix=None", _TMP_NAME),
+    "checkpoint.x_save_checkpoint__mutmut_24": ('mkstemp(dir=folder, suffix=".tmp")', _TMP_NAME),
+    "checkpoint.x_save_checkpoint__mutmut_26": ('prefix="XX.checkpoint-XX"', _TMP_NAME),
+    "checkpoint.x_save_checkpoint__mutmut_27": ('prefix=".CHECKPOINT-"', _TMP_NAME),
+    "checkpoint.x_save_checkpoint__mutmut_28": ('suffix="XX.tmpXX"', _TMP_NAME),
+    "checkpoint.x_save_checkpoint__mutmut_29": ('suffix=".TMP"', _TMP_NAME),
+    "collate.x_pad_batch__mutmut_1": ('padding_side: str = "XXrightXX"', _RIGHT),
+    "collate.x_pad_batch__mutmut_2": ('padding_side: str = "RIGHT"', _RIGHT),
+    "collate.x_pad_batch__mutmut_11": (
+        "pad_token_id, dtype=None,",
+        "torch.full infers int64 from the int pad_token_id",
+    ),
+    "collate.x_pad_batch__mutmut_15": (
+        "pad_token_id, device=device)",
+        "torch.full infers int64 from the int pad_token_id",
+    ),
+    "collate.x_pad_batch__mutmut_31": ("slice(max_len - length, None)", _SLICE),
+    "collate.x_pad_batch__mutmut_36": ("slice(None, length)", _SLICE),
+    "collate.x_pad_batch__mutmut_38": ("slice(length)", _SLICE),
+}
 
 EQUIVALENT.update(_LAYERS)
 EQUIVALENT.update(_DECODING)

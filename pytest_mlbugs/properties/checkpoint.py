@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -20,13 +21,16 @@ from pytest_mlbugs import devices
 from pytest_mlbugs.mutation import Layer
 from pytest_mlbugs.strategies.checkpoint import (
     CheckpointCase,
+    CodeInPickle,
     SimulatedCrash,
     checkpoint_cases,
     crash_inside_save,
+    environment,
     make_batches,
     make_run,
     same_accelerator_randomness,
     state_copy,
+    system_tempdir,
     tensors_in,
     train_step,
 )
@@ -58,6 +62,10 @@ def place_optimizer_state(optimizer: torch.optim.Optimizer) -> None:
         for key, value in state.items():
             if isinstance(value, torch.Tensor) and value.dim() > 0:
                 state[key] = devices.put(value)
+
+
+def first_line(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
 
 
 def assert_same_state(actual: dict[str, torch.Tensor], expected: dict[str, torch.Tensor], what: str) -> None:
@@ -190,7 +198,110 @@ def an_interrupted_write_leaves_the_previous_checkpoint(impl: Any, case: Checkpo
         except Exception as exc:
             raise AssertionError(
                 f"after a crash {case.cut_percent} % into the write the previous checkpoint no longer "
-                f"loads: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+                f"loads: {first_line(exc)}"
             ) from exc
     assert step == 1, f"after the crashed write the checkpoint holds step {step}, not the previous step 1"
     assert_same_state(state_copy(resumed.model), expected, "the model of the previous checkpoint")
+
+
+@SUITE.property(
+    layer=Layer.UPDATES,
+    symptom="a run without an LR scheduler cannot be checkpointed, or resumes at the wrong step",
+    cases=checkpoint_cases(),
+    explicit=[RICH],
+    max_examples=3,
+)
+def a_run_without_a_scheduler_resumes_from_the_default_step(impl: Any, case: CheckpointCase) -> None:
+    """save_checkpoint(path, model, optimizer) and load_checkpoint(path, model, optimizer), with
+    neither a scheduler nor a step, failed, did not return step 0 (the default), or did not
+    resume bit for bit: the scheduler is taken to exist, or the defaults are not the contract's."""
+    batches = make_batches(case)
+    run = make_run(case.seed, scheduler=False)
+    with checkpoint_path() as path:
+        for batch in batches[: case.steps_before]:
+            train_step(run, batch)
+        try:
+            impl.save_checkpoint(path, run.model, run.optimizer)
+        except Exception as exc:
+            raise AssertionError(f"save_checkpoint without a scheduler raised {first_line(exc)}") from exc
+        same_accelerator_randomness(case.seed + 3)
+        for batch in batches[case.steps_before :]:
+            train_step(run, batch)
+        resumed = make_run(case.seed + 1, scheduler=False)
+        torch.manual_seed(case.seed + 2)
+        try:
+            step = impl.load_checkpoint(path, resumed.model, resumed.optimizer)
+        except Exception as exc:
+            raise AssertionError(f"load_checkpoint without a scheduler raised {first_line(exc)}") from exc
+    assert step == 0, f"load_checkpoint returned step {step!r}; save_checkpoint's default step is 0"
+    place_optimizer_state(resumed.optimizer)
+    same_accelerator_randomness(case.seed + 3)
+    for batch in batches[case.steps_before :]:
+        train_step(resumed, batch)
+    assert_same_state(
+        state_copy(resumed.model), state_copy(run.model), "the model resumed without a scheduler"
+    )
+
+
+@SUITE.property(
+    layer=Layer.UPDATES,
+    symptom="saving fails wherever the checkpoint folder and /tmp are different file systems",
+    cases=checkpoint_cases(),
+    explicit=[WHOLE_WRITE],
+    max_examples=2,
+)
+def the_temporary_file_is_written_next_to_the_checkpoint(impl: Any, case: CheckpointCase) -> None:
+    """save_checkpoint failed, or wrote no loadable checkpoint, while the system temporary
+    folder (tempfile.gettempdir()) does not exist: the temporary file of the atomic write is
+    made there, and os.replace cannot move it onto the checkpoint across file systems (a tmpfs
+    /tmp, a checkpoint on another disk)."""
+    run = make_run(case.seed)
+    train_step(run, make_batches(case)[0])
+    with checkpoint_path() as path:
+        elsewhere = os.path.join(os.path.dirname(path), "no-system-temporary-folder")
+        with system_tempdir(elsewhere):
+            try:
+                impl.save_checkpoint(path, run.model, run.optimizer, run.scheduler, step=1)
+            except Exception as exc:
+                raise AssertionError(
+                    f"save_checkpoint raised {first_line(exc)} while tempfile.gettempdir() is {elsewhere!r}"
+                ) from exc
+        resumed = make_run(case.seed + 1)
+        step = impl.load_checkpoint(path, resumed.model, resumed.optimizer, resumed.scheduler)
+    assert step == 1, f"the checkpoint holds step {step!r}, saved at 1"
+    assert_same_state(state_copy(resumed.model), state_copy(run.model), "the model loaded back")
+
+
+@SUITE.property(
+    layer=Layer.EVALUATION,
+    symptom="loading a downloaded checkpoint runs whatever code its author pickled into it",
+    cases=checkpoint_cases(),
+    explicit=[RICH],
+    max_examples=2,
+)
+def loading_never_runs_code_from_the_file(impl: Any, case: CheckpointCase) -> None:
+    """load_checkpoint unpickled an object whose unpickling runs code (added to a checkpoint
+    written by save_checkpoint), with TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1 set: torch.load got
+    weights_only=False, or no weights_only at all and relied on torch's default (False before
+    torch 2.6 and under that variable) instead of passing weights_only=True."""
+    run = make_run(case.seed)
+    train_step(run, make_batches(case)[0])
+    with checkpoint_path() as path:
+        impl.save_checkpoint(path, run.model, run.optimizer, run.scheduler, step=1)
+        saved = torch.load(path, weights_only=True)
+        assert isinstance(saved, dict), f"the file holds a {type(saved).__name__}, not a dict"
+        marker = os.path.join(os.path.dirname(path), "code-from-the-checkpoint-ran")
+        saved["mlbugs_code"] = CodeInPickle(marker)
+        torch.save(saved, path)
+        resumed = make_run(case.seed + 1)
+        with (
+            environment(TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD="1", TORCH_FORCE_WEIGHTS_ONLY_LOAD=None),
+            warnings.catch_warnings(),
+        ):
+            warnings.simplefilter("ignore")  # torch warns that the variable turns weights_only off
+            try:
+                impl.load_checkpoint(path, resumed.model, resumed.optimizer, resumed.scheduler)
+            except Exception:  # refusing the file is what a safe load does
+                pass
+        ran = os.path.exists(marker)
+    assert not ran, "load_checkpoint unpickled an object that ran code (os.mkdir) while the file was loaded"

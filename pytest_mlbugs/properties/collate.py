@@ -8,6 +8,7 @@ real token, so masking by value instead of by position shows.
 from __future__ import annotations
 
 import math
+import tracemalloc
 from typing import Any, cast
 
 import torch
@@ -27,9 +28,14 @@ SUITE = Suite(
 
 RIGHT = PadCase(lengths=(3, 1, 4), vocab=5, pad_token_id=2, padding_side="right", seed=1)
 LEFT = PadCase(lengths=(2, 4, 1), vocab=6, pad_token_id=1, padding_side="left", seed=2)
+#: the right side by default: an even seed leaves padding_side out
+DEFAULT_SIDE = PadCase(lengths=(4, 2), vocab=5, pad_token_id=3, padding_side="right", seed=6)
+#: one row, nothing to pad; the right side by default (an even seed)
+SINGLE = PadCase(lengths=(3,), vocab=4, pad_token_id=0, padding_side="right", seed=4)
 #: fewer items than replicas: the padding wraps around more than once
 TINY = ShardCase(n=2, num_replicas=4, seed=3, epoch=1, shuffle=True)
 UNEVEN = ShardCase(n=10, num_replicas=3, seed=5, epoch=2, shuffle=True)
+UNEVEN_SINGLE = ShardCase(n=10, num_replicas=1, seed=5, epoch=2, shuffle=True)
 
 
 def real_positions(case: PadCase) -> torch.Tensor:
@@ -43,7 +49,13 @@ def real_positions(case: PadCase) -> torch.Tensor:
 
 
 def pad(impl: Any, case: PadCase) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    result = impl.pad_batch(make_sequences(case), case.pad_token_id, padding_side=case.padding_side)
+    """``pad_batch`` on the case; on the right side, half of the cases (by seed) leave
+    ``padding_side`` to its default, which contract 24 pins to "right"."""
+    sequences = make_sequences(case)
+    if case.padding_side == "right" and case.seed % 2 == 0:
+        result = impl.pad_batch(sequences, case.pad_token_id)
+    else:
+        result = impl.pad_batch(sequences, case.pad_token_id, padding_side=case.padding_side)
     assert isinstance(result, tuple) and len(result) == 3, (
         f"pad_batch returned {type(result).__name__}, not 3 tensors"
     )
@@ -100,6 +112,25 @@ def shard_indices_match_distributed_sampler(impl: Any, case: ShardCase) -> None:
 
 @SUITE.property(
     layer=Layer.DATA,
+    symptom="a single-process run reads a fixed order, or skips or repeats examples",
+    cases=shard_cases(max_replicas=1),
+    explicit=[UNEVEN_SINGLE],
+    max_examples=4,
+)
+def shard_indices_defaults_are_one_shuffled_replica(impl: Any, case: ShardCase) -> None:
+    """shard_indices(n, seed, epoch), without num_replicas, rank or shuffle, differs from a
+    DistributedSampler of one replica, rank 0, shuffled: a default is not the contract's
+    (num_replicas=1, rank=0, shuffle=True)."""
+    shuffled = ShardCase(n=case.n, num_replicas=1, seed=case.seed, epoch=case.epoch, shuffle=True)
+    (expected,) = sampler_shards(shuffled, case.epoch)
+    actual = list(impl.shard_indices(case.n, case.seed, case.epoch))
+    assert actual == expected, (
+        f"shard_indices({case.n}, {case.seed}, {case.epoch}): {actual}, DistributedSampler: {expected}"
+    )
+
+
+@SUITE.property(
+    layer=Layer.DATA,
     symptom="some examples are never seen, others on several ranks; ranks hang at an uneven last batch",
     cases=shard_cases(),
     explicit=[TINY, UNEVEN],
@@ -120,11 +151,45 @@ def shards_are_equal_disjoint_and_cover_the_dataset(impl: Any, case: ShardCase) 
     )
 
 
+#: a dataset large enough that memory growing faster than n shows, small enough to stay fast
+MEMORY_N = 128
+MEMORY_REPLICAS = 3
+#: the Python memory that one call may hold at its peak: the shard of 128 indices takes a few kB
+MEMORY_LIMIT = 2**20
+
+
+@SUITE.property(
+    layer=Layer.DATA,
+    symptom="computing the shards of a large dataset exhausts the host's memory",
+    max_examples=1,
+)
+def shard_indices_memory_grows_with_n(impl: Any) -> None:
+    """shard_indices(128, ..., num_replicas=3) held more than 1 MiB of Python memory at its
+    peak (tracemalloc, after a first call): the wrap-around padding repeats the order far more
+    often than needed (for example n times), which exhausts memory on a real dataset."""
+    impl.shard_indices(MEMORY_N, 0, 0, num_replicas=MEMORY_REPLICAS, rank=0)  # lazy imports, caches
+    started = not tracemalloc.is_tracing()
+    if started:
+        tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        before, _ = tracemalloc.get_traced_memory()
+        impl.shard_indices(MEMORY_N, 0, 1, num_replicas=MEMORY_REPLICAS, rank=1)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        if started:
+            tracemalloc.stop()
+    assert peak - before <= MEMORY_LIMIT, (
+        f"shard_indices({MEMORY_N}, ..., num_replicas={MEMORY_REPLICAS}) held {peak - before} bytes at its "
+        f"peak, more than {MEMORY_LIMIT}"
+    )
+
+
 @SUITE.property(
     layer=Layer.DATA,
     symptom="the model reads padding as text, or every prompt of a batch is cut or shifted",
     cases=pad_cases(),
-    explicit=[RIGHT, LEFT],
+    explicit=[RIGHT, LEFT, DEFAULT_SIDE],
     max_examples=6,
 )
 def input_ids_match_pad_sequence(impl: Any, case: PadCase) -> None:
@@ -147,7 +212,7 @@ def input_ids_match_pad_sequence(impl: Any, case: PadCase) -> None:
     layer=Layer.DATA,
     symptom="attention reads the padding and ignores the text; left-padded prompts generate garbage",
     cases=pad_cases(),
-    explicit=[RIGHT, LEFT],
+    explicit=[RIGHT, LEFT, DEFAULT_SIDE],
     max_examples=6,
 )
 def attention_mask_is_one_exactly_on_real_tokens(impl: Any, case: PadCase) -> None:
@@ -165,7 +230,7 @@ def attention_mask_is_one_exactly_on_real_tokens(impl: Any, case: PadCase) -> No
     layer=Layer.TARGET,
     symptom="the loss trains the model to predict padding, or never to end a sequence (eos as pad)",
     cases=pad_cases(),
-    explicit=[RIGHT, LEFT],
+    explicit=[RIGHT, LEFT, DEFAULT_SIDE],
     max_examples=6,
 )
 def labels_are_minus_100_exactly_on_the_padding(impl: Any, case: PadCase) -> None:
@@ -196,6 +261,35 @@ def left_padding_puts_the_tokens_last(impl: Any, case: PadCase) -> None:
             f"row {row} ends with {tail.tolist()}, not {sequence.tolist()}"
         )
         assert int(attention_mask[row, -1]) == 1, f"row {row}: the last column is masked out"
+
+
+@SUITE.property(
+    layer=Layer.SHAPES,
+    symptom="collation fails on the last, one-example batch of an epoch, or on a batch size of 1",
+    cases=pad_cases(min_rows=1, max_rows=1),
+    explicit=[SINGLE],
+    max_examples=3,
+)
+def a_batch_of_one_sequence_is_that_sequence(impl: Any, case: PadCase) -> None:
+    """pad_batch on a single sequence failed, or did not return it unpadded with a mask of
+    ones: the batch is read from a second row that a batch of one does not have."""
+    (sequence,) = make_sequences(case)
+    try:
+        input_ids, attention_mask, labels = pad(impl, case)
+    except AssertionError:
+        raise
+    except Exception as exc:
+        raise AssertionError(
+            f"pad_batch raised {type(exc).__name__} on a batch of one sequence: {exc}"
+        ) from exc
+    row = devices.to_cpu(sequence)[None]
+    assert torch.equal(devices.to_cpu(input_ids), row), (
+        f"input_ids {input_ids.tolist()}, expected {row.tolist()}"
+    )
+    assert torch.equal(devices.to_cpu(attention_mask), torch.ones_like(row)), (
+        f"attention_mask {attention_mask.tolist()} on a batch without padding"
+    )
+    assert torch.equal(devices.to_cpu(labels), row), f"labels {labels.tolist()}, expected {row.tolist()}"
 
 
 @SUITE.property(

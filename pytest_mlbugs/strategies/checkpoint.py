@@ -8,6 +8,9 @@ resume property trains the same run twice.
 
 :func:`crash_inside_save` simulates a crash in the middle of a write: inside the property,
 ``torch.save`` writes the first part of the real file to its target and raises.
+:class:`CodeInPickle`, :func:`environment` and :func:`system_tempdir` set up the pinned checks
+that a load never unpickles code and that the temporary file is not made in the system's
+temporary folder.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import contextlib
 import dataclasses
 import io
 import os
+import tempfile
 from collections.abc import Iterator
 from typing import Any
 
@@ -59,19 +63,20 @@ class Run:
 
     model: nn.Module
     optimizer: torch.optim.Optimizer
-    scheduler: LambdaLR
+    #: ``None`` for a run without a scheduler (contract 23's default)
+    scheduler: LambdaLR | None
 
 
-def make_run(seed: int) -> Run:
+def make_run(seed: int, *, scheduler: bool = True) -> Run:
     """``Linear -> BatchNorm1d -> ReLU -> Dropout(0.5) -> Linear`` initialized from ``seed``,
-    in train mode, with Adam and a decaying ``LambdaLR``."""
+    in train mode, with Adam and (unless ``scheduler=False``) a decaying ``LambdaLR``."""
     torch.manual_seed(seed)
     model = devices.put(
         nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4), nn.ReLU(), nn.Dropout(0.5), nn.Linear(4, 2))
     ).train()
     optimizer = torch.optim.Adam(model.parameters(), lr=0.05)
-    scheduler = LambdaLR(optimizer, lambda step: 1.0 / (1 + step))
-    return Run(model, optimizer, scheduler)
+    decay = LambdaLR(optimizer, lambda step: 1.0 / (1 + step)) if scheduler else None
+    return Run(model, optimizer, decay)
 
 
 def make_batches(case: CheckpointCase) -> list[tuple[torch.Tensor, torch.Tensor]]:
@@ -87,7 +92,8 @@ def train_step(run: Run, batch: tuple[torch.Tensor, torch.Tensor]) -> None:
     inputs, targets = batch
     nn.functional.mse_loss(run.model(inputs), targets).backward()
     run.optimizer.step()
-    run.scheduler.step()
+    if run.scheduler is not None:
+        run.scheduler.step()
 
 
 def same_accelerator_randomness(seed: int) -> None:
@@ -156,3 +162,47 @@ def tensors_in(value: Any) -> list[torch.Tensor]:
     if isinstance(value, (list, tuple)):
         return [t for item in value for t in tensors_in(item)]
     return []
+
+
+class CodeInPickle:
+    """An object whose unpickling runs code: ``pickle`` calls ``os.mkdir(marker)`` to rebuild
+    it (nothing else happens). ``torch.load(..., weights_only=True)`` refuses it before that
+    call; a load that unpickles arbitrary objects creates the marker folder."""
+
+    def __init__(self, marker: str) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[Any, tuple[str]]:
+        return os.mkdir, (self.marker,)
+
+
+@contextlib.contextmanager
+def environment(**values: str | None) -> Iterator[None]:
+    """Within the block, each named environment variable is set (``None``: unset); all are
+    restored on exit."""
+
+    def put(settings: dict[str, str | None]) -> None:
+        for name, value in settings.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+    saved = {name: os.environ.get(name) for name in values}
+    try:
+        put(values)
+        yield
+    finally:
+        put(saved)
+
+
+@contextlib.contextmanager
+def system_tempdir(folder: str) -> Iterator[None]:
+    """Within the block, ``tempfile.gettempdir()`` is ``folder`` (which need not exist), as on
+    a machine whose temporary folder is elsewhere; the previous setting is restored on exit."""
+    saved = tempfile.tempdir
+    tempfile.tempdir = folder
+    try:
+        yield
+    finally:
+        tempfile.tempdir = saved

@@ -1,9 +1,10 @@
 """Token sequences and dataset shards for the collate suite (contract 24).
 
-Sequences of different lengths (at least two rows, so that one is padded) whose tokens include
-the pad id itself, as a tokenizer that pads with its eos token produces them: padding must be
-told apart by position, never by value. Shard cases cover datasets smaller than, equal to and
-larger than the number of replicas, so that the wrap-around padding is exercised.
+Sequences of different lengths (at least two rows by default, so that one is padded; a batch
+of one row is asked for on its own) whose tokens include the pad id itself, as a tokenizer that
+pads with its eos token produces them: padding must be told apart by position, never by value.
+Shard cases cover datasets smaller than, equal to and larger than the number of replicas, so
+that the wrap-around padding is exercised.
 """
 
 from __future__ import annotations
@@ -30,11 +31,12 @@ class PadCase:
 def pad_cases(
     *, min_rows: int = 2, max_rows: int = 4, max_length: int = 6, side: str | None = None
 ) -> st.SearchStrategy[PadCase]:
-    """Batches of ``min_rows``.. rows, one of them shorter than the longest; ``side`` fixes the
-    padding side (both are drawn by default)."""
-    if not 2 <= min_rows <= max_rows or max_length < 2:
+    """Batches of ``min_rows``.. rows, one of them shorter than the longest (but in a batch of
+    one row, which is not padded at all); ``side`` fixes the padding side (both are drawn by
+    default)."""
+    if not 1 <= min_rows <= max_rows or max_length < 2:
         raise ValueError(
-            f"need 2 <= min_rows <= max_rows and max_length >= 2, got {min_rows}, {max_rows}, {max_length}"
+            f"need 1 <= min_rows <= max_rows and max_length >= 2, got {min_rows}, {max_rows}, {max_length}"
         )
     if side not in (None, "left", "right"):
         raise ValueError(f"side must be None, 'left' or 'right', got {side!r}")
@@ -43,7 +45,7 @@ def pad_cases(
     def draw(draw_: st.DrawFn) -> PadCase:
         rows = draw_(st.integers(min_rows, max_rows))
         lengths = draw_(st.lists(st.integers(1, max_length), min_size=rows, max_size=rows))
-        if len(set(lengths)) == 1:  # every row full: nothing would be padded
+        if rows > 1 and len(set(lengths)) == 1:  # every row full: nothing would be padded
             lengths[0] = lengths[0] - 1 if lengths[0] > 1 else lengths[0] + 1
         vocab = draw_(st.integers(3, 9))
         return PadCase(

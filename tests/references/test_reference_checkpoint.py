@@ -164,20 +164,22 @@ def _lenient_load(path, model, optimizer, scheduler=None, map_location="cpu"):
     return checkpoint["step"]
 
 
+def _reference_layout(model, optimizer, scheduler, step):
+    """The dict that the reference writes."""
+    return {
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "scheduler": None if scheduler is None else scheduler.state_dict(),
+        "step": step,
+        "rng_state": torch.get_rng_state(),
+    }
+
+
 def _backup_then_overwrite(path, model, optimizer, scheduler=None, step=0):
     """Copies the old file aside, then writes in place: the loader never looks at the copy."""
     if os.path.exists(path):
         shutil.copyfile(path, path + ".bak")
-    torch.save(
-        {
-            "model": model.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "scheduler": None if scheduler is None else scheduler.state_dict(),
-            "step": step,
-            "rng_state": torch.get_rng_state(),
-        },
-        path,
-    )
+    torch.save(_reference_layout(model, optimizer, scheduler, step), path)
 
 
 def _load_on_cpu_always(path, model, optimizer, scheduler=None, map_location="cpu"):
@@ -189,6 +191,35 @@ def _reseeded_load(path, model, optimizer, scheduler=None, map_location="cpu"):
     step = reference.load_checkpoint(path, model, optimizer, scheduler, map_location)
     torch.manual_seed(step)
     return step
+
+
+def _save_in_system_tmp(path, model, optimizer, scheduler=None, step=0):
+    """Atomic only where the system's temporary folder and the checkpoint share a file system."""
+    handle, tmp_path = tempfile.mkstemp(suffix=".tmp")
+    os.close(handle)
+    torch.save(_reference_layout(model, optimizer, scheduler, step), tmp_path)
+    os.replace(tmp_path, path)
+
+
+def _save_needs_a_scheduler(path, model, optimizer, scheduler=None, step=0):
+    if scheduler is None:
+        raise AttributeError("'NoneType' object has no attribute 'state_dict'")
+    reference.save_checkpoint(path, model, optimizer, scheduler, step)
+
+
+def _save_from_step_one(path, model, optimizer, scheduler=None, step=1):
+    reference.save_checkpoint(path, model, optimizer, scheduler, step)
+
+
+def _load_with_torch_default(path, model, optimizer, scheduler=None, map_location="cpu"):
+    """Leaves weights_only to torch's default, which is False before torch 2.6."""
+    checkpoint = torch.load(path, map_location=map_location)
+    model.load_state_dict(checkpoint["model"])
+    optimizer.load_state_dict(checkpoint["optimizer"])
+    if scheduler is not None:
+        scheduler.load_state_dict(checkpoint["scheduler"])
+    torch.set_rng_state(checkpoint["rng_state"].cpu())
+    return checkpoint["step"]
 
 
 @pytest.mark.parametrize(
@@ -203,6 +234,22 @@ def _reseeded_load(path, model, optimizer, scheduler=None, map_location="cpu"):
         ),
         (reference.save_checkpoint, _load_on_cpu_always, "map_location_is_honoured"),
         (reference.save_checkpoint, _reseeded_load, "resumed_training_equals_uninterrupted_training"),
+        (
+            _save_in_system_tmp,
+            reference.load_checkpoint,
+            "the_temporary_file_is_written_next_to_the_checkpoint",
+        ),
+        (
+            _save_needs_a_scheduler,
+            reference.load_checkpoint,
+            "a_run_without_a_scheduler_resumes_from_the_default_step",
+        ),
+        (
+            _save_from_step_one,
+            reference.load_checkpoint,
+            "a_run_without_a_scheduler_resumes_from_the_default_step",
+        ),
+        (reference.save_checkpoint, _load_with_torch_default, "loading_never_runs_code_from_the_file"),
     ],
     ids=[
         "parameters_only_file",
@@ -210,6 +257,10 @@ def _reseeded_load(path, model, optimizer, scheduler=None, map_location="cpu"):
         "backup_then_overwrite",
         "map_location",
         "reseeded",
+        "system_tmp",
+        "needs_a_scheduler",
+        "step_one_by_default",
+        "weights_only_default",
     ],
 )
 def test_hand_written_bugs_are_rejected(save, load, failing):

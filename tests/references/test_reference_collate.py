@@ -134,6 +134,31 @@ def _contiguous_shards(n, seed, epoch, num_replicas=1, rank=0, shuffle=True):
     return padded[rank * per_rank : (rank + 1) * per_rank]
 
 
+def _left_by_default(sequences, pad_token_id, padding_side="left"):
+    return reference.pad_batch(sequences, pad_token_id, padding_side)
+
+
+def _second_row_device(sequences, pad_token_id, padding_side="right"):
+    """Reads the device from the second sequence, which a batch of one does not have."""
+    sequences[1].device  # noqa: B018
+    return reference.pad_batch(sequences, pad_token_id, padding_side)
+
+
+def _unshuffled_by_default(n, seed, epoch, num_replicas=1, rank=0, shuffle=False):
+    return reference.shard_indices(n, seed, epoch, num_replicas, rank, shuffle)
+
+
+def _two_replicas_by_default(n, seed, epoch, num_replicas=2, rank=0, shuffle=True):
+    return reference.shard_indices(n, seed, epoch, num_replicas, rank, shuffle)
+
+
+def _order_repeated_n_times(n, seed, epoch, num_replicas=1, rank=0, shuffle=True):
+    """The right indices, through an intermediate list n * total long."""
+    order = reference.shard_indices(n, seed, epoch, 1, 0, shuffle)
+    total = math.ceil(n / num_replicas) * num_replicas
+    return (order * math.ceil(total * n))[:total][rank:total:num_replicas]
+
+
 @pytest.mark.parametrize(
     "changes, failing",
     [
@@ -141,8 +166,25 @@ def _contiguous_shards(n, seed, epoch, num_replicas=1, rank=0, shuffle=True):
         ({"pad_batch": _left_reversed}, "left_padding_puts_the_tokens_last"),
         ({"shard_indices": _truncated_shards}, "shards_are_equal_disjoint_and_cover_the_dataset"),
         ({"shard_indices": _contiguous_shards}, "shard_indices_match_distributed_sampler"),
+        ({"pad_batch": _left_by_default}, "input_ids_match_pad_sequence"),
+        ({"pad_batch": _left_by_default}, "attention_mask_is_one_exactly_on_real_tokens"),
+        ({"pad_batch": _second_row_device}, "a_batch_of_one_sequence_is_that_sequence"),
+        ({"shard_indices": _unshuffled_by_default}, "shard_indices_defaults_are_one_shuffled_replica"),
+        ({"shard_indices": _two_replicas_by_default}, "shard_indices_defaults_are_one_shuffled_replica"),
+        ({"shard_indices": _order_repeated_n_times}, "shard_indices_memory_grows_with_n"),
     ],
-    ids=["bool_mask", "left_reversed", "truncated", "contiguous"],
+    ids=[
+        "bool_mask",
+        "left_reversed",
+        "truncated",
+        "contiguous",
+        "left_by_default_ids",
+        "left_by_default_mask",
+        "second_row_device",
+        "unshuffled_by_default",
+        "two_replicas_by_default",
+        "order_repeated_n_times",
+    ],
 )
 def test_hand_written_bugs_are_rejected(changes, failing):
     broken = types.SimpleNamespace(**{**vars(reference), **changes})
