@@ -3,8 +3,9 @@
     python benchmarks/bench_load.py                    # --mlbugs-count=5000 --mlbugs-max-bugs=3
     python benchmarks/bench_load.py --count 500        # a quicker look
 
-A session holds no variant twice, so 5,000 asked of the built-in catalogue give every one of its
-2,833 distinct variants: the benchmark expects a verdict for each variant the plan holds.
+A session holds no variant twice (5,000 asked of the built-in catalogue are 5,000 distinct
+variants, most of two or three bugs): the benchmark expects a verdict for each variant the plan
+holds.
 
 Runs one real ``pytest --mlbugs-seed=...`` subprocess in an empty folder with a tiny conftest
 plugin that counts, at ``pytest_configure`` and again at ``pytest_unconfigure``, the process'
