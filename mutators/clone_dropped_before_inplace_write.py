@@ -69,7 +69,8 @@ class CloneDroppedBeforeInplaceWrite(Mutator):
         "def f(x):\n    y = x.clone()\n    return y\n",
         "def f(x):\n    y = x.clone()\n    y.requires_grad_()\n    return y\n",
         # x-transformers' selective attention: a gate, not labels
-        "def f(sim):\n    gate = F.relu(sim)\n    gate = gate.clone()\n    gate[..., -1] = 0.\n    return gate\n",
+        "def f(sim):\n    gate = F.relu(sim)\n    gate = gate.clone()\n    gate[..., -1] = 0.\n"
+        "    return gate\n",
     )
 
     def mutations(self, node: cst.CSTNode) -> Sequence[Replacement]:

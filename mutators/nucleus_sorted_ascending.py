@@ -63,7 +63,8 @@ class NucleusSortedAscending(Mutator):
         Example(
             "probs_sort, probs_idx = torch.sort(probs, dim=-1, descending=True)\n"
             "probs_sum = torch.cumsum(probs_sort, dim=-1)\n",
-            "probs_sort, probs_idx = torch.sort(probs, dim=-1)\nprobs_sum = torch.cumsum(probs_sort, dim=-1)\n",
+            "probs_sort, probs_idx = torch.sort(probs, dim=-1)\n"
+            "probs_sum = torch.cumsum(probs_sort, dim=-1)\n",
         ),
         Example(
             "order = probs.argsort(dim=-1, descending=True)\ncum = probs.gather(-1, order).cumsum(-1)\n",

@@ -19,9 +19,7 @@ def _over_groups(iterable: cst.BaseExpression) -> bool:
 def _reads_own_entry(elt: cst.BaseExpression, target: str) -> bool:
     """``group["lr"]`` alone: the comprehension lists the current rates (for a log or a
     summary), it computes none, so reading them from the first group changes no schedule."""
-    return (
-        isinstance(elt, cst.Subscript) and isinstance(elt.value, cst.Name) and elt.value.value == target
-    )
+    return isinstance(elt, cst.Subscript) and isinstance(elt.value, cst.Name) and elt.value.value == target
 
 
 class ScheduleFirstGroupOnly(Mutator):
