@@ -482,6 +482,11 @@ _CORPUS: dict[str, Judgement] = {
     "09280b78b77e": _ok("sparse top-k attention keeps the smallest scores"),
     # top_k_keeps_smallest x-transformers__x_transformers__autoregressive_wrapper.py:107
     "2b4bb8581dc6": _ok(),
+    # judged 2026-12-05, after the fixes: two samples the fixes brought into the sample
+    # checkpoint_step_off_by_one pytorch-examples__imagenet__main.py:300
+    "87b8b6560022": _ok("the resume reads start_epoch from it: the last epoch runs twice"),
+    # scheduler_step_missing pytorch-image-models__train.py:1143
+    "d92afbad3393": _ok("the epoch's only step when evaluation is skipped"),
 }
 
 #: benchmarks/realcode/, written for this project and never used to tune the mutators
