@@ -150,8 +150,10 @@ class Float32UpcastDropped(Mutator):
             if found is None or not isinstance(found[0], cst.Name):
                 continue
             receiver = upcast_receiver(found[1])
-            if receiver is None or _is_boolean(receiver) or not any(
-                _reads_reduced(later, found[0].value) for later in body[index + 1 :]
+            if (
+                receiver is None
+                or _is_boolean(receiver)
+                or not any(_reads_reduced(later, found[0].value) for later in body[index + 1 :])
             ):
                 continue
             assert isinstance(statement, cst.SimpleStatementLine)
