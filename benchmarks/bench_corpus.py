@@ -1,11 +1,11 @@
 """How precise the built-in mutators are on real code, run on demand (not part of the test suite).
 
-    python benchmarks/bench_corpus.py                    # the corpus (when present) and realcode/
-    python benchmarks/bench_corpus.py PATH               # a corpus folder (or its files/ folder)
-    python benchmarks/bench_corpus.py --only realcode --show   # with the sample diffs
+    python benchmarks/bench_corpus.py                    # realcode/ only
+    python benchmarks/bench_corpus.py CORPUS             # a corpus folder (or its files/) and realcode/
+    python benchmarks/bench_corpus.py CORPUS --only corpus --show   # with the sample diffs
 
-Two sets of files are checked: a corpus of real-world files given on the command line (by
-default ``shared/corpus`` beside the checkout, when it is there; it is never shipped) and
+Two sets of files are checked: a corpus of real-world files, a folder given on the command line
+(it is not part of the project and never shipped; without one only realcode/ runs), and
 ``benchmarks/realcode/``, files written for this project in the styles of other projects and
 never used to tune the mutators. For every file, every site of every built-in mutator is
 written as a single-site variant, as a session writes it, and checked:
@@ -47,9 +47,6 @@ sys.path.insert(0, str(HERE))  # corpus_review, beside this script
 
 from corpus_review import REVIEW, Judgement  # noqa: E402
 
-ROOT = HERE.parent
-#: the corpus of real-world files, beside the checkout, where the workplace keeps it
-DEFAULT_CORPUS = ROOT.parent / "shared" / "corpus"
 REALCODE = HERE / "realcode"
 
 
@@ -215,7 +212,9 @@ def _corpus_files(path: Path) -> list[Path]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("corpus", nargs="?", type=Path, default=DEFAULT_CORPUS, help="a corpus folder")
+    parser.add_argument(
+        "corpus", nargs="?", type=Path, help="a corpus folder of real-world files (none: realcode/ only)"
+    )
     parser.add_argument("--only", choices=("corpus", "realcode"), help="check one set only")
     parser.add_argument("--samples", type=int, default=3, help="review samples per mutator (default 3)")
     parser.add_argument("--show", action="store_true", help="print the sample diffs")
@@ -223,11 +222,19 @@ def main(argv: list[str] | None = None) -> int:
 
     sets: list[tuple[str, list[Path]]] = []
     if args.only in (None, "corpus"):
-        files = _corpus_files(args.corpus) if args.corpus.is_dir() else []
-        if files:
-            sets.append(("corpus", files))
+        if args.corpus is None:
+            print(
+                "no corpus given (a corpus folder can be given as an argument): realcode/ only",
+                file=sys.stderr,
+            )
+            if args.only == "corpus":
+                return 1
         else:
-            print(f"no corpus at {args.corpus}: skipped", file=sys.stderr)
+            files = _corpus_files(args.corpus) if args.corpus.is_dir() else []
+            if not files:
+                print(f"no corpus files in {args.corpus}", file=sys.stderr)
+                return 1
+            sets.append(("corpus", files))
     if args.only in (None, "realcode"):
         sets.append(("realcode", sorted(REALCODE.glob("*.py"))))
     summaries = []

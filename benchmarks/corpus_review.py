@@ -268,6 +268,225 @@ _CORPUS: dict[str, Judgement] = {
     "e75666462db9": _ok("gradients accumulate across steps"),
     # zero_grad_missing pytorch-examples__language_translation__main.py:118
     "da342c9cdaa5": _ok("gradients accumulate across steps"),
+    # judged 2026-12-05: the mutators added since the first review (the LLM stack among them)
+    # activation_removed pytorch-examples__gat__main.py:53
+    "75eb513d3a73": _off(
+        "the LeakyReLU on GAT's attention logits, before a softmax: not between two linear layers"
+    ),
+    # activation_removed pytorch-examples__mnist__main.py:22
+    "617509db39ff": _ok("conv1 and conv2 with nothing between them"),
+    # activation_removed pytorch-examples__vae__main.py:57
+    "2970a13d46a2": _ok("fc1 feeds fc21/fc22 with no activation"),
+    # angles_low_precision pytorch-examples__word_language_model__model.py:86
+    "755d1c61ba8c": _ok("positions up to max_len in bfloat16: above 256 they round together"),
+    # angles_low_precision pytorch-examples__word_language_model__model.py:87
+    "fa39ab1158eb": _ok("the frequencies rounded to bfloat16: far angles wrong"),
+    # bias_dropped pytorch-examples__mnist__main.py:13
+    "e75156f25096": _ok("conv1 has no norm after it: its bias is lost"),
+    # bias_dropped pytorch-examples__vae__main.py:50
+    "8178e9f1fed9": _ok("fc1's bias lost"),
+    # bias_dropped pytorch-examples__word_language_model__model.py:23
+    "fc8aa49a0b34": _ok("the decoder's bias lost"),
+    # cache_not_passed_back whisper__whisper__model.py:241
+    "32059b7db3a7": _same(
+        "whisper's cache lives in hooks on the key/value layers, which still prepend the cached tensors; "
+        "without kv_cache cross-attention only recomputes its keys: same output"
+    ),
+    # cache_not_passed_back x-transformers__x_transformers__autoregressive_wrapper.py:256
+    "57dcfd720768": _same(
+        "the wrapper feeds the whole window every step; without the cache the net recomputes it: same logits"
+    ),
+    # cache_not_passed_back x-transformers__x_transformers__autoregressive_wrapper.py:481
+    "b3285d6c1ee0": _same(
+        "the wrapper feeds the whole window every step; without the cache the net recomputes it: same logits"
+    ),
+    # cache_not_passed_to_attention whisper__whisper__model.py:167
+    "f2f9c1c3a846": _same(
+        "whisper's self-attention cache is prepended by hooks on its key/value layers, not through "
+        "kv_cache: same output"
+    ),
+    # cache_not_passed_to_attention whisper__whisper__model.py:169
+    "249e39a53668": _same("cross-attention recomputes its keys and values from xa: same output, slower"),
+    # causal_mask_not_offset_by_cache x-transformers__x_transformers__attend.py:165
+    "280b9d496f31": _ok("with j > i the new queries are masked as if they started at 0"),
+    # checkpoint_step_off_by_one pytorch-examples__imagenet__main.py:219
+    "623598fde42e": _ok("the checkpoint already stores epoch + 1: resuming skips an epoch"),
+    # checkpoint_step_off_by_one pytorch-image-models__timm__utils__checkpoint_saver.py:91
+    "a48403269c19": _ok("timm's resume adds one to the saved epoch: an epoch skipped"),
+    # checkpoint_step_off_by_one pytorch-image-models__train.py:1204
+    "7324cc59da4c": _off("the per-epoch results summary, not a checkpoint"),
+    # clone_dropped_before_inplace_write x-transformers__x_transformers__attend.py:99
+    "12b8e830bcaa": _off(
+        "a gate tensor, not labels; relu's output is fresh, so only autograd can complain (in-place on a "
+        "saved output)"
+    ),
+    # dtype_not_restored pytorch-image-models__timm__layers__attention.py:267
+    "34d489f607bf": _same(
+        "q float32 beside a bf16 k: only a dtype error in the attention (autocast would cast both)"
+    ),
+    # dtype_not_restored pytorch-image-models__timm__layers__norm.py:109
+    "0ac49e1b6d02": _ok("the layer norm returns float32 for a bf16 input"),
+    # dtype_not_restored whisper__whisper__model.py:135
+    "ae8ced398c12": _same("float32 weights @ fp16 v: only a dtype error"),
+    # eos_rows_not_frozen x-transformers__x_transformers__autoregressive_wrapper.py:553
+    "43581081afc6": _off("the training forward's pad substitution for ignore_index, not generation"),
+    # eos_stop_missing whisper__whisper__decoding.py:373
+    "20ab4ee44948": _off("the beam candidate-list cap, not the eos stop"),
+    # eos_stop_missing x-transformers__x_transformers__autoregressive_wrapper.py:340
+    "3260fa77e77a": _ok(
+        "decoding runs the full seq_len after every row ended; the output is padded to full length"
+    ),
+    # eos_stop_missing x-transformers__x_transformers__autoregressive_wrapper.py:516
+    "ca6f569dd656": _ok(
+        "decoding runs the full seq_len after every row ended; the output is padded to full length"
+    ),
+    # eps_outside_rsqrt pytorch-image-models__timm__layers__norm.py:168
+    "d4cd8eb7672c": _ok("eps outside the square root of the variance"),
+    # eps_outside_rsqrt pytorch-image-models__timm__layers__norm.py:176
+    "bac7f5a30a3f": _ok("eps outside the square root of the variance"),
+    # float32_upcast_dropped whisper__whisper__decoding.py:285
+    "8064265efafb": _ok("the log-probabilities kept in half precision"),
+    # float32_upcast_dropped whisper__whisper__decoding.py:498
+    "080c8baad1b8": _ok("the log-probabilities kept in half precision"),
+    # float32_upcast_dropped whisper__whisper__model.py:130
+    "98d8e8230111": _same(
+        "softmax of half accumulates in float32 and its result is cast to half anyway: the same weights"
+    ),
+    # generation_refeeds_whole_sequence x-transformers__x_transformers__autoregressive_wrapper.py:257
+    "7aed5378b8b9": _same(
+        "x is already the whole window and the net slices off the cached positions itself; out differs "
+        "from x only past max_seq_len"
+    ),
+    # generation_refeeds_whole_sequence x-transformers__x_transformers__autoregressive_wrapper.py:452
+    "584d7f19d6f7": _same(
+        "x is already the whole window and the net slices off the cached positions itself; out differs "
+        "from x only past max_seq_len"
+    ),
+    # ignore_index_hard_coded x-transformers__x_transformers__autoregressive_wrapper.py:173
+    "6f0e767f8a19": _same(
+        "identical with the default -100; with another value the caller's ignore_index tokens reach the "
+        "embedding and the loss as ids: only an index error"
+    ),
+    # ignore_index_hard_coded x-transformers__x_transformers__autoregressive_wrapper.py:548
+    "ade42d8b275e": _same(
+        "identical with the default -100; with another value the -100 padding reaches the embedding and "
+        "the loss as an id: only an index error"
+    ),
+    # kv_cache_concat_wrong_axis whisper__whisper__model.py:332
+    "070b9dfe83bc": _same(
+        "the cache is (batch, positions, features): a cat on the batch axis only fails on the shapes"
+    ),
+    # labels_masked_by_pad_id x-transformers__x_transformers__autoregressive_wrapper.py:534
+    "b5e4c71fe29e": _ok("padding found by pad_value instead of lens"),
+    # labels_not_masked_at_padding x-transformers__x_transformers__autoregressive_wrapper.py:548
+    "91813fa8d195": _ok("the padding stays in the targets"),
+    # labels_padding_not_ignored x-transformers__x_transformers__autoregressive_wrapper.py:548
+    "2980cd82e749": _ok("the padding stays in the targets"),
+    # lm_loss_labels_not_shifted pytorch-examples__language_translation__main.py:118
+    "2530538a1102": _ok("decoder input and target are the same tokens: it learns to copy"),
+    # lm_loss_labels_not_shifted pytorch-examples__language_translation__main.py:163
+    "7e3883a595fe": _ok("decoder input and target are the same tokens"),
+    # lm_loss_labels_not_shifted x-transformers__x_transformers__autoregressive_wrapper.py:675
+    "eb817f1b5689": _same(
+        "the next-embedding loss unshifted: the tensors no longer match the mask's shape, only an index error"
+    ),
+    # lm_loss_shifted_the_wrong_way pytorch-examples__language_translation__main.py:118
+    "ff319eb3e0af": _ok("the decoder predicts the previous token"),
+    # lm_loss_shifted_the_wrong_way pytorch-examples__language_translation__main.py:163
+    "c37fff2e253e": _ok("the decoder predicts the previous token"),
+    # lm_loss_shifted_the_wrong_way x-transformers__x_transformers__autoregressive_wrapper.py:675
+    "c401fb25abc3": _ok("the next-embedding loss predicts the previous embedding"),
+    # load_without_map_location pytorch-examples__imagenet__main.py:218
+    "c784c60a889a": _ok("the checkpoint loads onto the device it was saved from, not the chosen gpu"),
+    # logits_from_first_position whisper__whisper__decoding.py:696
+    "de4ebcec2163": _ok("the first position's logits"),
+    # logits_from_first_position x-transformers__x_transformers__autoregressive_wrapper.py:280
+    "6e95fab8c82d": _ok("the first step (no cache yet) reads position 0"),
+    # logits_from_first_position x-transformers__x_transformers__autoregressive_wrapper.py:475
+    "9e54fbf6e40c": _ok("the first step (no cache yet) reads position 0"),
+    # min_lr_ignored pytorch-image-models__timm__scheduler__cosine_lr.py:103
+    "b4bdb128e92d": _ok("the cosine decays to 0, not lr_min"),
+    # norm_weight_init_zeros pytorch-image-models__timm__layers__norm.py:239
+    "817f04f3e469": _ok("the gain starts at zero: the norm outputs zeros"),
+    # norm_weight_init_zeros pytorch-image-models__timm__layers__norm.py:431
+    "821a14677a81": _ok("the gain starts at zero: the norm outputs zeros"),
+    # norm_weight_init_zeros pytorch-image-models__timm__layers__norm.py:568
+    "8c4b9bc84546": _ok("the gain starts at zero: the norm outputs zeros"),
+    # norm_weight_zero_init pytorch-image-models__timm__layers__norm.py:239
+    "c9cfae35c403": _ok("the gain starts at zero: the norm outputs zeros"),
+    # norm_weight_zero_init pytorch-image-models__timm__layers__norm.py:431
+    "d1db6ba047b2": _ok("the gain starts at zero: the norm outputs zeros"),
+    # norm_weight_zero_init pytorch-image-models__timm__layers__norm.py:568
+    "3a4f60a387ee": _ok("the gain starts at zero: the norm outputs zeros"),
+    # nucleus_not_unsorted x-transformers__x_transformers__autoregressive_wrapper.py:97
+    "2b06c8a18819": _ok("filtered logits returned in sorted order"),
+    # nucleus_sorted_ascending x-transformers__x_transformers__autoregressive_wrapper.py:322
+    "098ddc8b393c": _off("the beam search's score sort: no top-p cumulative sum follows"),
+    # nucleus_sorted_ascending x-transformers__x_transformers__autoregressive_wrapper.py:90
+    "12952d5554a7": _ok("the cumulative sum starts from the least likely tokens"),
+    # optimizer_state_not_restored pytorch-examples__imagenet__main.py:225
+    "f2bb91e63269": _ok("the optimizer state is not loaded on resume"),
+    # optimizer_step_missing pytorch-examples__gat__main.py:257
+    "1d180a013b21": _ok(),
+    # optimizer_step_missing pytorch-examples__imagenet__main.py:329
+    "88d801b66d67": _ok(),
+    # optimizer_step_missing pytorch-examples__language_translation__main.py:118
+    "a30198bd6815": _ok(),
+    # past_kv_concatenated_in_wrong_order whisper__whisper__model.py:332
+    "6f05f6b05e8a": _same(
+        "whisper decodes one token per step with no mask over the cache, so attention does not see the "
+        "order of keys and values"
+    ),
+    # pe_table_uninitialised pytorch-examples__word_language_model__model.py:91
+    "442e5d6cb711": _ok("the positional table is garbage until a state dict overwrites it"),
+    # pe_table_uninitialised whisper__whisper__model.py:181
+    "cb4aabbd5414": _ok("the positional table is garbage until a state dict overwrites it"),
+    # positions_off_by_one pytorch-examples__word_language_model__model.py:86
+    "7f672be30d7a": _ok("the sinusoidal positions start at 1"),
+    # relu_gelu_swapped pytorch-examples__mnist__main.py:22
+    "80d55bc35453": _ok(),
+    # relu_gelu_swapped pytorch-examples__vae__main.py:57
+    "3cf85b9e0335": _ok(),
+    # relu_gelu_swapped whisper__whisper__model.py:156
+    "4d47db32be75": _ok(),
+    # schedule_first_group_only pytorch-image-models__train.py:1179
+    "87f7797cdd08": _off("only the learning rates written to the summary, not the schedule"),
+    # schedule_first_group_only pytorch-image-models__train.py:1406
+    "fcc7d1297841": _off("only the learning rate that is logged, not the schedule"),
+    # scheduler_state_not_restored pytorch-examples__imagenet__main.py:226
+    "969ea8c01b5b": _ok("the scheduler state is not loaded on resume"),
+    # scheduler_step_missing pytorch-examples__imagenet__main.py:291
+    "d1af54ba7592": _ok(),
+    # scheduler_step_missing pytorch-examples__mnist__main.py:134
+    "2e4a9c0c22f3": _ok(),
+    # scheduler_step_missing pytorch-image-models__train.py:1095
+    "37dd05d907a0": _off(
+        "the resume-time step(start_epoch); the epoch loop still steps: only the first epoch after a "
+        "resume runs at the wrong rate"
+    ),
+    # temperature_multiplied whisper__whisper__decoding.py:283
+    "28e349c7587e": _ok(),
+    # temperature_multiplied x-transformers__x_transformers__attend.py:131
+    "82952bb8fcb2": _ok("the straight-through softmax temperature multiplied"),
+    # temperature_multiplied x-transformers__x_transformers__autoregressive_wrapper.py:50
+    "4fd276693a7c": _ok(),
+    # temperature_on_probabilities whisper__whisper__decoding.py:283
+    "212c3904dc45": _ok(),
+    # temperature_on_probabilities x-transformers__x_transformers__attend.py:131
+    "92037a899ce8": _ok("the straight-through softmax temperature applied to probabilities"),
+    # temperature_on_probabilities x-transformers__x_transformers__autoregressive_wrapper.py:50
+    "b2eda1df7465": _ok(),
+    # top_k_keeps_smallest whisper__whisper__decoding.py:342
+    "d41fd0dd0051": _ok("the beam candidates are the least likely tokens"),
+    # top_k_keeps_smallest x-transformers__x_transformers__attend.py:147
+    "09280b78b77e": _ok("sparse top-k attention keeps the smallest scores"),
+    # top_k_keeps_smallest x-transformers__x_transformers__autoregressive_wrapper.py:107
+    "2b4bb8581dc6": _ok(),
+    # judged 2026-12-05, after the fixes: two samples the fixes brought into the sample
+    # checkpoint_step_off_by_one pytorch-examples__imagenet__main.py:300
+    "87b8b6560022": _ok("the resume reads start_epoch from it: the last epoch runs twice"),
+    # scheduler_step_missing pytorch-image-models__train.py:1143
+    "d92afbad3393": _ok("the epoch's only step when evaluation is skipped"),
 }
 
 #: benchmarks/realcode/, written for this project and never used to tune the mutators
@@ -486,6 +705,177 @@ _REALCODE: dict[str, Judgement] = {
     "d8aeff958cb4": _ok("gradients accumulate across steps"),
     # zero_grad_missing lightning_classifier.py:81
     "6e2240ba41cc": _ok("gradients accumulate across steps"),
+    # judged 2026-12-05: the mutators added since the first review (the LLM stack among them)
+    # activation_removed gpt_model.py:79
+    "e114a7292869": _ok(),
+    # activation_removed lightning_classifier.py:20
+    "bbc221704cb1": _ok("conv-bn then pool straight into conv2"),
+    # activation_removed llama_modeling.py:97
+    "d51afb01699b": _ok("the gate without SiLU: the block becomes bilinear"),
+    # angles_low_precision llama_modeling.py:28
+    "fb7457f7c820": _ok("inv_freq in bfloat16"),
+    # attention_scale_sqrt_d_model gpt_model.py:65
+    "44ed7e1ba287": _ok("n_head * head_dim is d_model"),
+    # attention_scale_sqrt_seq_len gpt_model.py:65
+    "cc75134c4558": _ok(),
+    # autocast_dtype_ignored gpt_train.py:28
+    "8cb4f14aa19c": _ok("float16 on cuda when bfloat16 was asked"),
+    # autocast_missing image_train.py:53
+    "69ae518d3830": _ok(),
+    # bias_dropped lightning_classifier.py:11
+    "f817461d1289": _same("conv1 feeds bn1, whose mean subtraction cancels the bias"),
+    # bias_dropped lightning_classifier.py:16
+    "25f8a1e33ffd": _ok(),
+    # bias_dropped lightning_classifier.py:17
+    "2c11d122a670": _ok(),
+    # cache_not_passed_to_attention llama_modeling.py:156
+    "62437491ccbd": _ok(),
+    # checkpoint_step_off_by_one gpt_train.py:87
+    "93840fc4a499": _ok("resume skips an iteration"),
+    # clip_before_unscale gpt_train.py:96
+    "304556a9f8c9": _ok(),
+    # clip_before_unscale image_train.py:60
+    "d7743a3fd953": _ok(),
+    # cosine_not_offset_by_warmup gpt_train.py:69
+    "694d5ab2bed6": _ok(),
+    # cosine_not_offset_by_warmup trainer_loop.py:41
+    "624107f03adf": _ok(),
+    # cosine_over_total_steps gpt_train.py:69
+    "5af5524ec8d9": _ok(),
+    # cosine_over_total_steps trainer_loop.py:41
+    "d4ab66d88ffe": _ok(),
+    # dtype_not_restored llama_modeling.py:136
+    "90aa1fbe5eb3": _same("float32 weights @ bf16 values: only a dtype error"),
+    # dtype_not_restored llama_modeling.py:22
+    "df5b75f0ffab": _ok("the norm returns float32 for a bf16 input"),
+    # dtype_not_restored llama_modeling.py:38
+    "01ee0981fa80": _same(
+        "sin float32 beside bf16 q/k: q and k become float32 and only the matmul with bf16 values fails"
+    ),
+    # eps_outside_rsqrt llama_modeling.py:21
+    "162b2888326b": _ok(),
+    # float32_upcast_dropped lightning_classifier.py:45
+    "7eda733cbed5": _off(
+        "an accuracy over a bool comparison, not a half-precision reduction; without .float() mean() only "
+        "raises"
+    ),
+    # float32_upcast_dropped llama_modeling.py:18
+    "4b4572fe022d": _ok("the RMS statistic in half precision"),
+    # generator_not_passed image_train.py:119
+    "b709dbff8386": _ok(),
+    # kv_cache_concat_wrong_axis llama_modeling.py:169
+    "48d3e701d87e": _off(
+        "the causal mask's zero block for past positions, not a KV cache; the cat only fails on the shapes"
+    ),
+    # kv_cache_stored_after_repeat llama_modeling.py:121
+    "d6a9af7db149": _ok(),
+    # kv_heads_tiled_not_interleaved llama_modeling.py:59
+    "56c7165053d8": _ok(),
+    # logits_from_first_position gpt_model.py:172
+    "83f3080c174e": _ok(),
+    # logits_from_first_position llama_modeling.py:174
+    "d3509658e275": _ok(),
+    # lr_not_clamped_after_total gpt_train.py:67
+    "b57d3e337b4d": _ok(),
+    # mask_applied_after_softmax gpt_model.py:65
+    "d0aba207cf3d": _ok(),
+    # min_lr_ignored gpt_train.py:71
+    "4e0395eb9e4b": _ok(),
+    # norm_eps_not_passed llama_modeling.py:150
+    "811914cdd962": _ok("the module default eps instead of the configured one"),
+    # norm_eps_not_passed llama_modeling.py:151
+    "dac6bca27336": _ok("the module default eps instead of the configured one"),
+    # norm_weight_dropped llama_modeling.py:22
+    "27f3cd91c859": _ok(),
+    # norm_weight_init_zeros gpt_model.py:28
+    "f96006725004": _ok(),
+    # norm_weight_init_zeros llama_modeling.py:14
+    "8edb8e6ef6cd": _ok(),
+    # norm_weight_zero_init gpt_model.py:28
+    "c8b5e35f0074": _ok(),
+    # norm_weight_zero_init llama_modeling.py:14
+    "48b06b5f8df8": _ok(),
+    # nucleus_cut_one_too_early llama_modeling.py:177
+    "5a5af7cc30a2": _ok(),
+    # nucleus_sorted_ascending llama_modeling.py:175
+    "7dacfc74c60c": _ok(),
+    # optimizer_step_bypasses_scaler gpt_train.py:98
+    "f8331cf8c189": _ok(),
+    # optimizer_step_bypasses_scaler image_train.py:62
+    "d793b83b3391": _ok(),
+    # optimizer_step_missing gpt_train.py:79
+    "6c560e9f8bf0": _ok("scaler.step is the optimizer step here"),
+    # optimizer_step_missing image_train.py:59
+    "973b212847ce": _ok("scaler.step is the optimizer step here"),
+    # optimizer_step_missing lightning_classifier.py:81
+    "efd9c1df98b8": _ok(),
+    # output_projection_applied_twice gpt_model.py:71
+    "49443df1407f": _ok(),
+    # output_projection_applied_twice gpt_model.py:86
+    "046bac7cf25d": _off(
+        "the MLP's c_proj, not an attention output projection; 4n -> n applied twice only fails on the shapes"
+    ),
+    # output_projection_applied_twice llama_modeling.py:141
+    "ce2cf51fb250": _ok(),
+    # past_kv_concatenated_in_wrong_order llama_modeling.py:169
+    "592aaf3d51a1": _off("the causal mask's zero block for past positions, not the KV cache"),
+    # positions_off_by_one gpt_model.py:137
+    "ed26f1d8a20f": _off(
+        "a learned position embedding, not a rotary/sinusoidal table: trained from scratch the shift is a "
+        "relabelling, and index block_size is out of range"
+    ),
+    # relu_gelu_swapped gpt_model.py:79
+    "5e370e40f664": _ok(),
+    # relu_gelu_swapped lightning_classifier.py:20
+    "585ba651debf": _ok(),
+    # relu_gelu_swapped llama_modeling.py:97
+    "afb235e4d69e": _ok(),
+    # rmsnorm_mean_instead_of_rms llama_modeling.py:20
+    "84967a7e2926": _ok(),
+    # rmsnorm_variance_instead_of_mean_square llama_modeling.py:20
+    "c415b3c18728": _ok(),
+    # rope_rotate_half_flipped llama_modeling.py:50
+    "c120736350ab": _ok(),
+    # rope_rotate_half_flipped llama_modeling.py:51
+    "bb577e8b1366": _ok(),
+    # rope_rotation_reversed llama_modeling.py:44
+    "42a410754449": _ok(),
+    # rope_table_interleaved llama_modeling.py:37
+    "9cd248d83ef2": _ok(),
+    # scaler_update_missing gpt_train.py:99
+    "ce588a8ffe2e": _ok(),
+    # scaler_update_missing image_train.py:63
+    "25864288ca18": _ok(),
+    # schedule_first_group_only gpt_train.py:80
+    "80f39c1c6949": _ok("only the first group gets the schedule"),
+    # scheduler_step_before_optimizer trainer_loop.py:118
+    "4e38afb5baeb": _ok(),
+    # scheduler_step_before_optimizer trainer_loop.py:79
+    "c33d6c93242c": _ok(),
+    # scheduler_step_missing trainer_loop.py:120
+    "6073666900b0": _ok(),
+    # scheduler_step_missing trainer_loop.py:81
+    "68a8cab7a134": _ok(),
+    # silu_replaced_by_gelu llama_modeling.py:97
+    "0d89ca6ae24d": _ok(),
+    # swiglu_gate_on_wrong_branch llama_modeling.py:97
+    "2bb5dcc5bb7c": _ok(),
+    # temperature_multiplied gpt_model.py:172
+    "47c7a4ead492": _ok(),
+    # temperature_multiplied llama_modeling.py:174
+    "22982691bf2e": _ok(),
+    # temperature_on_probabilities gpt_model.py:172
+    "04c03b5e5ea1": _ok(),
+    # temperature_on_probabilities llama_modeling.py:174
+    "cb1b9fde1cc2": _ok(),
+    # top_k_keeps_smallest gpt_model.py:174
+    "52f15e788774": _ok(),
+    # unscale_missing gpt_train.py:96
+    "5b2f5aa40f49": _ok(),
+    # unscale_missing image_train.py:60
+    "b56acffb0856": _ok(),
+    # warmup_off_by_one gpt_train.py:66
+    "f9497f0488cb": _ok(),
 }
 
 REVIEW: dict[str, Judgement] = {**_CORPUS, **_REALCODE}

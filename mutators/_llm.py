@@ -276,6 +276,25 @@ def with_bounds(statement: cst.CSTNode, call: cst.Call, bounds: Sequence[cst.Bas
     return with_value(statement, replaced)
 
 
+#: constructors of a fresh tensor: ``torch.zeros(seq_len, past_len)`` mentions the past but
+#: holds none of it (the zero block of a causal mask over cached positions)
+_CONSTRUCTORS = (
+    "zeros",
+    "ones",
+    "full",
+    "empty",
+    "zeros_like",
+    "ones_like",
+    "full_like",
+    "empty_like",
+    "arange",
+)
+
+
+def is_fresh_tensor(expr: cst.BaseExpression) -> bool:
+    return isinstance(expr, cst.Call) and callee_name(expr) in _CONSTRUCTORS
+
+
 def cached_concatenation(call: cst.Call) -> tuple[int, int] | None:
     """For ``torch.cat([past_k, k], dim=d)`` (the cache first, a new tensor second), the index of
     the axis argument in ``call.args`` and its value; ``None`` for any other call."""
@@ -285,6 +304,6 @@ def cached_concatenation(call: cst.Call) -> tuple[int, int] | None:
     if not isinstance(pair, (cst.List, cst.Tuple)) or len(pair.elements) != 2:
         return None
     first, second = (element.value for element in pair.elements)
-    if not mentions_cache(first) or mentions_cache(second):
+    if not mentions_cache(first) or mentions_cache(second) or is_fresh_tensor(first):
         return None
     return literal_axis(call)

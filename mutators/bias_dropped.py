@@ -6,7 +6,44 @@ import libcst as cst
 import libcst.matchers as m
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
+from pytest_mlbugs.mutation import SiteContext
 from pytest_mlbugs.mutators._patterns import argument, callee_name, dotted_name
+
+
+def _feeds_batch_norm(context: SiteContext) -> bool:
+    """Whether the layer built at the site (``self.conv1 = nn.Conv2d(...)``) is only ever called
+    inside a BatchNorm (``self.bn1(self.conv1(x))``): the norm subtracts the batch mean, so the
+    bias cancels and ``bias=False`` there is the usual choice, not a bug."""
+    statement, cls = context.statement, context.class_def
+    if statement is None or cls is None:
+        return False
+    targets = [
+        t.target for a in m.findall(statement, m.Assign()) if isinstance(a, cst.Assign) for t in a.targets
+    ]
+    if len(targets) != 1 or not m.matches(targets[0], m.Attribute(value=m.Name("self"))):
+        return False
+    assert isinstance(targets[0], cst.Attribute)
+    layer = targets[0].attr.value
+    norms = {
+        t.target.attr.value
+        for a in m.findall(cls, m.Assign())
+        if isinstance(a, cst.Assign)
+        and isinstance(a.value, cst.Call)
+        and "BatchNorm" in (callee_name(a.value) or "")
+        for t in a.targets
+        if isinstance(t.target, cst.Attribute)
+    }
+    own = m.Call(func=m.Attribute(value=m.Name("self"), attr=m.Name(layer)))
+    calls = m.findall(cls, own)
+    wrapped = m.findall(
+        cls,
+        m.Call(
+            func=m.Attribute(value=m.Name("self"), attr=m.MatchIfTrue(lambda n: n.value in norms)),
+            args=[m.Arg(value=own), m.ZeroOrMore()],
+        ),
+    )
+    return bool(calls) and len(wrapped) == len(calls)
+
 
 #: layers whose bias is on unless ``bias=False``
 _LAYERS = ("Linear", "Conv1d", "Conv2d", "Conv3d")
@@ -61,6 +98,13 @@ class BiasDropped(Mutator):
         "y = x + residual\n",
         "y = F.linear(x, w)\n",
         "n = nn.LayerNorm(d)\n",
+        # a conv whose output goes straight into a BatchNorm: the norm cancels its bias
+        "class Net(nn.Module):\n"
+        "    def __init__(self):\n"
+        "        self.conv1 = nn.Conv2d(3, 32, 3)\n"
+        "        self.bn1 = nn.BatchNorm2d(32)\n"
+        "    def forward(self, x):\n"
+        "        return self.bn1(self.conv1(x))\n",
     )
 
     def mutations(self, node: cst.CSTNode) -> Sequence[Replacement]:
@@ -71,6 +115,8 @@ class BiasDropped(Mutator):
         assert isinstance(node, cst.Call)
         name = callee_name(node)
         if name in _LAYERS:
+            if _feeds_batch_norm(self.context):
+                return ()
             found = argument(node, keyword="bias", position=None)
             if found is None:
                 return (node.with_changes(args=[*node.args, _BIAS_OFF]),)

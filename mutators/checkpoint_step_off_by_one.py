@@ -17,6 +17,25 @@ def _is_step_key(expr: cst.BaseExpression) -> bool:
     return key is not None and key.lower() in _STEP_KEYS
 
 
+#: what a saved training state holds beside its step; a dict with none of them (a results
+#: summary such as ``{'epoch': epoch, 'train': metrics}``) is not a checkpoint
+_STATE_WORDS = ("state_dict", "model", "optimizer", "scheduler", "scaler")
+
+
+def _holds_training_state(parent: cst.CSTNode | None) -> bool:
+    if not isinstance(parent, cst.Dict):
+        return parent is None  # outside the engine: no surroundings to ask
+    for element in parent.elements:
+        if not isinstance(element, cst.DictElement):
+            return True  # ``**state``: may hold anything
+        key = string_value(element.key)
+        if key is not None and key.lower() in _STATE_WORDS:
+            return True
+        if m.findall(element.value, m.Attribute(attr=m.Name("state_dict"))):
+            return True
+    return False
+
+
 def _shifted(value: cst.BaseExpression) -> cst.BaseExpression:
     """``x`` for ``x + 1``, ``x + 1`` for anything else."""
     inner = plus_one_operand(value)
@@ -59,11 +78,13 @@ class CheckpointStepOffByOne(Mutator):
         "config = {'lr': lr, 'name': name}\n",
         "x = ckpt['model']\n",
         "meta = {'step': 'warmup'}\n",
+        # a results summary beside the checkpoint (timm's train.py)
+        "latest_results = {'epoch': epoch, 'train': train_metrics}\n",
     )
 
     def mutations(self, node: cst.CSTNode) -> Sequence[Replacement]:
         if isinstance(node, cst.DictElement):
-            if not _is_step_key(node.key):
+            if not _is_step_key(node.key) or not _holds_training_state(self.context.parent):
                 return ()
             if not (is_step_counter(node.value) or plus_one_operand(node.value) is not None):
                 return ()

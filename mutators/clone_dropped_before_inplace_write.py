@@ -7,6 +7,7 @@ import libcst.matchers as m
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
 from pytest_mlbugs.mutators._llm import simple_value, with_value
+from pytest_mlbugs.mutators._llm_runtime import mentions_word
 from pytest_mlbugs.mutators._patterns import callee_name, statement_call
 
 
@@ -67,6 +68,9 @@ class CloneDroppedBeforeInplaceWrite(Mutator):
     UNCHANGED = (
         "def f(x):\n    y = x.clone()\n    return y\n",
         "def f(x):\n    y = x.clone()\n    y.requires_grad_()\n    return y\n",
+        # x-transformers' selective attention: a gate, not labels
+        "def f(sim):\n    gate = F.relu(sim)\n    gate = gate.clone()\n    gate[..., -1] = 0.\n"
+        "    return gate\n",
     )
 
     def mutations(self, node: cst.CSTNode) -> Sequence[Replacement]:
@@ -79,6 +83,10 @@ class CloneDroppedBeforeInplaceWrite(Mutator):
                 continue
             value = found[1]
             if not m.matches(value, m.Call(func=m.Attribute(attr=m.Name("clone")), args=[])):
+                continue
+            # the claim is labels built from token ids; a clone elsewhere (x-transformers'
+            # attention gate, a relu output) protects no input the caller reuses
+            if not mentions_word(statement, "label", "target", "ids"):
                 continue
             if not any(_writes_in_place(later, found[0].value) for later in body[index + 1 :]):
                 continue

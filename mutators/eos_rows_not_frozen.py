@@ -9,6 +9,10 @@ from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
 from pytest_mlbugs.mutators._llm_runtime import mentions_word, removed_if, same_code, single_assign
 from pytest_mlbugs.mutators._patterns import callee_name
 
+#: words in the name of a finished-rows flag; a condition without one (``inp == ignore_index``)
+#: replaces tokens for another reason
+_FINISHED = ("done", "finish", "eos", "ended", "stop")
+
 
 def _freezes_finished_rows(statement: cst.BaseStatement) -> bool:
     """``tok = torch.where(done, eos, tok)`` or Hugging Face's
@@ -18,10 +22,18 @@ def _freezes_finished_rows(statement: cst.BaseStatement) -> bool:
         return False
     target, value = assigned
     if isinstance(value, cst.Call) and callee_name(value) == "where" and len(value.args) == 3:
-        return same_code(value.args[2].value, target) and mentions_word(value.args[1].value, "eos", "pad")
+        return (
+            same_code(value.args[2].value, target)
+            and mentions_word(value.args[1].value, "eos", "pad")
+            and mentions_word(value.args[0].value, *_FINISHED)
+        )
     if m.matches(value, m.BinaryOperation(operator=m.Add(), left=m.BinaryOperation(operator=m.Multiply()))):
         assert isinstance(value, cst.BinaryOperation) and isinstance(value.left, cst.BinaryOperation)
-        return same_code(value.left.left, target) and mentions_word(value.right, "eos", "pad")
+        return (
+            same_code(value.left.left, target)
+            and mentions_word(value.right, "eos", "pad")
+            and mentions_word(value.left.right, *_FINISHED)
+        )
     return False
 
 
@@ -62,6 +74,8 @@ class EosRowsNotFrozen(Mutator):
     UNCHANGED = (
         "for _ in range(n):\n    y = torch.where(m, x, y)\n    z = 1\n",
         "for _ in range(n):\n    tok = torch.where(done, eos_id, other)\n    z = 1\n",
+        # padding put back where the labels were ignored (x-transformers' training forward)
+        "inp = torch.where(inp == ignore_index, self.pad_value, inp)\nz = 1\n",
     )
 
     def mutations(self, node: cst.CSTNode) -> Sequence[Replacement]:

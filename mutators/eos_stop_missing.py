@@ -14,6 +14,9 @@ def _stops_when_finished(statement: cst.BaseStatement) -> bool:
     if not m.matches(guarded(statement), m.Break()):
         return False
     assert isinstance(statement, cst.If)
+    # a test on a count (``len(finished) >= max_candidates``) caps a list, it is no eos stop
+    if m.findall(statement.test, m.Call(func=m.Name("len"))):
+        return False
     return mentions_word(statement.test, "finish", "done", "eos", "stop", "ended")
 
 
@@ -51,6 +54,8 @@ class EosStopMissing(Mutator):
     UNCHANGED = (
         "for x in xs:\n    if x > limit:\n        break\n    f(x)\n",
         "for x in xs:\n    if done:\n        log()\n        break\n",
+        # whisper's beam search: the candidate list is full
+        "for seq in ranked:\n    if len(finished) >= max_candidates:\n        break\n    finished[seq] = 1\n",
     )
 
     def mutations(self, node: cst.CSTNode) -> Sequence[Replacement]:

@@ -52,6 +52,14 @@ def _reads_reduced(statement: cst.CSTNode, name: str) -> bool:
     return False
 
 
+def _is_boolean(expr: cst.BaseExpression) -> bool:
+    """A comparison: ``(pred == y).float().mean()`` is an accuracy, a share of booleans with no
+    half-precision values to lose; without ``.float()`` the mean only raises."""
+    return isinstance(expr, (cst.Comparison, cst.UnaryOperation)) and not m.matches(
+        expr, m.UnaryOperation(operator=m.Minus())
+    )
+
+
 class Float32UpcastDropped(Mutator):
     """A half-precision tensor is no longer upcast to float32 before a reduction.
 
@@ -112,6 +120,8 @@ class Float32UpcastDropped(Mutator):
         "mask = mask.float()\n",
         "def f(x):\n    y = x.float()\n    return y + 1\n",
         "y = x.float() + 1\n",
+        # an accuracy over booleans (Lightning's training_step)
+        "acc = (logits.argmax(dim=1) == y).float().mean()\n",
     )
 
     def mutations(self, node: cst.CSTNode) -> Sequence[Replacement]:
@@ -125,7 +135,7 @@ class Float32UpcastDropped(Mutator):
         if operand is None:
             return ()
         receiver = upcast_receiver(operand)
-        if receiver is None:
+        if receiver is None or _is_boolean(receiver):
             return ()
         func = call.func
         if isinstance(func, cst.Attribute) and func.value is operand:
@@ -140,8 +150,10 @@ class Float32UpcastDropped(Mutator):
             if found is None or not isinstance(found[0], cst.Name):
                 continue
             receiver = upcast_receiver(found[1])
-            if receiver is None or not any(
-                _reads_reduced(later, found[0].value) for later in body[index + 1 :]
+            if (
+                receiver is None
+                or _is_boolean(receiver)
+                or not any(_reads_reduced(later, found[0].value) for later in body[index + 1 :])
             ):
                 continue
             assert isinstance(statement, cst.SimpleStatementLine)

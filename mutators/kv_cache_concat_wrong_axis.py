@@ -5,6 +5,7 @@ from collections.abc import Sequence
 import libcst as cst
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
+from pytest_mlbugs.mutators._llm import is_fresh_tensor
 from pytest_mlbugs.mutators._patterns import axis_argument, callee_name, int_node, neighbour_axis, replace_arg
 
 #: words in the name of the cached half of a concatenation
@@ -12,6 +13,8 @@ _CACHED_WORDS = ("past", "cache", "cached", "prev", "previous", "old")
 
 
 def _is_cached(expr: cst.BaseExpression) -> bool:
+    if is_fresh_tensor(expr):
+        return False
     text = cst.Module(body=[]).code_for_node(expr).lower()
     return any(word in text for word in _CACHED_WORDS)
 
@@ -52,6 +55,8 @@ class KvCacheConcatWrongAxis(Mutator):
         "x = torch.cat([a, b], dim=1)\n",
         "k = torch.cat([past_k, k], dim=axis)\n",
         "k = torch.cat([past_k, k, extra], dim=2)\n",
+        # the causal mask's zero block over the cached positions (Hugging Face style)
+        "mask = torch.cat([torch.zeros(seq_len, past_len), mask], dim=-1)\n",
     )
 
     def mutations(self, node: cst.CSTNode) -> Sequence[Replacement]:

@@ -6,6 +6,11 @@ import libcst as cst
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
 from pytest_mlbugs.mutators._attention import output_projection_input
+from pytest_mlbugs.mutators._context import scope_words
+
+#: scopes of a feed-forward block, whose ``c_proj`` (nanoGPT's MLP) maps 4 * d back to d: applied
+#: twice it only fails on the shapes, and it is no attention output projection
+_FEED_FORWARD = {"mlp", "ffn", "feedforward", "feed"}
 
 
 class OutputProjectionAppliedTwice(Mutator):
@@ -47,11 +52,13 @@ class OutputProjectionAppliedTwice(Mutator):
         "y = self.q_proj(x)\n",
         "y = self.out_proj(x, y)\n",
         "self.out_proj = nn.Linear(d, d)\n",
+        # nanoGPT's MLP: c_proj is the feed-forward's down projection
+        "class MLP(nn.Module):\n    def forward(self, x):\n        x = self.c_proj(x)\n        return x\n",
     )
 
     def mutations(self, node: cst.CSTNode) -> Sequence[Replacement]:
         assert isinstance(node, cst.Call)
         projected = output_projection_input(node)
-        if projected is None:
+        if projected is None or scope_words(self.context) & _FEED_FORWARD:
             return ()
         return (node.with_changes(args=[projected.with_changes(value=node)]),)

@@ -34,7 +34,12 @@ class PastKvConcatenatedInWrongOrder(Mutator):
             "key = torch.cat((key, layer_past[0]), dim=-2)\n",
         ),
     )
-    UNCHANGED = ("x = torch.cat([a, b], dim=2)\n", "k = torch.cat([k, past_k], dim=2)\n")
+    UNCHANGED = (
+        "x = torch.cat([a, b], dim=2)\n",
+        "k = torch.cat([k, past_k], dim=2)\n",
+        # the causal mask's zero block over the cached positions, not the cache
+        "mask = torch.cat([torch.zeros(seq_len, past_len, dtype=dtype), mask], dim=-1)\n",
+    )
 
     def mutations(self, node: cst.CSTNode) -> Sequence[Replacement]:
         assert isinstance(node, cst.Call)

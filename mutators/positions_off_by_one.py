@@ -3,8 +3,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import libcst as cst
+import libcst.matchers as m
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
+from pytest_mlbugs.mutation import SiteContext
 from pytest_mlbugs.mutators._llm import (
     is_rope_table,
     plus_one,
@@ -13,7 +15,49 @@ from pytest_mlbugs.mutators._llm import (
     with_bounds,
     with_slice,
 )
-from pytest_mlbugs.mutators._patterns import int_literal
+from pytest_mlbugs.mutators._patterns import callee_name, int_literal
+
+
+def _embedding_names(module: cst.Module) -> set[str]:
+    """Names given to an ``nn.Embedding``: ``self.wpe = nn.Embedding(...)``, or nanoGPT's
+    ``dict(wpe=nn.Embedding(...))``."""
+    names: set[str] = set()
+    for assign in m.findall(module, m.Assign(value=m.Call())):
+        assert isinstance(assign, cst.Assign) and isinstance(assign.value, cst.Call)
+        if callee_name(assign.value) == "Embedding":
+            for target in assign.targets:
+                if isinstance(target.target, (cst.Name, cst.Attribute)):
+                    leaf = target.target if isinstance(target.target, cst.Name) else target.target.attr
+                    names.add(leaf.value)
+    for arg in m.findall(module, m.Arg(keyword=m.Name(), value=m.Call())):
+        assert isinstance(arg, cst.Arg) and isinstance(arg.value, cst.Call) and arg.keyword is not None
+        if callee_name(arg.value) == "Embedding":
+            names.add(arg.keyword.value)
+    return names
+
+
+def _indexes_learned_table(context: SiteContext) -> bool:
+    """Whether the positions built at the site index a learned ``nn.Embedding`` (nanoGPT's
+    ``self.transformer.wpe(pos)``): trained from scratch, starting at 1 only relabels its rows
+    (and runs past the table at the full length); no rotary or sinusoidal angle changes."""
+    statement, function, module = context.statement, context.function, context.module
+    if statement is None or function is None or module is None:
+        return False
+    targets = {
+        t.target.value
+        for a in m.findall(statement, m.Assign())
+        if isinstance(a, cst.Assign)
+        for t in a.targets
+        if isinstance(t.target, cst.Name)
+    }
+    tables = _embedding_names(module)
+    for call in m.findall(function, m.Call()):
+        assert isinstance(call, cst.Call)
+        if callee_name(call) in tables and any(
+            isinstance(a.value, cst.Name) and a.value.value in targets for a in call.args
+        ):
+            return True
+    return False
 
 
 class PositionsOffByOne(Mutator):
@@ -62,13 +106,20 @@ class PositionsOffByOne(Mutator):
         "idx = torch.arange(0, dim, 2)\n",
         "t = torch.arange(0, n, 2)\n",
         "c = self.cos[:]\n",
+        # nanoGPT: the positions index a learned embedding
+        "class GPT(nn.Module):\n"
+        "    def __init__(self):\n"
+        "        self.wpe = nn.Embedding(block_size, n_embd)\n"
+        "    def forward(self, idx):\n"
+        "        pos = torch.arange(0, t, dtype=torch.long)\n"
+        "        return self.wpe(pos)\n",
     )
 
     def mutations(self, node: cst.CSTNode) -> Sequence[Replacement]:
         if isinstance(node, cst.Subscript):
             return self._table(node)
         found = position_arange(node)
-        if found is None:
+        if found is None or _indexes_learned_table(self.context):
             return ()
         call, bounds = found
         if len(bounds) == 1:

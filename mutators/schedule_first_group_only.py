@@ -16,6 +16,12 @@ def _over_groups(iterable: cst.BaseExpression) -> bool:
     return name is not None and name in ("base_lrs", "param_groups", "initial_lrs")
 
 
+def _reads_own_entry(elt: cst.BaseExpression, target: str) -> bool:
+    """``group["lr"]`` alone: the comprehension lists the current rates (for a log or a
+    summary), it computes none, so reading them from the first group changes no schedule."""
+    return isinstance(elt, cst.Subscript) and isinstance(elt.value, cst.Name) and elt.value.value == target
+
+
 class ScheduleFirstGroupOnly(Mutator):
     """The learning rate of the first parameter group is applied to every group, or to it alone.
 
@@ -49,6 +55,8 @@ class ScheduleFirstGroupOnly(Mutator):
     UNCHANGED = (
         "for x in items:\n    x['lr'] = lr\n",
         "for group in optimizer.param_groups:\n    total += 1\n",
+        # a log of the current rates (timm's train.py): nothing is scheduled from it
+        "lrl = [param_group['lr'] for param_group in optimizer.param_groups]\n",
     )
 
     def mutations(self, node: cst.CSTNode) -> Sequence[Replacement]:
@@ -64,6 +72,7 @@ class ScheduleFirstGroupOnly(Mutator):
             not isinstance(target, cst.Name)
             or not _over_groups(iterable)
             or not mentions_name(inner, target.value)
+            or (isinstance(node, cst.ListComp) and _reads_own_entry(node.elt, target.value))
         ):
             return ()
         first = cst.Subscript(value=atom(iterable), slice=[cst.SubscriptElement(cst.Index(cst.Integer("0")))])
