@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import torch
 from hypothesis import HealthCheck, Phase, Verbosity, example, given, settings
@@ -26,10 +26,13 @@ from pytest_mlbugs.isolation.pending import run_isolated
 from pytest_mlbugs.isolation.sandbox import alarm, limit_refusal, private_hypothesis_storage
 from pytest_mlbugs.isolation.torchstate import torch_state_guard
 from pytest_mlbugs.loader import load_source
-from pytest_mlbugs.registry import Component
+from pytest_mlbugs.registry import Component, Registry
 from pytest_mlbugs.seeds import derive_seed
 from pytest_mlbugs.suite import Property
 from pytest_mlbugs.verdict import BugVerdict, HarnessError, PropertyFailure, Status, Verdict, first_line
+
+if TYPE_CHECKING:  # annotations only: judging needs no generator at run time
+    from pytest_mlbugs.generator import Variant
 
 #: examples in ``--mlbugs-impl`` runs, per example of a verdict
 THOROUGH_FACTOR = 5
@@ -218,6 +221,28 @@ def judge_variant(
 #: the part of a job's time left that the bugs alone may use, so that the variant's own verdict
 #: still reaches the parent before the job's limit
 SOLO_SHARE = 0.8
+
+
+def judge_planned(
+    registry: Registry,
+    variant: Variant,
+    *,
+    seed: int,
+    solo: bool = True,
+    time_limit: float | None = None,
+) -> Verdict:
+    """:func:`judge_variant` on a variant the generator planned: its component's suite, the
+    debugging layers of its bugs first, and (with ``solo``) each of its bugs alone too."""
+    return judge_variant(
+        registry.components[variant.component],
+        variant.source,
+        module_name=variant.module_name,
+        filename=variant.filename,
+        seed=seed,
+        layers=[registry.mutators[bug.bug_id].layer.value for bug in variant.bugs],
+        solo_sources=variant.solo_sources if solo else (),
+        time_limit=time_limit,
+    )
 
 
 class BugAloneTimeout(BaseException):

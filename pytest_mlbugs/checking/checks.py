@@ -21,7 +21,7 @@ from pytest_mlbugs.checking.options import PLUGIN_NAME
 from pytest_mlbugs.collection import MadeItems, MlbugsCollector, claim_node_ids
 from pytest_mlbugs.generator import Bug, Variant
 from pytest_mlbugs.isolation import PendingVerdict
-from pytest_mlbugs.judging import ReferenceChecks, judge_variant
+from pytest_mlbugs.judging import ReferenceChecks, judge_planned
 from pytest_mlbugs.mutation import (
     Mutator,
     MutatorError,
@@ -209,19 +209,10 @@ class MutatorCheckItem(pytest.Item):
         return verdicts
 
     def _job(self, variant: Variant) -> Any:
-        component = self.registry.components[variant.component]
-        layers = [self.mutator.layer.value]
         seed = derive_seed(self.settings.seed, variant.digest)
 
-        def job() -> Verdict:
-            return judge_variant(
-                component,
-                variant.source,
-                module_name=variant.module_name,
-                filename=variant.filename,
-                seed=seed,
-                layers=layers,
-            )
+        def job() -> Verdict:  # a variant of this mutator alone: no bug to judge apart
+            return judge_planned(self.registry, variant, seed=seed, solo=False)
 
         return job
 

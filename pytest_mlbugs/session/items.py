@@ -15,7 +15,7 @@ from pytest_mlbugs import properties
 from pytest_mlbugs.failures import contract_mismatch, contract_reference, failed_check, user_line
 from pytest_mlbugs.generator import Variant
 from pytest_mlbugs.isolation import PendingVerdict
-from pytest_mlbugs.judging import ReferenceChecks, hypothesis_test, judge_variant
+from pytest_mlbugs.judging import ReferenceChecks, hypothesis_test, judge_planned
 from pytest_mlbugs.registry import Component, Registry
 from pytest_mlbugs.reports import stryker
 from pytest_mlbugs.seeds import derive_seed
@@ -97,15 +97,10 @@ class VariantItem(JudgedItem):
         return self.component.name
 
     def job(self) -> Verdict:
-        variant = self.variant
-        return judge_variant(
-            self.component,
-            variant.source,
-            module_name=variant.module_name,
-            filename=variant.filename,
-            seed=derive_seed(self.run_options.seed, variant.digest),
-            layers=[self.registry.mutators[bug.bug_id].layer.value for bug in variant.bugs],
-            solo_sources=variant.solo_sources,
+        return judge_planned(
+            self.registry,
+            self.variant,
+            seed=derive_seed(self.run_options.seed, self.variant.digest),
             time_limit=self.run_options.timeout,
         )
 

@@ -7,7 +7,7 @@ import pytest
 
 from pytest_mlbugs.generator import all_single_bug_variants
 from pytest_mlbugs.isolation import run_isolated
-from pytest_mlbugs.judging import judge_reference, judge_variant
+from pytest_mlbugs.judging import judge_planned, judge_reference
 from pytest_mlbugs.registry import builtin_registry
 from pytest_mlbugs.verdict import Status
 
@@ -27,18 +27,5 @@ VARIANTS = all_single_bug_variants(REGISTRY, sorted(REGISTRY.components))
 
 @pytest.mark.parametrize("variant", VARIANTS, ids=lambda v: f"{v.component}-{v.label}-{v.bugs[0].site}")
 def test_every_site_of_every_mutator_is_detected(variant):
-    component = REGISTRY.components[variant.component]
-    layers = [REGISTRY.mutators[b.bug_id].layer.value for b in variant.bugs]
-
-    def job():
-        return judge_variant(
-            component,
-            variant.source,
-            module_name=variant.module_name,
-            filename=variant.filename,
-            seed=SEED,
-            layers=layers,
-        )
-
-    verdict = run_isolated(job, timeout=120, isolation="fork")
+    verdict = run_isolated(lambda: judge_planned(REGISTRY, variant, seed=SEED), timeout=120, isolation="fork")
     assert verdict.status == Status.DETECTED, f"{verdict.status}: {verdict.detail}\n{variant.diff}"

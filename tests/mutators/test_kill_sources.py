@@ -22,7 +22,7 @@ import pytest
 
 from pytest_mlbugs.generator import Variant, all_single_bug_variants
 from pytest_mlbugs.isolation import PendingVerdict
-from pytest_mlbugs.judging import judge_reference, judge_variant
+from pytest_mlbugs.judging import judge_planned, judge_reference
 from pytest_mlbugs.registry import builtin_registry
 from pytest_mlbugs.verdict import Status, Verdict
 
@@ -69,16 +69,7 @@ def judge_all(variants: list[Variant]) -> list[Verdict]:
         assert verdict.status == Status.PASSED, (name, verdict.detail, verdict.failures)
 
     def job(variant: Variant):
-        component = REGISTRY.components[variant.component]
-        layers = [REGISTRY.mutators[b.bug_id].layer.value for b in variant.bugs]
-        return lambda: judge_variant(
-            component,
-            variant.source,
-            module_name=variant.module_name,
-            filename=variant.filename,
-            seed=SEED,
-            layers=layers,
-        )
+        return lambda: judge_planned(REGISTRY, variant, seed=SEED)
 
     pending = [PendingVerdict(job(v), timeout=120, isolation="fork") for v in variants]
     verdicts = []

@@ -15,7 +15,7 @@ import torch
 
 from pytest_mlbugs.generator import all_single_bug_variants
 from pytest_mlbugs.isolation import run_isolated
-from pytest_mlbugs.judging import judge_reference, judge_variant
+from pytest_mlbugs.judging import judge_planned, judge_reference
 from pytest_mlbugs.registry import builtin_registry
 from pytest_mlbugs.seeds import derive_seed
 from pytest_mlbugs.verdict import Status
@@ -48,18 +48,9 @@ def test_every_reference_passes_under_twenty_seeds(name):
 @pytest.mark.parametrize("name", COMPONENTS)
 def test_a_variant_is_detected_under_twenty_seeds(name):
     variant = next(v for v in all_single_bug_variants(REGISTRY, [name]))
-    component = REGISTRY.components[name]
-    layers = [REGISTRY.mutators[b.bug_id].layer.value for b in variant.bugs]
 
     def job_for(seed):
-        return lambda: judge_variant(
-            component,
-            variant.source,
-            module_name=variant.module_name,
-            filename=variant.filename,
-            seed=seed,
-            layers=layers,
-        )
+        return lambda: judge_planned(REGISTRY, variant, seed=seed)
 
     statuses = {seed: run_isolated(job_for(seed), timeout=120, isolation="none").status for seed in SEEDS}
     assert set(statuses.values()) == {Status.DETECTED}, (variant.label, statuses)

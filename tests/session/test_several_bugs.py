@@ -8,7 +8,7 @@ import pytest
 
 from pytest_mlbugs.generator import SiteIndex, Variant, all_single_bug_variants, plan_session
 from pytest_mlbugs.isolation import run_isolated
-from pytest_mlbugs.judging import find_counterexample, judge_variant
+from pytest_mlbugs.judging import find_counterexample, judge_planned, judge_variant
 from pytest_mlbugs.loader import load_source
 from pytest_mlbugs.mutation import Site
 from pytest_mlbugs.registry import builtin_registry
@@ -89,21 +89,9 @@ def test_each_bug_alone_is_the_reference_with_that_one_bug_written_at_the_same_s
 
 
 def judge(variant: Variant, *, solos: bool) -> Verdict:
-    component = REGISTRY.components[variant.component]
-    layers = [REGISTRY.mutators[bug.bug_id].layer.value for bug in variant.bugs]
-
-    def job() -> Verdict:
-        return judge_variant(
-            component,
-            variant.source,
-            module_name=variant.module_name,
-            filename=variant.filename,
-            seed=SEED,
-            layers=layers,
-            solo_sources=variant.solo_sources if solos else (),
-        )
-
-    return run_isolated(job, timeout=120, isolation="fork")
+    return run_isolated(
+        lambda: judge_planned(REGISTRY, variant, seed=SEED, solo=solos), timeout=120, isolation="fork"
+    )
 
 
 def judge_alone_by_hand(variant: Variant, number: int, pointer: str) -> tuple[str, bool]:
