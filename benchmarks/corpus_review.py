@@ -406,12 +406,6 @@ _CORPUS: dict[str, Judgement] = {
     "9e54fbf6e40c": _ok("the first step (no cache yet) reads position 0"),
     # min_lr_ignored pytorch-image-models__timm__scheduler__cosine_lr.py:103
     "b4bdb128e92d": _ok("the cosine decays to 0, not lr_min"),
-    # norm_weight_init_zeros pytorch-image-models__timm__layers__norm.py:239
-    "817f04f3e469": _ok("the gain starts at zero: the norm outputs zeros"),
-    # norm_weight_init_zeros pytorch-image-models__timm__layers__norm.py:431
-    "821a14677a81": _ok("the gain starts at zero: the norm outputs zeros"),
-    # norm_weight_init_zeros pytorch-image-models__timm__layers__norm.py:568
-    "8c4b9bc84546": _ok("the gain starts at zero: the norm outputs zeros"),
     # norm_weight_zero_init pytorch-image-models__timm__layers__norm.py:239
     "c9cfae35c403": _ok("the gain starts at zero: the norm outputs zeros"),
     # norm_weight_zero_init pytorch-image-models__timm__layers__norm.py:431
@@ -787,10 +781,6 @@ _REALCODE: dict[str, Judgement] = {
     "dac6bca27336": _ok("the module default eps instead of the configured one"),
     # norm_weight_dropped llama_modeling.py:22
     "27f3cd91c859": _ok(),
-    # norm_weight_init_zeros gpt_model.py:28
-    "f96006725004": _ok(),
-    # norm_weight_init_zeros llama_modeling.py:14
-    "8edb8e6ef6cd": _ok(),
     # norm_weight_zero_init gpt_model.py:28
     "c8b5e35f0074": _ok(),
     # norm_weight_zero_init llama_modeling.py:14

@@ -20,15 +20,16 @@ class NormWeightZeroInit(Mutator):
 
     ``nn.Parameter(torch.zeros(d))`` copied from the bias line next to it, or ``zeros_`` where
     ``ones_`` belongs in an ``_init_weights``. Every normalized layer then outputs its bias
-    alone: the residual stream carries only the skip path, the first updates of everything
-    before the norm are zero, and training starts late and slowly (or, where the norm sits on
-    the main path, not at all). Zero-initialised gains are a deliberate trick in a few places
-    (the last norm of a residual branch), which is how the line survives review. Sites: a
-    parameter built from ``torch.ones(...)`` and an ``init.ones_(...)`` call; ones become zeros.
+    alone (an RMSNorm, which has none, outputs zeros): the residual stream carries only the skip
+    path, the first updates of everything before the norm are zero, and training starts late and
+    slowly (or, where the norm sits on the main path, not at all). Zero-initialised gains are a
+    deliberate trick in a few places (the last norm of a residual branch), which is how the line
+    survives review. Sites: a parameter built from ``torch.ones(...)`` and an ``init.ones_(...)``
+    call; ones become zeros. LayerNorm and RMSNorm alike.
     """
 
     bug_id = "norm_weight_zero_init"
-    components = ("normalization",)
+    components = ("normalization", "rmsnorm")
     category = Category.OPTIMIZATION
     layer = Layer.UPDATES
     description = "initialise a normalization's gain to zeros instead of ones"
@@ -49,6 +50,11 @@ class NormWeightZeroInit(Mutator):
             "self.g = nn.Parameter(torch.ones((1, dim, 1)))\n",
             "self.g = nn.Parameter(torch.zeros((1, dim, 1)))\n",
         ),
+        Example(  # an RMSNorm in the Llama style
+            "self.weight = torch.nn.Parameter(torch.ones(hidden_size))\n",
+            "self.weight = torch.nn.Parameter(torch.zeros(hidden_size))\n",
+        ),
+        Example("torch.nn.init.ones_(self.weight)\n", "torch.nn.init.zeros_(self.weight)\n"),
     )
     UNCHANGED = (
         "self.bias = nn.Parameter(torch.zeros(d_model))\n",
