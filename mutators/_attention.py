@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 import libcst as cst
 import libcst.matchers as m
 
 from pytest_mlbugs.mutation import SiteContext
-from pytest_mlbugs.mutators._patterns import argument, callee_name, dotted_name, int_literal
+
+from ._patterns import argument, callee_name, dotted_name, int_literal
 
 _MODULES = ("torch", "F", "nn.functional", "torch.nn.functional", "functional")
 
@@ -135,7 +136,7 @@ def replace_node(tree: cst.CSTNode, old: cst.CSTNode, new: cst.CSTNode) -> cst.C
     return replace_nodes(tree, {id(old): new})
 
 
-def replace_nodes(tree: cst.CSTNode, replacements: dict[int, cst.CSTNode]) -> cst.CSTNode:
+def replace_nodes(tree: cst.CSTNode, replacements: Mapping[int, cst.CSTNode]) -> cst.CSTNode:
     """``tree`` with each node whose ``id`` is a key replaced by its value, in one pass."""
 
     class _Replace(cst.CSTTransformer):

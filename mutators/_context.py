@@ -10,7 +10,8 @@ import libcst as cst
 import libcst.matchers as m
 
 from pytest_mlbugs.mutation import SiteContext
-from pytest_mlbugs.mutators._patterns import callee_name, code, dotted_name, words
+
+from ._patterns import callee_name, code, dotted_name, words
 
 
 def scope_words(context: SiteContext) -> set[str]:
@@ -122,8 +123,8 @@ def is_loss_like(expr: cst.BaseExpression) -> bool:
     if isinstance(expr, cst.Call):
         name = callee_name(expr) or ""
         return "loss" in name.lower() or "entropy" in name.lower() or "criterion" in name.lower()
-    name = dotted_name(expr)
-    return name is not None and "loss" in name.split(".")[-1].lower()
+    dotted = dotted_name(expr)
+    return dotted is not None and "loss" in dotted.split(".")[-1].lower()
 
 
 def enclosing_statement_index(context: SiteContext) -> tuple[cst.IndentedBlock | cst.Module, int] | None:

@@ -6,8 +6,8 @@ from __future__ import annotations
 import libcst as cst
 import libcst.matchers as m
 
-from pytest_mlbugs.mutators._loops import is_optimizer_step
-from pytest_mlbugs.mutators._patterns import callee_name, code, statement_call
+from ._loops import is_optimizer_step
+from ._patterns import callee_name, code, statement_call
 
 #: module aliases under which torch's reductions are called as functions
 TORCH_MODULES = ("torch",)

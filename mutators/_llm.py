@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import libcst as cst
 import libcst.matchers as m
 
-from pytest_mlbugs.mutators._patterns import argument, callee_name, code, dotted_name, int_literal
+from ._patterns import argument, callee_name, code, dotted_name, int_literal
 
 _FLOAT32 = ("torch.float32", "torch.float")
 #: parameter and variable names of a key/value cache

@@ -11,8 +11,8 @@ from collections.abc import Callable, Sequence
 import libcst as cst
 import libcst.matchers as m
 
-from pytest_mlbugs.mutators._llm import CACHE_NAMES, mean_of_squares, parameter_names, slice_bounds
-from pytest_mlbugs.mutators._patterns import callee_name, code, dotted_name, int_literal
+from ._llm import CACHE_NAMES, mean_of_squares, parameter_names, slice_bounds
+from ._patterns import callee_name, code, dotted_name, int_literal
 
 
 def _matmul_query(expr: cst.BaseExpression) -> cst.BaseExpression | None:

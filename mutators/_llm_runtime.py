@@ -14,9 +14,10 @@ import libcst as cst
 import libcst.matchers as m
 
 from pytest_mlbugs.mutation import Replacement
-from pytest_mlbugs.mutators._attention import calls_in, replace_node
-from pytest_mlbugs.mutators._numerics import atom, code
-from pytest_mlbugs.mutators._patterns import callee_name, statement_call
+
+from ._attention import calls_in, replace_node
+from ._numerics import atom, code
+from ._patterns import callee_name, statement_call
 
 
 def name_words(expr: cst.CSTNode) -> list[str]:

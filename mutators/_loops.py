@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import libcst as cst
 import libcst.matchers as m
 
-from pytest_mlbugs.mutators._patterns import callee_name, statement_call
+from ._patterns import callee_name, statement_call
 
 Block = cst.IndentedBlock
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import libcst as cst
 import libcst.matchers as m
 
 from pytest_mlbugs.mutation import SiteContext
-from pytest_mlbugs.mutators._patterns import callee_name, code, dotted_name, words
+
+from ._patterns import callee_name, code, dotted_name, words
 
 #: names under which a module function is called (``torch.exp(x)``), not a method (``x.exp()``)
 MODULES = (
@@ -145,7 +148,7 @@ class DivideByNumel:
     that count padding (or ignored targets) in a denominator, one for losses (``of_a_loss``),
     the other for every other masked mean."""
 
-    node_types = (cst.BinaryOperation,)
+    node_types: ClassVar[tuple[type[cst.CSTNode], ...]] = (cst.BinaryOperation,)
     of_a_loss: bool
 
     def mutations(self, node: cst.CSTNode) -> tuple[cst.BinaryOperation, ...]:

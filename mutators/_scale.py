@@ -26,8 +26,9 @@ import libcst.matchers as m
 
 from pytest_mlbugs.api import Example
 from pytest_mlbugs.mutation import SiteContext
-from pytest_mlbugs.mutators._context import code, words
-from pytest_mlbugs.mutators._patterns import callee_name, is_sqrt_like
+
+from ._context import code, words
+from ._patterns import callee_name, is_sqrt_like
 
 _SCORE_WORDS = frozenset(
     ("scores", "score", "attn", "att", "attention", "sim", "dots", "logits", "q", "query", "qk", "weights")

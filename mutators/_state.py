@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import libcst as cst
 import libcst.matchers as m
 
-from pytest_mlbugs.mutators._patterns import argument, callee_name, dotted_name, int_literal, int_node
+from ._patterns import argument, callee_name, dotted_name, int_literal, int_node
 
 #: torch functions that create a tensor on the default device unless told otherwise
 FACTORIES = (

@@ -6,8 +6,9 @@ import libcst as cst
 import libcst.matchers as m
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement, SiteContext
-from pytest_mlbugs.mutators._context import code, words
-from pytest_mlbugs.mutators._patterns import callee_name, dotted_name
+
+from ._context import code, words
+from ._patterns import callee_name, dotted_name
 
 _SCALED = m.BinaryOperation(operator=m.Divide() | m.Multiply())
 #: words of the number of micro-batches a loss is divided by

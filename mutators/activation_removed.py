@@ -5,7 +5,8 @@ from collections.abc import Sequence
 import libcst as cst
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
-from pytest_mlbugs.mutators._patterns import dotted_name
+
+from ._patterns import dotted_name
 
 #: activation modules of hidden layers (not output squashers such as Sigmoid or Softmax)
 _MODULES = ("ReLU", "ReLU6", "GELU", "SiLU", "Mish", "LeakyReLU", "ELU", "SELU", "Softplus")

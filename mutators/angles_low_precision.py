@@ -6,8 +6,9 @@ import libcst as cst
 import libcst.matchers as m
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
-from pytest_mlbugs.mutators._llm import simple_value, upcast_receiver, with_value
-from pytest_mlbugs.mutators._patterns import dotted_name
+
+from ._llm import simple_value, upcast_receiver, with_value
+from ._patterns import dotted_name
 
 #: what positions, frequencies and angles are called while a rotary (or sinusoidal) table is built
 _ANGLE_NAMES = (

@@ -6,10 +6,11 @@ from typing import Any
 import libcst as cst
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
-from pytest_mlbugs.mutators._llm_runtime import last_name
-from pytest_mlbugs.mutators._numerics import atom
-from pytest_mlbugs.mutators._patterns import callee_name
-from pytest_mlbugs.mutators._state import string_value
+
+from ._llm_runtime import last_name
+from ._numerics import atom
+from ._patterns import callee_name
+from ._state import string_value
 
 _CASTS = ("long", "int", "float", "bool", "to", "type_as")
 _FLIPPED_OPERATORS: dict[type[cst.BaseCompOp], cst.BaseCompOp] = {

@@ -6,8 +6,9 @@ import libcst as cst
 import libcst.matchers as m
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement, Rewrite
-from pytest_mlbugs.mutators._attention import attention_mask_arg
-from pytest_mlbugs.mutators._patterns import callee_name
+
+from ._attention import attention_mask_arg
+from ._patterns import callee_name
 
 
 class AttentionMaskNotPassed(Mutator):

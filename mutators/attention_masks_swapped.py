@@ -5,7 +5,8 @@ from collections.abc import Sequence
 import libcst as cst
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
-from pytest_mlbugs.mutators._attention import attention_mask_arg, calls_in, replace_nodes
+
+from ._attention import attention_mask_arg, calls_in, replace_nodes
 
 
 class AttentionMasksSwapped(Mutator):

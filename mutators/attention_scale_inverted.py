@@ -5,7 +5,8 @@ from collections.abc import Sequence
 import libcst as cst
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
-from pytest_mlbugs.mutators._scale import NOT_A_SCALE, class_example, scale_site
+
+from ._scale import NOT_A_SCALE, class_example, scale_site
 
 
 class AttentionScaleInverted(Mutator):

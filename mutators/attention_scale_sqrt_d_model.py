@@ -5,7 +5,8 @@ from collections.abc import Sequence
 import libcst as cst
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
-from pytest_mlbugs.mutators._llm_layers import rescaled_scores, size_call
+
+from ._llm_layers import rescaled_scores, size_call
 
 
 class AttentionScaleSqrtDModel(Mutator):

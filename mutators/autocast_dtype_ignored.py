@@ -5,9 +5,10 @@ from collections.abc import Sequence
 import libcst as cst
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
-from pytest_mlbugs.mutators._llm_runtime import is_literal
-from pytest_mlbugs.mutators._patterns import callee_name
-from pytest_mlbugs.mutators._state import keyword, without_arg
+
+from ._llm_runtime import is_literal
+from ._patterns import callee_name
+from ._state import keyword, without_arg
 
 
 class AutocastDtypeIgnored(Mutator):

@@ -6,8 +6,9 @@ import libcst as cst
 import libcst.matchers as m
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
-from pytest_mlbugs.mutators._numerics import code, is_module_call, operand
-from pytest_mlbugs.mutators._patterns import callee_name
+
+from ._numerics import code, is_module_call, operand
+from ._patterns import callee_name
 
 _ZERO = m.Integer("0") | m.Float("0.0") | m.Float("0.")
 

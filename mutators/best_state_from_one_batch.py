@@ -6,8 +6,9 @@ import libcst as cst
 import libcst.matchers as m
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
-from pytest_mlbugs.mutators._loops import names_in
-from pytest_mlbugs.mutators._patterns import callee_name, single_assignment
+
+from ._loops import names_in
+from ._patterns import callee_name, single_assignment
 
 
 def _averaged_list(value: cst.BaseExpression) -> cst.BaseExpression | None:

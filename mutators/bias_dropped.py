@@ -7,7 +7,8 @@ import libcst.matchers as m
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
 from pytest_mlbugs.mutation import SiteContext
-from pytest_mlbugs.mutators._patterns import argument, callee_name, dotted_name
+
+from ._patterns import argument, callee_name, dotted_name
 
 
 def _feeds_batch_norm(context: SiteContext) -> bool:

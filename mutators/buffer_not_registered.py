@@ -5,7 +5,8 @@ from collections.abc import Sequence
 import libcst as cst
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
-from pytest_mlbugs.mutators._state import attribute_assignment, register_buffer_parts
+
+from ._state import attribute_assignment, register_buffer_parts
 
 
 class BufferNotRegistered(Mutator):

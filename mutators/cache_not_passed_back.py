@@ -5,9 +5,10 @@ from collections.abc import Sequence
 import libcst as cst
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
-from pytest_mlbugs.mutators._attention import replace_node
-from pytest_mlbugs.mutators._llm_runtime import cache_arg, model_call_with_cache
-from pytest_mlbugs.mutators._patterns import replace_arg
+
+from ._attention import replace_node
+from ._llm_runtime import cache_arg, model_call_with_cache
+from ._patterns import replace_arg
 
 
 class CacheNotPassedBack(Mutator):

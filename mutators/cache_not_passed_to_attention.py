@@ -5,9 +5,10 @@ from collections.abc import Sequence
 import libcst as cst
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
-from pytest_mlbugs.mutators._llm import is_cache_name
-from pytest_mlbugs.mutators._llm_layers import without_argument
-from pytest_mlbugs.mutators._patterns import callee_name
+
+from ._llm import is_cache_name
+from ._llm_layers import without_argument
+from ._patterns import callee_name
 
 
 class CacheNotPassedToAttention(Mutator):

@@ -6,9 +6,10 @@ import libcst as cst
 import libcst.matchers as m
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement, SiteContext
-from pytest_mlbugs.mutators._attention import calls_in
-from pytest_mlbugs.mutators._patterns import callee_name, dotted_name
-from pytest_mlbugs.mutators._state import FACTORIES, is_torch_call, keyword, mentions, without_arg
+
+from ._attention import calls_in
+from ._patterns import callee_name, dotted_name
+from ._state import FACTORIES, is_torch_call, keyword, mentions, without_arg
 
 
 class CausalMaskNotBool(Mutator):

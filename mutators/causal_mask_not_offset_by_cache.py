@@ -5,8 +5,9 @@ from collections.abc import Sequence
 import libcst as cst
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
-from pytest_mlbugs.mutators._llm_layers import without_argument
-from pytest_mlbugs.mutators._patterns import argument, callee_name, dotted_name, int_literal
+
+from ._llm_layers import without_argument
+from ._patterns import argument, callee_name, dotted_name, int_literal
 
 
 class CausalMaskNotOffsetByCache(Mutator):

@@ -5,8 +5,9 @@ from collections.abc import Sequence
 import libcst as cst
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
-from pytest_mlbugs.mutators._patterns import argument, callee_name, int_literal, int_node, replace_arg
-from pytest_mlbugs.mutators._state import with_keyword
+
+from ._patterns import argument, callee_name, int_literal, int_node, replace_arg
+from ._state import with_keyword
 
 _MODULES = ("torch", "np", "numpy")
 

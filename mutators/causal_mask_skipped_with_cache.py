@@ -6,10 +6,11 @@ import libcst as cst
 import libcst.matchers as m
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
-from pytest_mlbugs.mutators._attention import is_minus_infinity_fill, masked_fill_args, where_fill_args
-from pytest_mlbugs.mutators._llm import simple_value
-from pytest_mlbugs.mutators._llm_layers import cache_parameter
-from pytest_mlbugs.mutators._patterns import callee_name, code
+
+from ._attention import is_minus_infinity_fill, masked_fill_args, where_fill_args
+from ._llm import simple_value
+from ._llm_layers import cache_parameter
+from ._patterns import callee_name, code
 
 _CAUSAL_WORDS = ("causal", "tril", "triu", "bias", "allowed", "mask")
 

@@ -5,8 +5,9 @@ from collections.abc import Sequence
 import libcst as cst
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
-from pytest_mlbugs.mutators._patterns import callee_name
-from pytest_mlbugs.mutators._state import rename_call
+
+from ._patterns import callee_name
+from ._state import rename_call
 
 _OTHER = {"tril": "triu", "triu": "tril", "tril_": "triu_", "triu_": "tril_"}
 

@@ -6,8 +6,9 @@ import libcst as cst
 import libcst.matchers as m
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
-from pytest_mlbugs.mutators._llm_runtime import is_step_counter, plus_one_operand
-from pytest_mlbugs.mutators._state import string_value
+
+from ._llm_runtime import is_step_counter, plus_one_operand
+from ._state import string_value
 
 _STEP_KEYS = ("step", "global_step", "iter_num", "iteration", "epoch", "steps")
 

@@ -5,8 +5,9 @@ from collections.abc import Sequence
 import libcst as cst
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
-from pytest_mlbugs.mutators._llm_runtime import same_code
-from pytest_mlbugs.mutators._patterns import callee_name, dotted_name, replace_arg, statement_call
+
+from ._llm_runtime import same_code
+from ._patterns import callee_name, dotted_name, replace_arg, statement_call
 
 
 def _save_target(statement: cst.BaseStatement) -> tuple[cst.Call, int] | None:

@@ -5,7 +5,8 @@ from collections.abc import Sequence
 import libcst as cst
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
-from pytest_mlbugs.mutators._loops import indices, is_optimizer_step, method_name, moved
+
+from ._loops import indices, is_optimizer_step, method_name, moved
 
 
 def _is_clip(statement: cst.BaseStatement) -> bool:

@@ -5,8 +5,9 @@ from collections.abc import Sequence
 import libcst as cst
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
-from pytest_mlbugs.mutators._llm_runtime import is_clip, is_unscale
-from pytest_mlbugs.mutators._loops import indices, moved
+
+from ._llm_runtime import is_clip, is_unscale
+from ._loops import indices, moved
 
 
 class ClipBeforeUnscale(Mutator):

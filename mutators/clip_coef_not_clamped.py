@@ -6,8 +6,9 @@ import libcst as cst
 import libcst.matchers as m
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
-from pytest_mlbugs.mutators._context import scope_words
-from pytest_mlbugs.mutators._patterns import code, words
+
+from ._context import scope_words
+from ._patterns import code, words
 
 _ONE = m.Float("1.0") | m.Integer("1") | m.Float("1.")
 _CLAMP = m.Call(

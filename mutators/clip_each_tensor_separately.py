@@ -6,8 +6,9 @@ import libcst as cst
 import libcst.matchers as m
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
-from pytest_mlbugs.mutators._loops import names_in
-from pytest_mlbugs.mutators._patterns import callee_name, single_assignment, statement_call
+
+from ._loops import names_in
+from ._patterns import callee_name, single_assignment, statement_call
 
 _CLIPS = ("clip_grad_norm_", "clip_grad_norm", "clip_gradients")
 
@@ -121,7 +122,8 @@ class ClipEachTensorSeparately(Mutator):
             if start is None:
                 continue
             chain = body[start:index]
-            assigned = {single_assignment(s)[0] for s in chain}
+            # _chain_start took each statement of the chain for a single assignment
+            assigned = {found[0] for found in map(single_assignment, chain) if found is not None}
             if not assigned & names_in(loop.body):
                 continue
             one = _Replace(loop.iter.value, cst.List([cst.Element(loop.target)]))
@@ -148,7 +150,10 @@ def _chain_start(before: Sequence[cst.BaseStatement], collection: str) -> int | 
         return None
     known = {first[0]}
     for statement in before[start + 1 :]:
-        name, value = single_assignment(statement)
+        assigned = single_assignment(statement)
+        if assigned is None:
+            return None
+        name, value = assigned
         if not known & names_in(value):
             return None
         known.add(name)

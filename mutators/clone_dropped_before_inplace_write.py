@@ -6,9 +6,10 @@ import libcst as cst
 import libcst.matchers as m
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
-from pytest_mlbugs.mutators._llm import simple_value, with_value
-from pytest_mlbugs.mutators._llm_runtime import mentions_word
-from pytest_mlbugs.mutators._patterns import callee_name, statement_call
+
+from ._llm import simple_value, with_value
+from ._llm_runtime import mentions_word
+from ._patterns import callee_name, statement_call
 
 
 def _writes_in_place(statement: cst.BaseStatement, name: str) -> bool:

@@ -7,8 +7,9 @@ import libcst as cst
 import libcst.matchers as m
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement, SiteContext
-from pytest_mlbugs.mutators._context import code, words
-from pytest_mlbugs.mutators._patterns import callee_name, dotted_name
+
+from ._context import code, words
+from ._patterns import callee_name, dotted_name
 
 _CRITERION = re.compile(r"^(criterion|loss_fn|loss_func|loss_function|lossfn|loss_module)$")
 #: losses symmetric in their arguments: swapped, they compute the same thing

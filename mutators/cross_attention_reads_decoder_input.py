@@ -5,9 +5,10 @@ from collections.abc import Sequence
 import libcst as cst
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
-from pytest_mlbugs.mutators._attention import positional_args
-from pytest_mlbugs.mutators._context import words
-from pytest_mlbugs.mutators._patterns import callee_name
+
+from ._attention import positional_args
+from ._context import words
+from ._patterns import callee_name
 
 #: words of a callee that name an attention block
 _ATTENTION_WORDS = frozenset(("attn", "attention", "mha", "multihead"))

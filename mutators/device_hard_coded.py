@@ -6,9 +6,10 @@ import libcst as cst
 import libcst.matchers as m
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement, Rewrite, SiteContext
-from pytest_mlbugs.mutators._context import in_module_method, words
-from pytest_mlbugs.mutators._patterns import callee_name, replace_arg
-from pytest_mlbugs.mutators._state import FACTORIES, is_torch_call, keyword, string_value, with_keyword
+
+from ._context import in_module_method, words
+from ._patterns import callee_name, replace_arg
+from ._state import FACTORIES, is_torch_call, keyword, string_value, with_keyword
 
 _NEW = ("new_zeros", "new_ones", "new_empty", "new_full", "new_tensor")
 

@@ -5,8 +5,9 @@ from collections.abc import Sequence
 import libcst as cst
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
-from pytest_mlbugs.mutators._numerics import is_module_call, operand
-from pytest_mlbugs.mutators._patterns import argument, callee_name
+
+from ._numerics import is_module_call, operand
+from ._patterns import argument, callee_name
 
 
 class DivisionByZeroCount(Mutator):

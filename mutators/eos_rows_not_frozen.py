@@ -6,8 +6,9 @@ import libcst as cst
 import libcst.matchers as m
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
-from pytest_mlbugs.mutators._llm_runtime import mentions_word, removed_if, same_code, single_assign
-from pytest_mlbugs.mutators._patterns import callee_name
+
+from ._llm_runtime import mentions_word, removed_if, same_code, single_assign
+from ._patterns import callee_name
 
 #: words in the name of a finished-rows flag; a condition without one (``inp == ignore_index``)
 #: replaces tokens for another reason

@@ -6,12 +6,14 @@ import libcst as cst
 import libcst.matchers as m
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
-from pytest_mlbugs.mutators._llm_runtime import guarded, mentions_word, removed_if
+
+from ._llm_runtime import guarded, mentions_word, removed_if
 
 
 def _stops_when_finished(statement: cst.BaseStatement) -> bool:
     """``if finished.all(): break`` (or ``if unfinished.max() == 0: break``, ``if done: break``)."""
-    if not m.matches(guarded(statement), m.Break()):
+    body = guarded(statement)
+    if body is None or not m.matches(body, m.Break()):
         return False
     assert isinstance(statement, cst.If)
     # a test on a count (``len(finished) >= max_candidates``) caps a list, it is no eos stop

@@ -6,7 +6,8 @@ import libcst as cst
 import libcst.matchers as m
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
-from pytest_mlbugs.mutators._patterns import callee_name, code, dotted_name
+
+from ._patterns import callee_name, code, dotted_name
 
 
 def _eps_sum(expr: cst.BaseExpression) -> cst.BinaryOperation | None:

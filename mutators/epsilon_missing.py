@@ -6,9 +6,10 @@ import libcst as cst
 import libcst.matchers as m
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement, SiteContext
-from pytest_mlbugs.mutators._numerics import is_epsilon, is_module_call, operand, with_operand
-from pytest_mlbugs.mutators._patterns import argument, callee_name, replace_arg
-from pytest_mlbugs.mutators._state import with_keyword
+
+from ._numerics import is_epsilon, is_module_call, operand, with_operand
+from ._patterns import argument, callee_name, replace_arg
+from ._state import with_keyword
 
 #: functions that are infinite (log) or infinitely steep (sqrt), or both (rsqrt), at zero
 _GUARDED = ("log", "log2", "log10", "sqrt", "rsqrt")

@@ -5,7 +5,8 @@ from collections.abc import Sequence
 import libcst as cst
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement, SiteContext
-from pytest_mlbugs.mutators._patterns import callee_name, code, words
+
+from ._patterns import callee_name, code, words
 
 #: words of an index that reorders rows (a permutation), not one that selects them (a mask)
 _ORDER_WORDS = frozenset(("perm", "permutation", "order", "shuffle", "shuffled"))

@@ -5,8 +5,9 @@ from collections.abc import Sequence
 import libcst as cst
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
-from pytest_mlbugs.mutators._numerics import atom_code, is_exp, operand, with_operand
-from pytest_mlbugs.mutators._patterns import dotted_name
+
+from ._numerics import atom_code, is_exp, operand, with_operand
+from ._patterns import dotted_name
 
 #: modules whose exp takes Python or NumPy numbers, which have no .half(): a crash, not this bug
 _SCALAR_MODULES = ("math", "np", "numpy", "cmath")

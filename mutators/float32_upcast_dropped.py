@@ -6,8 +6,9 @@ import libcst as cst
 import libcst.matchers as m
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
-from pytest_mlbugs.mutators._llm import simple_value, squared_operand, upcast_receiver, with_value
-from pytest_mlbugs.mutators._patterns import callee_name, dotted_name
+
+from ._llm import simple_value, squared_operand, upcast_receiver, with_value
+from ._patterns import callee_name, dotted_name
 
 #: reductions that lose precision in half precision, called on a tensor or as a function of it
 _REDUCTIONS = (

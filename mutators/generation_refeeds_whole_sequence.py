@@ -5,9 +5,10 @@ from collections.abc import Sequence
 import libcst as cst
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
-from pytest_mlbugs.mutators._attention import replace_node
-from pytest_mlbugs.mutators._llm_runtime import model_call_with_cache, same_code, single_assign
-from pytest_mlbugs.mutators._patterns import callee_name
+
+from ._attention import replace_node
+from ._llm_runtime import model_call_with_cache, same_code, single_assign
+from ._patterns import callee_name
 
 
 def _accumulated(statement: cst.BaseStatement) -> cst.BaseExpression | None:

@@ -5,8 +5,9 @@ from collections.abc import Sequence
 import libcst as cst
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
-from pytest_mlbugs.mutators._llm_runtime import is_literal, last_name
-from pytest_mlbugs.mutators._state import without_arg
+
+from ._llm_runtime import is_literal, last_name
+from ._state import without_arg
 
 
 def _is_generator(expr: cst.BaseExpression) -> bool:

@@ -5,8 +5,9 @@ from collections.abc import Sequence
 import libcst as cst
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
-from pytest_mlbugs.mutators._attention import is_head_swap, is_reshape, receiver
-from pytest_mlbugs.mutators._patterns import callee_name
+
+from ._attention import is_head_swap, is_reshape, receiver
+from ._patterns import callee_name
 
 
 def _is_merge(call: cst.Call) -> bool:

@@ -5,8 +5,9 @@ from collections.abc import Sequence
 import libcst as cst
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
-from pytest_mlbugs.mutators._attention import is_head_swap, is_int_call, is_reshape, receiver, replace_nodes
-from pytest_mlbugs.mutators._patterns import callee_name, single_assignment
+
+from ._attention import is_head_swap, is_int_call, is_reshape, receiver, replace_nodes
+from ._patterns import callee_name, single_assignment
 
 
 class HeadsSplitWithoutTranspose(Mutator):
@@ -129,8 +130,9 @@ def _unswapped(call: cst.Call, split_names: set[str]) -> cst.CSTNode | None:
         if isinstance(inner, cst.Name) and inner.value in split_names:
             return inner
         return None
-    if is_int_call(call, "permute", (2, 0, 3, 1, 4)) and isinstance(receiver(call), cst.Call):
-        if is_reshape(receiver(call), dims=5):
+    permuted = receiver(call) if is_int_call(call, "permute", (2, 0, 3, 1, 4)) else None
+    if isinstance(permuted, cst.Call):
+        if is_reshape(permuted, dims=5):
             args = list(call.args)
             args[2], args[3] = (
                 args[2].with_changes(value=args[3].value),

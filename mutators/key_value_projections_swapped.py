@@ -5,7 +5,8 @@ from collections.abc import Sequence
 import libcst as cst
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
-from pytest_mlbugs.mutators._attention import calls_in, replace_nodes
+
+from ._attention import calls_in, replace_nodes
 
 #: attribute names of (key projection, value projection) pairs seen in real code
 _PAIRS = (("k_proj", "v_proj"), ("key_proj", "value_proj"), ("w_k", "w_v"), ("W_k", "W_v"), ("to_k", "to_v"))

@@ -5,8 +5,9 @@ from collections.abc import Sequence
 import libcst as cst
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
-from pytest_mlbugs.mutators._llm import is_fresh_tensor
-from pytest_mlbugs.mutators._patterns import axis_argument, callee_name, int_node, neighbour_axis, replace_arg
+
+from ._llm import is_fresh_tensor
+from ._patterns import axis_argument, callee_name, int_node, neighbour_axis, replace_arg
 
 #: words in the name of the cached half of a concatenation
 _CACHED_WORDS = ("past", "cache", "cached", "prev", "previous", "old")

@@ -5,9 +5,10 @@ from collections.abc import Sequence
 import libcst as cst
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement, Rewrite
-from pytest_mlbugs.mutators._context import in_cache_class, is_cache_name
-from pytest_mlbugs.mutators._patterns import code
-from pytest_mlbugs.mutators._state import FACTORIES, is_torch_call, keyword, without_arg
+
+from ._context import in_cache_class, is_cache_name
+from ._patterns import code
+from ._state import FACTORIES, is_torch_call, keyword, without_arg
 
 
 class KvCacheDtypeIgnored(Mutator):

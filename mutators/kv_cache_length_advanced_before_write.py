@@ -5,8 +5,9 @@ from collections.abc import Sequence
 import libcst as cst
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
-from pytest_mlbugs.mutators._patterns import callee_name, single_assignment, statement_call
-from pytest_mlbugs.mutators._state import assigned_attribute, mentions, moved, subscript_assignment_target
+
+from ._patterns import callee_name, single_assignment, statement_call
+from ._state import assigned_attribute, mentions, moved, subscript_assignment_target
 
 
 class KvCacheLengthAdvancedBeforeWrite(Mutator):

@@ -5,8 +5,9 @@ from collections.abc import Sequence
 import libcst as cst
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
-from pytest_mlbugs.mutators._context import in_cache_class
-from pytest_mlbugs.mutators._state import is_raise_guard
+
+from ._context import in_cache_class
+from ._state import is_raise_guard
 
 _ORDERINGS = (cst.GreaterThan, cst.GreaterThanEqual, cst.LessThan, cst.LessThanEqual)
 

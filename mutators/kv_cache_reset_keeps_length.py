@@ -5,8 +5,9 @@ from collections.abc import Sequence
 import libcst as cst
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
-from pytest_mlbugs.mutators._context import in_cache_class
-from pytest_mlbugs.mutators._state import assigned_attribute
+
+from ._context import in_cache_class
+from ._state import assigned_attribute
 
 _RESETS = ("reset", "clear", "reset_cache", "clear_cache")
 

@@ -5,8 +5,9 @@ from collections.abc import Sequence
 import libcst as cst
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
-from pytest_mlbugs.mutators._context import in_cache_class
-from pytest_mlbugs.mutators._state import changes_state, is_raise_guard, moved
+
+from ._context import in_cache_class
+from ._state import changes_state, is_raise_guard, moved
 
 
 class KvCacheStateChangedBeforeRaise(Mutator):

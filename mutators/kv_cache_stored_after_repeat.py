@@ -6,8 +6,9 @@ import libcst as cst
 import libcst.matchers as m
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
-from pytest_mlbugs.mutators._llm import is_cache_name, simple_value
-from pytest_mlbugs.mutators._patterns import callee_name
+
+from ._llm import is_cache_name, simple_value
+from ._patterns import callee_name
 
 _REPEATS = ("repeat_interleave", "repeat_kv", "repeat", "expand")
 

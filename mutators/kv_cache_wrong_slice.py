@@ -5,8 +5,9 @@ from collections.abc import Sequence
 import libcst as cst
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement, SiteContext
-from pytest_mlbugs.mutators._context import is_cache_name
-from pytest_mlbugs.mutators._patterns import dotted_name
+
+from ._context import is_cache_name
+from ._patterns import dotted_name
 
 
 def _prefix_bound(element: cst.SubscriptElement) -> cst.BaseExpression | None:

@@ -6,7 +6,8 @@ import libcst as cst
 import libcst.matchers as m
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
-from pytest_mlbugs.mutators._patterns import argument, callee_name, dotted_name, int_literal
+
+from ._patterns import argument, callee_name, dotted_name, int_literal
 
 _KV_NAMES = ("k", "v", "xk", "xv", "keys", "values", "key", "value", "hidden_states")
 

@@ -6,10 +6,11 @@ import libcst as cst
 import libcst.matchers as m
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
-from pytest_mlbugs.mutators._attention import replace_node
-from pytest_mlbugs.mutators._llm_runtime import is_ignore_label, is_pad_id, mentions_word, named
-from pytest_mlbugs.mutators._numerics import atom
-from pytest_mlbugs.mutators._patterns import argument
+
+from ._attention import replace_node
+from ._llm_runtime import is_ignore_label, is_pad_id, mentions_word, named
+from ._numerics import atom
+from ._patterns import argument
 
 
 def _pad_id_in(function: cst.FunctionDef) -> cst.BaseExpression | None:

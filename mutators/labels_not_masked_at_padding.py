@@ -5,8 +5,9 @@ from collections.abc import Sequence
 import libcst as cst
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
-from pytest_mlbugs.mutators._llm_runtime import is_ignore_label, method_call, named, removed_if, single_assign
-from pytest_mlbugs.mutators._patterns import argument, callee_name
+
+from ._llm_runtime import is_ignore_label, method_call, named, removed_if, single_assign
+from ._patterns import argument, callee_name
 
 
 def _masks_labels(statement: cst.BaseStatement) -> bool:

@@ -5,8 +5,9 @@ from collections.abc import Sequence
 import libcst as cst
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
-from pytest_mlbugs.mutators._attention import masked_fill_args
-from pytest_mlbugs.mutators._patterns import callee_name, int_literal, statement_call
+
+from ._attention import masked_fill_args
+from ._patterns import callee_name, int_literal, statement_call
 
 
 def _is_ignore(expr: cst.BaseExpression) -> bool:

@@ -6,8 +6,9 @@ import libcst as cst
 import libcst.matchers as m
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
-from pytest_mlbugs.mutators._numerics import is_epsilon, is_module_call
-from pytest_mlbugs.mutators._patterns import callee_name
+
+from ._numerics import is_epsilon, is_module_call
+from ._patterns import callee_name
 
 
 class LayerNormEpsOutsideSqrt(Mutator):

@@ -5,10 +5,11 @@ from collections.abc import Sequence
 import libcst as cst
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement, SiteContext
-from pytest_mlbugs.mutators._attention import calls_in
-from pytest_mlbugs.mutators._context import scope_words
-from pytest_mlbugs.mutators._guide import TORCH_MODULES
-from pytest_mlbugs.mutators._patterns import (
+
+from ._attention import calls_in
+from ._context import scope_words
+from ._guide import TORCH_MODULES
+from ._patterns import (
     argument,
     callee_name,
     int_literal,

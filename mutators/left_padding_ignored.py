@@ -5,9 +5,10 @@ from collections.abc import Sequence
 import libcst as cst
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
-from pytest_mlbugs.mutators._llm_runtime import named
-from pytest_mlbugs.mutators._patterns import with_leading_lines
-from pytest_mlbugs.mutators._state import string_value
+
+from ._llm_runtime import named
+from ._patterns import with_leading_lines
+from ._state import string_value
 
 
 def _side_test(test: cst.BaseExpression) -> str | None:

@@ -5,8 +5,9 @@ from collections.abc import Sequence
 import libcst as cst
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
-from pytest_mlbugs.mutators._attention import replace_nodes
-from pytest_mlbugs.mutators._llm_layers import next_token_shift
+
+from ._attention import replace_nodes
+from ._llm_layers import next_token_shift
 
 
 class LmLossLabelsNotShifted(Mutator):

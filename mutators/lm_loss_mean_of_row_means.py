@@ -6,9 +6,10 @@ import libcst as cst
 import libcst.matchers as m
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
-from pytest_mlbugs.mutators._attention import replace_nodes
-from pytest_mlbugs.mutators._llm_layers import next_token_shift
-from pytest_mlbugs.mutators._patterns import callee_name
+
+from ._attention import replace_nodes
+from ._llm_layers import next_token_shift
+from ._patterns import callee_name
 
 _FULL_SUM = m.Call(func=m.Attribute(attr=m.Name("sum")), args=[])
 

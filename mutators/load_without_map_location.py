@@ -5,8 +5,9 @@ from collections.abc import Sequence
 import libcst as cst
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
-from pytest_mlbugs.mutators._patterns import argument, dotted_name
-from pytest_mlbugs.mutators._state import without_arg
+
+from ._patterns import argument, dotted_name
+from ._state import without_arg
 
 
 class LoadWithoutMapLocation(Mutator):

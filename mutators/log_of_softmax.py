@@ -5,9 +5,10 @@ from collections.abc import Sequence
 import libcst as cst
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
-from pytest_mlbugs.mutators._context import name_available
-from pytest_mlbugs.mutators._numerics import atom_code, code, is_module_call, operand
-from pytest_mlbugs.mutators._patterns import argument, callee_name
+
+from ._context import name_available
+from ._numerics import atom_code, code, is_module_call, operand
+from ._patterns import argument, callee_name
 
 
 class LogOfSoftmax(Mutator):

@@ -6,7 +6,8 @@ import libcst as cst
 import libcst.matchers as m
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
-from pytest_mlbugs.mutators._llm_runtime import named
+
+from ._llm_runtime import named
 
 _ALL = m.SubscriptElement(slice=m.Slice(lower=None, upper=None, step=None))
 _LAST = m.SubscriptElement(

@@ -6,7 +6,8 @@ import libcst as cst
 import libcst.matchers as m
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement, Rewrite
-from pytest_mlbugs.mutators._context import under_no_grad
+
+from ._context import under_no_grad
 
 _NAME_ITEM = m.Call(func=m.Attribute(value=m.Name(), attr=m.Name("item")), args=[])
 

@@ -6,8 +6,9 @@ import libcst as cst
 import libcst.matchers as m
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
-from pytest_mlbugs.mutators._context import is_loss_like, under_no_grad, words
-from pytest_mlbugs.mutators._patterns import dotted_name
+
+from ._context import is_loss_like, under_no_grad, words
+from ._patterns import dotted_name
 
 #: words of an average meter that records a loss
 _METER_WORDS = frozenset(("losses", "loss", "meter", "meters", "avg", "m"))

@@ -5,7 +5,8 @@ from collections.abc import Sequence
 import libcst as cst
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
-from pytest_mlbugs.mutators._llm_runtime import guarded, is_step_counter, mentions_word, named
+
+from ._llm_runtime import guarded, is_step_counter, mentions_word, named
 
 
 class LrNotClampedAfterTotal(Mutator):

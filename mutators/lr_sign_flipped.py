@@ -6,8 +6,9 @@ import libcst as cst
 import libcst.matchers as m
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
-from pytest_mlbugs.mutators._context import mentions_word
-from pytest_mlbugs.mutators._patterns import callee_name, replace_arg
+
+from ._context import mentions_word
+from ._patterns import callee_name, replace_arg
 
 #: torch's optimizers: each refuses a negative learning rate with a ValueError at once
 _TORCH_OPTIMIZERS = frozenset(

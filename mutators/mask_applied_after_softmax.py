@@ -6,14 +6,15 @@ import libcst as cst
 import libcst.matchers as m
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
-from pytest_mlbugs.mutators._attention import (
+
+from ._attention import (
     is_minus_infinity_fill,
     masked_fill_args,
     replace_names,
     where_fill_args,
 )
-from pytest_mlbugs.mutators._llm import simple_value
-from pytest_mlbugs.mutators._patterns import callee_name, replace_arg, statement_call
+from ._llm import simple_value
+from ._patterns import callee_name, replace_arg, statement_call
 
 
 def _masking_call(statement: cst.BaseStatement) -> tuple[str, cst.Call] | None:
@@ -23,12 +24,12 @@ def _masking_call(statement: cst.BaseStatement) -> tuple[str, cst.Call] | None:
     if found is not None and isinstance(found[0], cst.Name) and isinstance(found[1], cst.Call):
         name, call = found[0].value, found[1]
     else:
-        call = statement_call(statement)
-        if call is None or callee_name(call) != "masked_fill_" or not isinstance(call.func, cst.Attribute):
+        in_place = statement_call(statement)
+        if in_place is None or callee_name(in_place) != "masked_fill_":
             return None
-        if not isinstance(call.func.value, cst.Name):
+        if not isinstance(in_place.func, cst.Attribute) or not isinstance(in_place.func.value, cst.Name):
             return None
-        name = call.func.value.value
+        name, call = in_place.func.value.value, in_place
     args = masked_fill_args(call) or where_fill_args(call)
     if args is None or not is_minus_infinity_fill(args[1][1].value):
         return None

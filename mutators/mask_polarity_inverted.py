@@ -6,9 +6,10 @@ import libcst as cst
 import libcst.matchers as m
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement, Rewrite
-from pytest_mlbugs.mutators._attention import masked_fill_args, stands_for_minus_infinity, where_fill_args
-from pytest_mlbugs.mutators._context import in_sampling_code, reads_attention
-from pytest_mlbugs.mutators._patterns import callee_name, replace_arg
+
+from ._attention import masked_fill_args, stands_for_minus_infinity, where_fill_args
+from ._context import in_sampling_code, reads_attention
+from ._patterns import callee_name, replace_arg
 
 _ATOMIC = (cst.Name, cst.Attribute, cst.Call, cst.Subscript)
 _BOOLEAN_LITERAL = m.Integer("0") | m.Integer("1") | m.Name("True") | m.Name("False")

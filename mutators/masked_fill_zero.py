@@ -5,10 +5,11 @@ from collections.abc import Sequence
 import libcst as cst
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement, Rewrite, SiteContext
-from pytest_mlbugs.mutators._attention import is_minus_infinity_fill, masked_fill_args, where_fill_args
-from pytest_mlbugs.mutators._context import code, in_sampling_code, reads_attention, words
-from pytest_mlbugs.mutators._patterns import argument, callee_name, replace_arg
-from pytest_mlbugs.mutators._state import is_torch_call
+
+from ._attention import is_minus_infinity_fill, masked_fill_args, where_fill_args
+from ._context import code, in_sampling_code, reads_attention, words
+from ._patterns import argument, callee_name, replace_arg
+from ._state import is_torch_call
 
 
 class MaskedFillZero(Mutator):

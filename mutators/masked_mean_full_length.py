@@ -1,7 +1,8 @@
 from __future__ import annotations
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator
-from pytest_mlbugs.mutators._numerics import DivideByNumel
+
+from ._numerics import DivideByNumel
 
 
 class MaskedMeanFullLength(DivideByNumel, Mutator):

@@ -5,9 +5,10 @@ from collections.abc import Sequence
 import libcst as cst
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement, Rewrite
-from pytest_mlbugs.mutators._context import is_mask_like, mentions_word
-from pytest_mlbugs.mutators._patterns import callee_name
-from pytest_mlbugs.mutators._state import rename_call
+
+from ._context import is_mask_like, mentions_word
+from ._patterns import callee_name
+from ._state import rename_call
 
 
 class MasksCombinedWithOr(Mutator):

@@ -6,10 +6,11 @@ import libcst as cst
 import libcst.matchers as m
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement, Rewrite
-from pytest_mlbugs.mutators._attention import replace_nodes
-from pytest_mlbugs.mutators._context import code, words
-from pytest_mlbugs.mutators._loops import is_batch_size
-from pytest_mlbugs.mutators._patterns import dotted_name
+
+from ._attention import replace_nodes
+from ._context import code, words
+from ._loops import is_batch_size
+from ._patterns import dotted_name
 
 
 def _weighted_sum(node: cst.CSTNode) -> tuple[str, cst.BaseExpression, str] | None:

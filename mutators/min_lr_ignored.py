@@ -5,8 +5,9 @@ from collections.abc import Sequence
 import libcst as cst
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
-from pytest_mlbugs.mutators._attention import replace_node
-from pytest_mlbugs.mutators._llm_runtime import named, same_code, subtraction_of
+
+from ._attention import replace_node
+from ._llm_runtime import named, same_code, subtraction_of
 
 
 class MinLrIgnored(Mutator):

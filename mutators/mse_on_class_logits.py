@@ -5,10 +5,11 @@ from collections.abc import Sequence
 import libcst as cst
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
-from pytest_mlbugs.mutators._context import name_available
-from pytest_mlbugs.mutators._loops import names_in
-from pytest_mlbugs.mutators._numerics import atom_code, code, is_module_call, operand
-from pytest_mlbugs.mutators._patterns import argument, callee_name, dotted_name, single_assignment
+
+from ._context import name_available
+from ._loops import names_in
+from ._numerics import atom_code, code, is_module_call, operand
+from ._patterns import argument, callee_name, dotted_name, single_assignment
 
 #: the names under which ``torch.nn.functional`` is called
 _FUNCTIONAL = ("F", "functional", "nn.functional", "torch.nn.functional")

@@ -6,8 +6,9 @@ import libcst as cst
 import libcst.matchers as m
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
-from pytest_mlbugs.mutators._context import code, words
-from pytest_mlbugs.mutators._patterns import callee_name, dotted_name
+
+from ._context import code, words
+from ._patterns import callee_name, dotted_name
 
 _NO_GRAD = m.Call(func=m.Attribute(value=m.Name("torch"), attr=m.Name("no_grad") | m.Name("inference_mode")))
 _NO_GRAD_DECORATOR = m.Decorator(

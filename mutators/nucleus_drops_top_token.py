@@ -6,7 +6,8 @@ import libcst as cst
 import libcst.matchers as m
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
-from pytest_mlbugs.mutators._llm_runtime import is_literal, named, removed_if, single_assign
+
+from ._llm_runtime import is_literal, named, removed_if, single_assign
 
 _FIRST = m.SubscriptElement(slice=m.Index(value=m.Integer("0")))
 

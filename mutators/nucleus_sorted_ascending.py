@@ -7,9 +7,10 @@ import libcst.matchers as m
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
 from pytest_mlbugs.mutation import SiteContext
-from pytest_mlbugs.mutators._llm_runtime import is_literal
-from pytest_mlbugs.mutators._patterns import callee_name
-from pytest_mlbugs.mutators._state import keyword, without_arg
+
+from ._llm_runtime import is_literal
+from ._patterns import callee_name
+from ._state import keyword, without_arg
 
 
 def _feeds_a_cumsum(context: SiteContext) -> bool:

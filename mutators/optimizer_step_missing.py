@@ -5,8 +5,9 @@ from collections.abc import Sequence
 import libcst as cst
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
-from pytest_mlbugs.mutators._loops import indices, is_optimizer_step, without
-from pytest_mlbugs.mutators._patterns import callee_name, dotted_name, statement_call
+
+from ._loops import indices, is_optimizer_step, without
+from ._patterns import callee_name, dotted_name, statement_call
 
 
 def _is_scaler_step(statement: cst.BaseStatement) -> bool:

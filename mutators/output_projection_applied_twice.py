@@ -5,8 +5,9 @@ from collections.abc import Sequence
 import libcst as cst
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
-from pytest_mlbugs.mutators._attention import output_projection_input
-from pytest_mlbugs.mutators._context import scope_words
+
+from ._attention import output_projection_input
+from ._context import scope_words
 
 #: scopes of a feed-forward block, whose ``c_proj`` (nanoGPT's MLP) maps 4 * d back to d: applied
 #: twice it only fails on the shapes, and it is no attention output projection

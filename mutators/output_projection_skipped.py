@@ -5,8 +5,9 @@ from collections.abc import Sequence
 import libcst as cst
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
-from pytest_mlbugs.mutators._attention import output_projection_input
-from pytest_mlbugs.mutators._context import scope_words
+
+from ._attention import output_projection_input
+from ._context import scope_words
 
 #: words of a feed-forward block's scope (class or function names)
 _MLP_WORDS = frozenset({"mlp", "ffn", "feedforward", "feed", "swiglu", "glu", "expert", "moe"})

@@ -5,7 +5,8 @@ from collections.abc import Sequence
 import libcst as cst
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
-from pytest_mlbugs.mutators.padding_mask_ignores_pad_id import is_pad_name
+
+from .padding_mask_ignores_pad_id import is_pad_name
 
 
 class PaddingMaskInverted(Mutator):

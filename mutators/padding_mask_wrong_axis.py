@@ -6,8 +6,9 @@ import libcst as cst
 import libcst.matchers as m
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
-from pytest_mlbugs.mutators._context import is_mask_like
-from pytest_mlbugs.mutators._patterns import callee_name, int_literal, int_node
+
+from ._context import is_mask_like
+from ._patterns import callee_name, int_literal, int_node
 
 
 def _unsqueeze_axis(call: cst.BaseExpression) -> int | None:

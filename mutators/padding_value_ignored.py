@@ -5,9 +5,10 @@ from collections.abc import Sequence
 import libcst as cst
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
-from pytest_mlbugs.mutators._llm_runtime import is_pad_id
-from pytest_mlbugs.mutators._patterns import argument, callee_name
-from pytest_mlbugs.mutators._state import rename_call, without_arg
+
+from ._llm_runtime import is_pad_id
+from ._patterns import argument, callee_name
+from ._state import rename_call, without_arg
 
 
 class PaddingValueIgnored(Mutator):

@@ -5,7 +5,8 @@ from collections.abc import Sequence
 import libcst as cst
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
-from pytest_mlbugs.mutators._llm import cached_concatenation
+
+from ._llm import cached_concatenation
 
 
 class PastKvConcatenatedInWrongOrder(Mutator):

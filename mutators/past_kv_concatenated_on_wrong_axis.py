@@ -5,8 +5,9 @@ from collections.abc import Sequence
 import libcst as cst
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
-from pytest_mlbugs.mutators._llm import cached_concatenation
-from pytest_mlbugs.mutators._patterns import int_node
+
+from ._llm import cached_concatenation
+from ._patterns import int_node
 
 
 class PastKvConcatenatedOnWrongAxis(Mutator):

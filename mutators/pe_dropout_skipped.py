@@ -5,9 +5,10 @@ from collections.abc import Sequence
 import libcst as cst
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement, Rewrite, SiteContext
-from pytest_mlbugs.mutators._attention import is_residual_dropout
-from pytest_mlbugs.mutators._context import code, scope_words, words
-from pytest_mlbugs.mutators._patterns import callee_name, dotted_name
+
+from ._attention import is_residual_dropout
+from ._context import code, scope_words, words
+from ._patterns import callee_name, dotted_name
 
 _POSITION_WORDS = frozenset(("pe", "pos", "position", "positional", "positions", "wpe", "rope"))
 _ATTENTION_WORDS = frozenset(("attn", "att", "attention", "weights", "probs", "scores", "sim"))

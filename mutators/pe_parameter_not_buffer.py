@@ -5,9 +5,10 @@ from collections.abc import Sequence
 import libcst as cst
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement, Rewrite, SiteContext
-from pytest_mlbugs.mutators._context import code, is_no_grad, name_available, words
-from pytest_mlbugs.mutators._patterns import callee_name, dotted_name
-from pytest_mlbugs.mutators._state import attribute_assignment, keyword, register_buffer_parts
+
+from ._context import code, is_no_grad, name_available, words
+from ._patterns import callee_name, dotted_name
+from ._state import attribute_assignment, keyword, register_buffer_parts
 
 #: methods that keep a tensor's dtype: a boolean tensor stays boolean through them
 _KEEPS_DTYPE = (

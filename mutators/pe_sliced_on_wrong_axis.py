@@ -5,9 +5,10 @@ from collections.abc import Sequence
 import libcst as cst
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
-from pytest_mlbugs.mutators._context import words
-from pytest_mlbugs.mutators._patterns import dotted_name
-from pytest_mlbugs.mutators._state import axis_length_with_axis, literal_axis
+
+from ._context import words
+from ._patterns import dotted_name
+from ._state import axis_length_with_axis, literal_axis
 
 #: words of the name of a positional table
 _TABLE_WORDS = frozenset(("pe", "pos", "position", "positional", "positions", "wpe", "encoding", "encodings"))

@@ -5,7 +5,8 @@ from collections.abc import Sequence
 import libcst as cst
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
-from pytest_mlbugs.mutators._patterns import argument, callee_name
+
+from ._patterns import argument, callee_name
 
 #: words of a buffer name that mark a positional table (``pe``, ``pos_table``, ``position_ids``)
 _POSITIONAL_WORDS = ("pe", "sinusoid", "sinusoids", "encoding", "encodings")

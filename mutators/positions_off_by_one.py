@@ -7,7 +7,8 @@ import libcst.matchers as m
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
 from pytest_mlbugs.mutation import SiteContext
-from pytest_mlbugs.mutators._llm import (
+
+from ._llm import (
     is_rope_table,
     plus_one,
     position_arange,
@@ -15,7 +16,7 @@ from pytest_mlbugs.mutators._llm import (
     with_bounds,
     with_slice,
 )
-from pytest_mlbugs.mutators._patterns import callee_name, int_literal
+from ._patterns import callee_name, int_literal
 
 
 def _embedding_names(module: cst.Module) -> set[str]:

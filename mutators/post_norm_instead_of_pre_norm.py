@@ -6,7 +6,8 @@ import libcst as cst
 import libcst.matchers as m
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
-from pytest_mlbugs.mutators._attention import (
+
+from ._attention import (
     calls_in,
     first_arg_value,
     is_norm_call,
@@ -15,7 +16,7 @@ from pytest_mlbugs.mutators._attention import (
     replace_nodes,
     residual_update,
 )
-from pytest_mlbugs.mutators._patterns import single_assignment
+from ._patterns import single_assignment
 
 
 def _post_norm(stream: str, norm: cst.Call, branch: cst.BaseExpression) -> cst.SimpleStatementLine:
@@ -26,7 +27,9 @@ def _post_norm(stream: str, norm: cst.Call, branch: cst.BaseExpression) -> cst.S
 
 
 def _norm_of(expr: cst.CSTNode, stream: str) -> bool:
-    return is_norm_call(expr) and m.matches(first_arg_value(expr), m.Name(stream))
+    if not isinstance(expr, cst.Call) or not is_norm_call(expr):
+        return False
+    return m.matches(first_arg_value(expr), m.Name(stream))
 
 
 def _free_after(statements: Sequence[cst.BaseStatement], name: str) -> bool:
@@ -103,9 +106,11 @@ class PostNormInsteadOfPreNorm(Mutator):
         alternatives: list[Replacement] = []
         for i in range(len(body) - 1):
             bound = single_assignment(body[i])
-            if bound is None or not isinstance(bound[1], cst.Call):
+            if bound is None:
                 continue
             normalized, norm = bound
+            if not isinstance(norm, cst.Call):
+                continue
             update = body[i + 1]
             if not isinstance(update, cst.SimpleStatementLine) or len(update.body) != 1:
                 continue

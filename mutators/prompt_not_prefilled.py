@@ -5,8 +5,9 @@ from collections.abc import Sequence
 import libcst as cst
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
-from pytest_mlbugs.mutators._attention import replace_node
-from pytest_mlbugs.mutators._llm_runtime import is_loop, model_call_with_cache
+
+from ._attention import replace_node
+from ._llm_runtime import is_loop, model_call_with_cache
 
 
 class PromptNotPrefilled(Mutator):

@@ -5,7 +5,8 @@ from collections.abc import Sequence
 import libcst as cst
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
-from pytest_mlbugs.mutators._llm_layers import renamed_activation
+
+from ._llm_layers import renamed_activation
 
 _SWAPS = {"relu": "gelu", "gelu": "relu", "ReLU": "GELU", "GELU": "ReLU", "silu": "relu", "SiLU": "ReLU"}
 

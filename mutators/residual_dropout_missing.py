@@ -5,7 +5,8 @@ from collections.abc import Sequence
 import libcst as cst
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
-from pytest_mlbugs.mutators._attention import first_arg_value, is_residual_dropout
+
+from ._attention import first_arg_value, is_residual_dropout
 
 
 class ResidualDropoutMissing(Mutator):

@@ -5,9 +5,10 @@ from collections.abc import Sequence
 import libcst as cst
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement, SiteContext
-from pytest_mlbugs.mutators._attention import first_arg_value, is_dropout_call, mentions_name, residual_update
-from pytest_mlbugs.mutators._context import scope_words
-from pytest_mlbugs.mutators._patterns import dotted_name
+
+from ._attention import first_arg_value, is_dropout_call, mentions_name, residual_update
+from ._context import scope_words
+from ._patterns import dotted_name
 
 
 class ResidualDropped(Mutator):

@@ -5,8 +5,9 @@ from collections.abc import Sequence
 import libcst as cst
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
-from pytest_mlbugs.mutators._llm_runtime import removed_if
-from pytest_mlbugs.mutators._patterns import callee_name, statement_call
+
+from ._llm_runtime import removed_if
+from ._patterns import callee_name, statement_call
 
 _SETTERS = ("set_rng_state", "set_rng_state_all", "setstate", "set_state")
 

@@ -6,7 +6,8 @@ import libcst as cst
 import libcst.matchers as m
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
-from pytest_mlbugs.mutators._patterns import callee_name
+
+from ._patterns import callee_name
 
 _PLAIN = m.Name() | m.Subscript() | m.Attribute()
 

@@ -5,8 +5,9 @@ from collections.abc import Sequence
 import libcst as cst
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
-from pytest_mlbugs.mutators._llm import is_plus, position_arange, table_slice, with_bounds, with_slice
-from pytest_mlbugs.mutators._patterns import int_literal
+
+from ._llm import is_plus, position_arange, table_slice, with_bounds, with_slice
+from ._patterns import int_literal
 
 
 def _length(lower: cst.BaseExpression, upper: cst.BaseExpression) -> cst.BaseExpression:

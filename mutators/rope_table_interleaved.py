@@ -5,7 +5,8 @@ from collections.abc import Sequence
 import libcst as cst
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
-from pytest_mlbugs.mutators._patterns import argument, callee_name, code, int_literal
+
+from ._patterns import argument, callee_name, code, int_literal
 
 _ANGLE_TABLES = ("freqs", "angles", "idx_theta", "emb", "theta")
 

@@ -6,8 +6,9 @@ import libcst as cst
 import libcst.matchers as m
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
-from pytest_mlbugs.mutators._attention import replace_node
-from pytest_mlbugs.mutators._llm_runtime import named, same_code
+
+from ._attention import replace_node
+from ._llm_runtime import named, same_code
 
 
 def _scaler_scales(function: cst.FunctionDef) -> list[cst.Call]:

@@ -6,8 +6,9 @@ from collections.abc import Sequence
 import libcst as cst
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement, SiteContext
-from pytest_mlbugs.mutators._context import name_available
-from pytest_mlbugs.mutators._patterns import callee_name
+
+from ._context import name_available
+from ._patterns import callee_name
 
 _STATISTICS = ("mean", "std", "var", "std_mean", "var_mean", "amin", "amax", "min", "max")
 _TRAIN = re.compile("train", re.IGNORECASE)

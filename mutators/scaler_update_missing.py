@@ -5,7 +5,8 @@ from collections.abc import Sequence
 import libcst as cst
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
-from pytest_mlbugs.mutators._llm_runtime import method_call_on, removed_if
+
+from ._llm_runtime import method_call_on, removed_if
 
 
 def _is_update(statement: cst.BaseStatement) -> bool:

@@ -5,9 +5,10 @@ from collections.abc import Sequence
 import libcst as cst
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
-from pytest_mlbugs.mutators._attention import mentions_name, replace_names
-from pytest_mlbugs.mutators._llm_runtime import last_name
-from pytest_mlbugs.mutators._numerics import atom
+
+from ._attention import mentions_name, replace_names
+from ._llm_runtime import last_name
+from ._numerics import atom
 
 
 def _over_groups(iterable: cst.BaseExpression) -> bool:

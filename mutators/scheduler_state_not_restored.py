@@ -5,7 +5,8 @@ from collections.abc import Sequence
 import libcst as cst
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
-from pytest_mlbugs.mutators._llm_runtime import removed_if, restores_state_of
+
+from ._llm_runtime import removed_if, restores_state_of
 
 
 def _restores_scheduler(statement: cst.BaseStatement) -> bool:

@@ -5,8 +5,9 @@ from collections.abc import Sequence
 import libcst as cst
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
-from pytest_mlbugs.mutators._llm_runtime import method_call_on
-from pytest_mlbugs.mutators._loops import indices, is_optimizer_step, moved
+
+from ._llm_runtime import method_call_on
+from ._loops import indices, is_optimizer_step, moved
 
 
 def _is_scheduler_step(statement: cst.BaseStatement) -> bool:

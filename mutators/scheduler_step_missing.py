@@ -6,7 +6,8 @@ import libcst as cst
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
 from pytest_mlbugs.mutation import SiteContext
-from pytest_mlbugs.mutators._llm_runtime import method_call_on, removed_if
+
+from ._llm_runtime import method_call_on, removed_if
 
 
 def _is_scheduler_step(statement: cst.BaseStatement) -> bool:

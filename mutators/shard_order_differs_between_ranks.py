@@ -6,9 +6,10 @@ import libcst as cst
 import libcst.matchers as m
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
-from pytest_mlbugs.mutators._attention import replace_node
-from pytest_mlbugs.mutators._llm_runtime import is_rank, mentions_word, seeding_argument
-from pytest_mlbugs.mutators._numerics import atom
+
+from ._attention import replace_node
+from ._llm_runtime import is_rank, mentions_word, seeding_argument
+from ._numerics import atom
 
 
 def _rank_in(function: cst.FunctionDef) -> cst.BaseExpression | None:

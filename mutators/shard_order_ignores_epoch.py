@@ -6,7 +6,8 @@ import libcst as cst
 import libcst.matchers as m
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
-from pytest_mlbugs.mutators._llm_runtime import named, seeding_argument, without_parens
+
+from ._llm_runtime import named, seeding_argument, without_parens
 
 
 class ShardOrderIgnoresEpoch(Mutator):

@@ -6,9 +6,10 @@ import libcst as cst
 import libcst.matchers as m
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
-from pytest_mlbugs.mutators._context import name_available
-from pytest_mlbugs.mutators._numerics import atom_code, code, subexpressions
-from pytest_mlbugs.mutators._patterns import callee_name
+
+from ._context import name_available
+from ._numerics import atom_code, code, subexpressions
+from ._patterns import callee_name
 
 _STABLE_FORM = m.BinaryOperation(
     operator=m.Add(),

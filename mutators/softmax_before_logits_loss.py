@@ -5,8 +5,9 @@ from collections.abc import Sequence
 import libcst as cst
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
-from pytest_mlbugs.mutators._context import name_available
-from pytest_mlbugs.mutators._numerics import insert_first, parameter_names
+
+from ._context import name_available
+from ._numerics import insert_first, parameter_names
 
 _LOSS_WORDS = ("entropy", "loss", "nll", "bce")
 _BINARY_WORDS = ("binary", "bce", "sigmoid")

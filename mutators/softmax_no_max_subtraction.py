@@ -5,9 +5,10 @@ from collections.abc import Sequence
 import libcst as cst
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement, SiteContext
-from pytest_mlbugs.mutators._context import code, words
-from pytest_mlbugs.mutators._numerics import is_exp, operand, with_operand
-from pytest_mlbugs.mutators._patterns import callee_name
+
+from ._context import code, words
+from ._numerics import is_exp, operand, with_operand
+from ._patterns import callee_name
 
 #: what a max shift is computed with, and the names it is kept under
 _MAXIMA = ("max", "amax", "logsumexp", "max_values")

@@ -5,9 +5,10 @@ from collections.abc import Sequence
 import libcst as cst
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement, Rewrite
-from pytest_mlbugs.mutators._context import in_sampling_code, reads_attention
-from pytest_mlbugs.mutators._numerics import operand
-from pytest_mlbugs.mutators._patterns import (
+
+from ._context import in_sampling_code, reads_attention
+from ._numerics import operand
+from ._patterns import (
     axis_argument,
     callee_name,
     int_node,

@@ -6,7 +6,8 @@ import libcst as cst
 import libcst.matchers as m
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement, Rewrite, SiteContext
-from pytest_mlbugs.mutators._context import code, words
+
+from ._context import code, words
 
 #: words of a sequence that is cut into splits, and of the splits themselves
 _ORDER_WORDS = frozenset(("perm", "permutation", "idx", "indices", "index", "order", "shuffled", "ids"))

@@ -6,7 +6,8 @@ import libcst as cst
 import libcst.matchers as m
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
-from pytest_mlbugs.mutators._llm_layers import cache_parameter
+
+from ._llm_layers import cache_parameter
 
 
 def _is_new_cache(name: str, parameter: str) -> bool:

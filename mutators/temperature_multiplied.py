@@ -5,7 +5,8 @@ from collections.abc import Sequence
 import libcst as cst
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
-from pytest_mlbugs.mutators._llm_runtime import divides_by_temperature, is_attention_scores, is_temperature
+
+from ._llm_runtime import divides_by_temperature, is_attention_scores, is_temperature
 
 
 class TemperatureMultiplied(Mutator):

@@ -5,8 +5,9 @@ from collections.abc import Sequence
 import libcst as cst
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
-from pytest_mlbugs.mutators._patterns import callee_name, dotted_name
-from pytest_mlbugs.mutators._state import keyword, with_keyword
+
+from ._patterns import callee_name, dotted_name
+from ._state import keyword, with_keyword
 
 
 class TopKKeepsSmallest(Mutator):

@@ -5,8 +5,9 @@ from collections.abc import Sequence
 import libcst as cst
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
-from pytest_mlbugs.mutators._loops import indices, without
-from pytest_mlbugs.mutators._patterns import statement_call
+
+from ._loops import indices, without
+from ._patterns import statement_call
 
 
 def _is_train_on(statement: cst.BaseStatement) -> bool:

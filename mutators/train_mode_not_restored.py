@@ -6,8 +6,9 @@ import libcst as cst
 import libcst.matchers as m
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
-from pytest_mlbugs.mutators._loops import indices, without
-from pytest_mlbugs.mutators._patterns import statement_call
+
+from ._loops import indices, without
+from ._patterns import statement_call
 
 _TRAIN_CALL = m.Call(func=m.Attribute(attr=m.Name("train")))
 

@@ -5,9 +5,10 @@ from collections.abc import Sequence
 import libcst as cst
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
-from pytest_mlbugs.mutators._guide import without_statement
-from pytest_mlbugs.mutators._llm_runtime import is_clip, is_unscale
-from pytest_mlbugs.mutators._loops import indices
+
+from ._guide import without_statement
+from ._llm_runtime import is_clip, is_unscale
+from ._loops import indices
 
 
 class UnscaleMissing(Mutator):

@@ -6,7 +6,8 @@ import libcst as cst
 import libcst.matchers as m
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement, SiteContext
-from pytest_mlbugs.mutators._context import name_available
+
+from ._context import name_available
 
 _ZERO = m.Float("0.0") | m.Integer("0") | m.Float("0.")
 _WEIGHT_DECAY_KEY = m.SimpleString('"weight_decay"') | m.SimpleString("'weight_decay'")

@@ -5,7 +5,8 @@ from collections.abc import Sequence
 import libcst as cst
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
-from pytest_mlbugs.mutators._guide import moved_into_micro_batch_loop
+
+from ._guide import moved_into_micro_batch_loop
 
 
 class ZeroGradInsideAccumulation(Mutator):

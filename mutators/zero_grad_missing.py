@@ -6,7 +6,8 @@ import libcst as cst
 import libcst.matchers as m
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
-from pytest_mlbugs.mutators._loops import indices, method_name, without
+
+from ._loops import indices, method_name, without
 
 
 class ZeroGradMissing(Mutator):

@@ -6,8 +6,9 @@ import libcst as cst
 import libcst.matchers as m
 
 from pytest_mlbugs.api import Category, Example, Layer, Mutator, Replacement
-from pytest_mlbugs.mutators._llm_runtime import calls_named, is_temperature
-from pytest_mlbugs.mutators._patterns import with_leading_lines
+
+from ._llm_runtime import calls_named, is_temperature
+from ._patterns import with_leading_lines
 
 
 def _compares_temperature_with_zero(test: cst.BaseExpression) -> str | None:
