@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_mlbugs.generator import all_single_bug_variants
 from pytest_mlbugs.registry import builtin_registry
+from tests.support.impl_files import write_impl_files
 
 LLM_COMPONENTS = ("sampling", "generation", "schedule", "amp", "checkpoint", "collate")
 REGISTRY = builtin_registry()
@@ -23,24 +23,15 @@ def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
 def test_a_correct_file_passes_and_a_buggy_one_names_its_layer_for_each_llm_contract(pytester):
     # the correct files are the references; each buggy one carries the first bug the kill
     # matrix writes into that component
-    buggy = {}
-    for variant in all_single_bug_variants(REGISTRY, LLM_COMPONENTS):
-        buggy.setdefault(variant.component, variant)
-    correct_args, buggy_args = [], []
-    for name in LLM_COMPONENTS:
-        pytester.path.joinpath(f"my_{name}.py").write_text(REGISTRY.components[name].reference_source)
-        pytester.path.joinpath(f"buggy_{name}.py").write_text(buggy[name].source)
-        correct_args.append(f"--mlbugs-impl={name}=my_{name}.py")
-        buggy_args.append(f"--mlbugs-impl={name}=buggy_{name}.py")
-    properties = sum(len(REGISTRY.components[name].suite.properties) for name in LLM_COMPONENTS)
+    files = write_impl_files(pytester, REGISTRY, LLM_COMPONENTS)
 
-    correct = run(pytester, "--mlbugs-seed=1", *correct_args)
-    correct.assert_outcomes(passed=properties)
+    correct = run(pytester, "--mlbugs-seed=1", *files.correct_args)
+    correct.assert_outcomes(passed=files.properties)
 
-    broken = run(pytester, "--mlbugs-seed=1", *buggy_args)
+    broken = run(pytester, "--mlbugs-seed=1", *files.buggy_args)
     assert broken.ret == pytest.ExitCode.TESTS_FAILED
     for name in LLM_COMPONENTS:
-        layer = REGISTRY.mutators[buggy[name].bugs[0].bug_id].layer
+        layer = REGISTRY.mutators[files.buggy[name].bugs[0].bug_id].layer
         broken.stdout.fnmatch_lines(
             [
                 f"*buggy_{name}.py breaks the {name} contract: *",

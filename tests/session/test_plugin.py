@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from pytest_mlbugs.registry import builtin_registry
+from tests.support.impl_files import write_impl_files
 
 ATTENTION_REFERENCE = builtin_registry().components["attention"].reference_source
 
@@ -372,24 +373,12 @@ GUIDE_COMPONENTS = ("numerics", "metrics", "data", "normalization", "optimizatio
 def test_impl_runs_each_guide_contract_against_a_users_file_and_names_the_layer_of_a_failure(pytester):
     # A correct file per component passes every property; a file with one bug (the first site
     # of the kill matrix for that component) fails, naming the layer and the symptom.
-    from pytest_mlbugs.generator import all_single_bug_variants
+    files = write_impl_files(pytester, builtin_registry(), GUIDE_COMPONENTS)
 
-    registry = builtin_registry()
-    buggy = {}
-    for variant in all_single_bug_variants(registry, GUIDE_COMPONENTS):
-        buggy.setdefault(variant.component, variant)
-    correct_args, buggy_args = [], []
-    for name in GUIDE_COMPONENTS:
-        pytester.path.joinpath(f"my_{name}.py").write_text(registry.components[name].reference_source)
-        pytester.path.joinpath(f"buggy_{name}.py").write_text(buggy[name].source)
-        correct_args.append(f"--mlbugs-impl={name}=my_{name}.py")
-        buggy_args.append(f"--mlbugs-impl={name}=buggy_{name}.py")
-    properties = sum(len(registry.components[name].suite.properties) for name in GUIDE_COMPONENTS)
+    correct = run(pytester, "--mlbugs-seed=1", *files.correct_args)
+    correct.assert_outcomes(passed=files.properties)
 
-    correct = run(pytester, "--mlbugs-seed=1", *correct_args)
-    correct.assert_outcomes(passed=properties)
-
-    broken = run(pytester, "--mlbugs-seed=1", *buggy_args)
+    broken = run(pytester, "--mlbugs-seed=1", *files.buggy_args)
     assert broken.ret == pytest.ExitCode.TESTS_FAILED
     for name in GUIDE_COMPONENTS:
         broken.stdout.fnmatch_lines(
